@@ -1,0 +1,499 @@
+package parse
+
+import (
+	"strings"
+	"time"
+)
+
+// Options tune a Parser.
+type Options struct {
+	// Year is the year of the first BSD-syslog line (whose timestamps carry
+	// none). Zero means: infer it from Reference.
+	Year int
+	// Reference is a time no line can be later than, usually the modification
+	// time of the file being read (or now, for a live log). A BSD timestamp
+	// takes the latest year that does not put it more than a day after
+	// Reference. Zero means time.Now().
+	Reference time.Time
+	// Location is the time zone of timestamps that carry no offset. Nil means
+	// time.Local.
+	Location *time.Location
+}
+
+// Parser turns lines into events. It keeps a little state between lines (the
+// year of BSD timestamps across a December-to-January rollover, a cache of
+// the last timestamp), so use one Parser per input stream and not from two
+// goroutines at once.
+type Parser struct {
+	opt Options
+	loc *time.Location
+
+	// Year handling for timestamps without a year.
+	lastMonth time.Month
+	yearShift int
+
+	// The last timestamp text seen and its value: consecutive lines very
+	// often share their second.
+	lastStamp string
+	lastTime  time.Time
+
+	// Fixed zones by offset in seconds, so that RFC 3339 lines do not
+	// allocate a zone each.
+	zones map[int]*time.Location
+}
+
+// NewParser returns a Parser with the given options.
+func NewParser(opt Options) *Parser {
+	p := &Parser{opt: opt, loc: opt.Location}
+	if p.loc == nil {
+		p.loc = time.Local
+	}
+	if p.opt.Reference.IsZero() {
+		p.opt.Reference = time.Now()
+	}
+	return p
+}
+
+// Parse parses one line. The line may end in "\r\n", "\n" or nothing.
+func (p *Parser) Parse(line string) Event {
+	var ev Event
+	p.ParseInto(&ev, line)
+	return ev
+}
+
+// ParseInto parses one line into ev, overwriting all of it. It returns
+// ev.Kind != KindUnknown.
+func (p *Parser) ParseInto(ev *Event, line string) bool {
+	*ev = Event{Delay: -1, Size: -1}
+	line = trimEOL(line)
+	msg, ok := p.envelope(ev, line)
+	if !ok {
+		return false
+	}
+	switch ev.MTA {
+	case Postfix:
+		parsePostfix(ev, msg)
+	case Exim:
+		p.parseExim(ev, msg)
+	}
+	return ev.Kind != KindUnknown
+}
+
+func trimEOL(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// envelope reads the timestamp, host and program of a line and returns the
+// message after them. It sets ev.MTA when the program is Postfix or Exim;
+// lines of other programs come back with ok false.
+func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
+	if len(line) < 16 {
+		return "", false
+	}
+	c := line[0]
+	var rest string
+	switch {
+	case c >= 'A' && c <= 'Z':
+		// BSD syslog "Nov 28 07:04:05", journalctl short-precise
+		// "Nov 28 07:04:05.123456", Postfix postlog "Nov 28 07:04:05".
+		t, n, ok := p.bsdStamp(line)
+		if !ok {
+			return "", false
+		}
+		ev.Time = t
+		rest = line[n:]
+	case c >= '0' && c <= '9':
+		if line[4] != '-' || line[7] != '-' {
+			return "", false
+		}
+		switch line[10] {
+		case 'T':
+			t, n, ok := p.isoStamp(line)
+			if !ok {
+				return "", false
+			}
+			ev.Time = t
+			rest = line[n:]
+		case ' ':
+			// Exim's own mainlog: no host, no program.
+			ev.MTA = Exim
+			ev.Program = "exim"
+			ev.Service = "exim"
+			return line, true
+		default:
+			return "", false
+		}
+	default:
+		// A syslog line whose date was stripped by a forwarder:
+		// "mail.example.com exim[3751842]: 2021-07-17 23:20:49 ...".
+		rest = line
+	}
+	// rest is " host program[pid]: message" (or without the leading space).
+	if len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	sp := strings.IndexByte(rest, ' ')
+	if sp <= 0 {
+		return "", false
+	}
+	ev.Host = rest[:sp]
+	rest = rest[sp+1:]
+	// The program ends at "[" (pid follows) or ":".
+	end := -1
+	for i := 0; i < len(rest); i++ {
+		b := rest[i]
+		if b == '[' || b == ':' {
+			end = i
+			break
+		}
+		if b == ' ' {
+			return "", false
+		}
+	}
+	if end <= 0 {
+		return "", false
+	}
+	ev.Program = rest[:end]
+	rest = rest[end:]
+	if rest[0] == '[' {
+		close := strings.IndexByte(rest, ']')
+		if close < 0 {
+			return "", false
+		}
+		ev.PID = atoi(rest[1:close])
+		rest = rest[close+1:]
+	}
+	if len(rest) < 2 || rest[0] != ':' || rest[1] != ' ' {
+		if rest == ":" {
+			rest = ": "
+		} else {
+			return "", false
+		}
+	}
+	msg = rest[2:]
+	ev.MTA, ev.Service = classifyProgram(ev.Program)
+	if ev.MTA == MTAUnknown {
+		return "", false
+	}
+	if ev.MTA == Exim {
+		// Exim through syslog writes its message without its own
+		// timestamp, or (when forwarded from a mainlog) with it.
+		if len(msg) >= 19 && msg[4] == '-' && msg[7] == '-' && msg[10] == ' ' && isDigit(msg[0]) {
+			return msg, true
+		}
+		return msg, true
+	}
+	if ev.Time.IsZero() {
+		return "", false
+	}
+	return msg, true
+}
+
+// classifyProgram tells Postfix and Exim programs apart from everything
+// else. Postfix's syslog_name is free-form ("postfix", "postfix-out",
+// "postfix-239.58.50.50", "postfix/submission"), so the daemon name after
+// the last slash decides, not the prefix.
+func classifyProgram(prog string) (MTA, string) {
+	slash := strings.LastIndexByte(prog, '/')
+	if slash >= 0 {
+		svc := prog[slash+1:]
+		if postfixDaemons[svc] {
+			return Postfix, svc
+		}
+		return MTAUnknown, svc
+	}
+	switch prog {
+	case "exim", "exim4", "exim3":
+		return Exim, "exim"
+	}
+	return MTAUnknown, prog
+}
+
+var postfixDaemons = map[string]bool{
+	"smtp": true, "lmtp": true, "local": true, "virtual": true, "pipe": true, "error": true,
+	"discard": true, "retry": true, "qmgr": true, "nqmgr": true, "oqmgr": true, "cleanup": true,
+	"smtpd": true, "bounce": true, "defer": true, "trace": true, "postscreen": true,
+	"pickup": true, "anvil": true, "scache": true, "dnsblog": true, "tlsproxy": true,
+	"tlsmgr": true, "trivial-rewrite": true, "master": true, "postfix-script": true,
+	"postsuper": true, "postqueue": true, "postdrop": true, "sendmail": true, "verify": true,
+	"flush": true, "showq": true, "proxymap": true, "spawn": true, "oqmgr-": true,
+	"postlogd": true, "postmap": true, "postalias": true, "postconf": true, "qmqpd": true,
+	"lmtpd": true, "script": true, "policy-spf": true, "postmulti": true, "postlog": true,
+}
+
+func monthOf(s string) time.Month {
+	// A switch on three bytes is much cheaper than a map lookup.
+	switch s {
+	case "Jan":
+		return 1
+	case "Feb":
+		return 2
+	case "Mar":
+		return 3
+	case "Apr":
+		return 4
+	case "May":
+		return 5
+	case "Jun":
+		return 6
+	case "Jul":
+		return 7
+	case "Aug":
+		return 8
+	case "Sep":
+		return 9
+	case "Oct":
+		return 10
+	case "Nov":
+		return 11
+	case "Dec":
+		return 12
+	}
+	return 0
+}
+
+// bsdStamp reads "Mon dd HH:MM:SS[.frac]" with the day space-padded,
+// zero-padded or unpadded. It returns the time and the length read.
+func (p *Parser) bsdStamp(line string) (time.Time, int, bool) {
+	mon := monthOf(line[:3])
+	if mon == 0 || line[3] != ' ' {
+		return time.Time{}, 0, false
+	}
+	i := 4
+	if line[i] == ' ' {
+		i++
+	}
+	day := 0
+	for j := 0; j < 2 && i < len(line) && isDigit(line[i]); j++ {
+		day = day*10 + int(line[i]-'0')
+		i++
+	}
+	if day < 1 || day > 31 || i >= len(line) || line[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	i++
+	if len(line) < i+8 {
+		return time.Time{}, 0, false
+	}
+	hh, mm, ss, ok := clock(line[i : i+8])
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	i += 8
+	nsec := 0
+	if i < len(line) && line[i] == '.' {
+		var n int
+		nsec, n = fraction(line[i+1:])
+		i += 1 + n
+	}
+	if i < len(line) && line[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	if nsec == 0 && p.lastStamp != "" && line[:i] == p.lastStamp {
+		return p.lastTime, i, true
+	}
+	year := p.yearFor(mon, day)
+	t := time.Date(year, mon, day, hh, mm, ss, nsec, p.loc)
+	p.lastStamp = strings.Clone(line[:i])
+	p.lastTime = t
+	return t, i, true
+}
+
+// yearFor picks the year of a BSD timestamp.
+func (p *Parser) yearFor(mon time.Month, day int) int {
+	if p.opt.Year != 0 {
+		// The year given is the first line's; a month that jumps far
+		// backwards is a new year, and a month that jumps far forwards
+		// after that is a straggler from the old year (lines of two
+		// processes written out of order around midnight).
+		switch {
+		case p.lastMonth != 0 && mon+6 < p.lastMonth:
+			p.yearShift++
+		case p.lastMonth != 0 && mon > p.lastMonth+6 && p.yearShift > 0:
+			return p.opt.Year + p.yearShift - 1
+		}
+		p.lastMonth = mon
+		return p.opt.Year + p.yearShift
+	}
+	ref := p.opt.Reference
+	year := ref.Year()
+	limit := ref.Add(24 * time.Hour)
+	if time.Date(year, mon, day, 0, 0, 0, 0, p.loc).After(limit) {
+		year--
+	}
+	return year
+}
+
+// isoStamp reads RFC 3339 "2026-11-28T07:04:05[.frac](Z|+hh:mm|+hhmm)".
+func (p *Parser) isoStamp(line string) (time.Time, int, bool) {
+	if len(line) < 20 || line[13] != ':' || line[16] != ':' {
+		return time.Time{}, 0, false
+	}
+	year, ok1 := digits(line[0:4])
+	mon, ok2 := digits(line[5:7])
+	day, ok3 := digits(line[8:10])
+	hh, mm, ss, ok4 := clock(line[11:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || mon < 1 || mon > 12 || day < 1 || day > 31 {
+		return time.Time{}, 0, false
+	}
+	i := 19
+	nsec := 0
+	if line[i] == '.' {
+		var n int
+		nsec, n = fraction(line[i+1:])
+		i += 1 + n
+	}
+	loc, n, ok := p.zone(line[i:])
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	i += n
+	if i < len(line) && line[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	return time.Date(year, time.Month(mon), day, hh, mm, ss, nsec, loc), i, true
+}
+
+// zone reads "Z", "+hh:mm", "+hhmm" or nothing (local time).
+func (p *Parser) zone(s string) (*time.Location, int, bool) {
+	if s == "" || s[0] == ' ' {
+		return p.loc, 0, true
+	}
+	if s[0] == 'Z' {
+		return time.UTC, 1, true
+	}
+	if s[0] != '+' && s[0] != '-' || len(s) < 5 {
+		return nil, 0, false
+	}
+	hh, ok1 := digits(s[1:3])
+	n := 3
+	if s[3] == ':' {
+		n = 4
+	}
+	if len(s) < n+2 {
+		return nil, 0, false
+	}
+	mm, ok2 := digits(s[n : n+2])
+	if !ok1 || !ok2 {
+		return nil, 0, false
+	}
+	off := hh*3600 + mm*60
+	if s[0] == '-' {
+		off = -off
+	}
+	return p.fixedZone(off), n + 2, true
+}
+
+func (p *Parser) fixedZone(off int) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	if z, ok := p.zones[off]; ok {
+		return z
+	}
+	if p.zones == nil {
+		p.zones = make(map[int]*time.Location)
+	}
+	z := time.FixedZone("", off)
+	p.zones[off] = z
+	return z
+}
+
+// eximStamp reads Exim's "2026-11-28 07:04:05[.mmm][ +zzzz]" and returns
+// the length read.
+func (p *Parser) eximStamp(s string) (time.Time, int, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, 0, false
+	}
+	i := 19
+	nsec := 0
+	if i < len(s) && s[i] == '.' {
+		var n int
+		nsec, n = fraction(s[i+1:])
+		i += 1 + n
+	}
+	loc := p.loc
+	// log_timezone adds " +0200".
+	if len(s) >= i+6 && s[i] == ' ' && (s[i+1] == '+' || s[i+1] == '-') && isDigit(s[i+2]) &&
+		isDigit(s[i+3]) && isDigit(s[i+4]) && isDigit(s[i+5]) && (len(s) == i+6 || s[i+6] == ' ') {
+		z, n, ok := p.zone(s[i+1:])
+		if ok {
+			loc = z
+			i += 1 + n
+		}
+	}
+	if nsec == 0 && loc == p.loc && p.lastStamp != "" && s[:i] == p.lastStamp {
+		return p.lastTime, i, true
+	}
+	year, ok1 := digits(s[0:4])
+	mon, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	hh, mm, ss, ok4 := clock(s[11:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || mon < 1 || mon > 12 || day < 1 || day > 31 {
+		return time.Time{}, 0, false
+	}
+	t := time.Date(year, time.Month(mon), day, hh, mm, ss, nsec, loc)
+	if nsec == 0 && loc == p.loc {
+		p.lastStamp = strings.Clone(s[:i])
+		p.lastTime = t
+	}
+	return t, i, true
+}
+
+// clock reads "HH:MM:SS".
+func clock(s string) (hh, mm, ss int, ok bool) {
+	if len(s) != 8 || s[2] != ':' || s[5] != ':' {
+		return 0, 0, 0, false
+	}
+	h, ok1 := digits(s[0:2])
+	m, ok2 := digits(s[3:5])
+	sec, ok3 := digits(s[6:8])
+	if !ok1 || !ok2 || !ok3 || h > 23 || m > 59 || sec > 60 {
+		return 0, 0, 0, false
+	}
+	return h, m, sec, true
+}
+
+// fraction reads the digits of a fractional second and returns
+// nanoseconds and the number of digits.
+func fraction(s string) (int, int) {
+	ns, n := 0, 0
+	for n < len(s) && isDigit(s[n]) {
+		if n < 9 {
+			ns = ns*10 + int(s[n]-'0')
+		}
+		n++
+	}
+	for k := n; k < 9; k++ {
+		ns *= 10
+	}
+	return ns, n
+}
+
+func digits(s string) (int, bool) {
+	v := 0
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		v = v*10 + int(s[i]-'0')
+	}
+	return v, len(s) > 0
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// atoi reads leading decimal digits; anything else yields what was read.
+func atoi(s string) int {
+	v := 0
+	for i := 0; i < len(s) && isDigit(s[i]); i++ {
+		if v > 1<<40 {
+			break
+		}
+		v = v*10 + int(s[i]-'0')
+	}
+	return v
+}

@@ -1,0 +1,459 @@
+package parse
+
+import "strings"
+
+// parseExim reads an Exim mainlog line after any syslog envelope:
+// "2026-11-28 07:04:05[.mmm][ +zzzz][ [pid]] [ID] rest", where the
+// timestamp may be missing when Exim logs to syslog.
+func (p *Parser) parseExim(ev *Event, s string) {
+	if len(s) >= 19 && isDigit(s[0]) && s[4] == '-' {
+		t, n, ok := p.eximStamp(s)
+		if !ok {
+			return
+		}
+		ev.Time = t
+		s = s[n:]
+		if len(s) > 0 && s[0] == ' ' {
+			s = s[1:]
+		}
+	}
+	if ev.Time.IsZero() {
+		return
+	}
+	// log_selector +pid: "[12345] "
+	if len(s) > 2 && s[0] == '[' {
+		if c := strings.IndexByte(s, ']'); c > 0 && c < 12 && isDigit(s[1]) {
+			ev.PID = atoi(s[1:c])
+			s = strings.TrimPrefix(s[c+1:], " ")
+		}
+	}
+	id, rest, ok := eximMessageID(s)
+	if !ok {
+		parseEximNoID(ev, s)
+		return
+	}
+	ev.QueueID = id
+	if len(rest) < 2 {
+		ev.Kind = KindOther
+		return
+	}
+	if len(rest) >= 3 && rest[2] == ' ' {
+		switch rest[:2] {
+		case "<=":
+			parseEximArrival(ev, rest[3:])
+			return
+		case "=>", "->", "*>":
+			parseEximDelivery(ev, rest[3:], Delivered)
+			return
+		case "**":
+			parseEximDelivery(ev, rest[3:], Bounced)
+			return
+		case "==":
+			parseEximDelivery(ev, rest[3:], Deferred)
+			return
+		case "<>":
+			// "<> " is not a flag Exim writes; fall through to other.
+		}
+	}
+	switch {
+	case rest == "Completed" || strings.HasPrefix(rest, "Completed "):
+		ev.Kind = KindRemoved
+	case strings.HasPrefix(rest, "Frozen") || strings.HasPrefix(rest, "Message is frozen"):
+		ev.Kind = KindFrozen
+	case strings.HasPrefix(rest, "removed by ") || strings.HasPrefix(rest, "removal completed by"):
+		ev.Kind = KindRemoved
+	default:
+		if i := strings.Index(rest, "rejected "); i >= 0 {
+			parseEximReject(ev, rest)
+			if ev.Kind == KindReject {
+				return
+			}
+		}
+		ev.Kind = KindOther
+	}
+}
+
+// eximMessageID reads an Exim message ID at the start of s: the old form
+// "1pXyZ1-0001Ab-Cd" (6-6-2) and the 4.97+ form "1rKo4K-00000000Xkp-2abc"
+// (6-11-4), base 62.
+func eximMessageID(s string) (id, rest string, ok bool) {
+	if len(s) < 16 {
+		return "", "", false
+	}
+	if !base62(s[:6]) || s[6] != '-' {
+		return "", "", false
+	}
+	var n int
+	switch {
+	case s[13] == '-' && base62(s[7:13]) && base62(s[14:16]):
+		n = 16
+	case len(s) >= 23 && s[18] == '-' && base62(s[7:18]) && base62(s[19:23]):
+		n = 23
+	default:
+		return "", "", false
+	}
+	if len(s) > n && s[n] != ' ' {
+		return "", "", false
+	}
+	rest = s[n:]
+	if len(rest) > 0 {
+		rest = rest[1:]
+	}
+	return s[:n], rest, true
+}
+
+func base62(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// eximFields splits "K=v K=v ..." as Exim writes it. Values may hold spaces
+// ("H=mx.example.com (helo) [1.2.3.4]:25") and quotes (C="250 OK",
+// DN="C=US,CN=x"); a value runs to the next " K=" with a key Exim uses.
+// The callback gets each key and value; it returns what followed the last
+// field (the text after " : " or ": " for failures).
+func eximFields(s string, f func(key, val string)) string {
+	for len(s) > 0 {
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 || eq > 8 || !isEximKey(s[:eq]) {
+			return s
+		}
+		key := s[:eq]
+		s = s[eq+1:]
+		var val string
+		if len(s) > 0 && s[0] == '"' {
+			end := closingQuote(s)
+			val = s[1:end]
+			s = s[min(end+1, len(s)):]
+		} else {
+			end := nextEximField(s)
+			val = s[:end]
+			s = s[end:]
+		}
+		f(key, strings.TrimRight(val, " "))
+		if len(s) == 0 {
+			return ""
+		}
+		switch {
+		case s[0] == ' ' && len(s) > 1 && s[1] == ':':
+			return strings.TrimPrefix(s[2:], " ")
+		case s[0] == ':':
+			return strings.TrimPrefix(s[1:], " ")
+		case s[0] == ' ':
+			s = s[1:]
+		}
+	}
+	return s
+}
+
+// closingQuote finds the quote that ends a quoted value, skipping
+// backslash-escaped quotes.
+func closingQuote(s string) int {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(s)
+}
+
+// nextEximField returns where the value that starts s ends: at " K=" for
+// a known key, at " : " or at ": " (the start of an error text).
+func nextEximField(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ':
+			rest := s[i+1:]
+			if len(rest) > 0 && rest[0] == ':' {
+				return i
+			}
+			if eq := strings.IndexByte(rest, '='); eq > 0 && eq <= 8 && isEximKey(rest[:eq]) {
+				return i
+			}
+			// "defer (-44)" after T= belongs to the failure, not to T.
+			if strings.HasPrefix(rest, "defer (") {
+				return i
+			}
+		case ':':
+			if i+1 == len(s) || s[i+1] == ' ' {
+				// "[1.2.3.4]:25 " has a colon without space; an IPv6
+				// address has no ": " either.
+				return i
+			}
+		}
+	}
+	return len(s)
+}
+
+func isEximKey(k string) bool {
+	switch k {
+	case "H", "I", "P", "S", "R", "T", "U", "C", "X", "CV", "DN", "F", "A", "K", "L",
+		"id", "M8S", "RT", "QT", "DT", "DS", "PRX", "SNI", "TFO", "Q", "ST", "DKIM", "D", "E", "IDN", "UTF8":
+		return true
+	}
+	return false
+}
+
+// parseEximArrival reads "sender H=... P=esmtp S=1234 id=msgid ...".
+func parseEximArrival(ev *Event, s string) {
+	ev.Kind = KindArrival
+	sp := strings.IndexByte(s, ' ')
+	sender := s
+	if sp >= 0 {
+		sender, s = s[:sp], s[sp+1:]
+	} else {
+		s = ""
+	}
+	if sender == "<>" {
+		sender = ""
+	}
+	ev.Sender = sender
+	eximFields(s, func(k, v string) {
+		switch k {
+		case "H":
+			ev.Client = eximHost(v)
+		case "P":
+			ev.Protocol = v
+		case "S":
+			// The test suite writes "S=sss"; a size that is not a number
+			// stays unknown.
+			if n, ok := digits(v); ok {
+				ev.Size = int64(n)
+			}
+		case "id":
+			ev.MessageID = v
+		case "R":
+			// A bounce or autoreply names the message it reports on.
+			ev.ParentID = v
+		case "U":
+			if ev.Client.Raw == "" {
+				ev.Client = Relay{Raw: "local", Name: "local"}
+			}
+		}
+	})
+}
+
+// eximHost reads H='s value: "mx.example.com [1.2.3.4]", "(helo) [1.2.3.4]:25",
+// "name (helo) [1.2.3.4]", "127.0.0.1 [127.0.0.1]*", "[1.2.3.4]".
+func eximHost(v string) Relay {
+	r := Relay{Raw: v}
+	open := strings.LastIndexByte(v, '[')
+	if open < 0 {
+		r.Name = v
+		return r
+	}
+	close := strings.IndexByte(v[open:], ']')
+	if close < 0 {
+		r.Addr = v[open+1:]
+	} else {
+		r.Addr = v[open+1 : open+close]
+		tail := v[open+close+1:]
+		if len(tail) > 1 && tail[0] == ':' {
+			r.Port = atoi(tail[1:])
+		}
+	}
+	name := strings.TrimSpace(v[:open])
+	if i := strings.IndexByte(name, ' '); i >= 0 {
+		name = name[:i]
+	}
+	r.Name = name
+	return r
+}
+
+// parseEximDelivery reads the part after "=>", "->", "*>", "**" or "==":
+// "a@b [<parent@x>] [F=<s>] R=router T=transport H=host [ip] ... C="250 ..."",
+// and for failures the text after ": " or " : ".
+func parseEximDelivery(ev *Event, s string, out Outcome) {
+	ev.Kind = KindDelivery
+	ev.Outcome = out
+	switch out {
+	case Delivered:
+		ev.Status = "sent"
+	case Bounced:
+		ev.Status = "bounced"
+	case Deferred:
+		ev.Status = "deferred"
+	}
+	// The address: up to a space, or up to a colon glued to it
+	// ("a@b: retry timeout exceeded").
+	addrEnd := 0
+	for addrEnd < len(s) && s[addrEnd] != ' ' {
+		addrEnd++
+	}
+	addr := s[:addrEnd]
+	rest := s[addrEnd:]
+	if out != Delivered && strings.HasSuffix(addr, ":") {
+		addr = addr[:len(addr)-1]
+		rest = ":" + rest
+	}
+	rest = strings.TrimPrefix(rest, " ")
+	parent := ""
+	if strings.HasPrefix(rest, "<") {
+		if gt := strings.IndexByte(rest, '>'); gt > 0 {
+			parent = rest[1:gt]
+			rest = rest[gt+1:]
+			if strings.HasPrefix(rest, ":") {
+				// "** addr <parent>: reason"
+			} else {
+				rest = strings.TrimPrefix(rest, " ")
+			}
+		}
+	}
+	switch {
+	case strings.ContainsRune(addr, '@'):
+		ev.Recipient = addr
+		ev.OrigRecipient = parent
+	case parent != "":
+		// ":blackhole:", a local user name, a "|pipe" or a "/file": the
+		// address in brackets is the one the message was sent to.
+		ev.Recipient = parent
+	default:
+		ev.Recipient = addr
+	}
+	var reply string
+	text := rest
+	if len(text) > 0 && text[0] == ':' {
+		text = strings.TrimPrefix(text[1:], " ")
+	} else {
+		text = eximFields(text, func(k, v string) {
+			switch k {
+			case "R":
+				ev.Router = v
+			case "T":
+				ev.Transport = v
+			case "H":
+				ev.Relay = eximHost(v)
+			case "C":
+				reply = v
+			case "F":
+				ev.Sender = trimAngle(v)
+			}
+		})
+	}
+	if out == Deferred {
+		// "defer (-44) H=...: text" or "defer (111): Connection refused".
+		if strings.HasPrefix(text, "defer (") {
+			if c := strings.IndexByte(text, ')'); c > 0 {
+				text = strings.TrimPrefix(text[c+1:], " ")
+				if len(text) > 0 && text[0] == ':' {
+					text = strings.TrimPrefix(text[1:], " ")
+				} else {
+					text = eximFields(text, func(k, v string) {
+						if k == "H" {
+							ev.Relay = eximHost(v)
+						}
+					})
+				}
+			}
+		}
+	}
+	if out == Delivered {
+		if reply != "" {
+			ev.Reply = ParseReply(unescapeExim(reply))
+		}
+		return
+	}
+	ev.Reply = ParseReply(text)
+	if ev.Reply.Code != 0 {
+		ev.DSN = ev.Reply.Enhanced.String()
+	}
+	// Exim gives up after retrying without a permanent error from the
+	// remote side: the recipient expired, it did not bounce.
+	if out == Bounced && isEximGiveUp(text) {
+		ev.Outcome = Expired
+		ev.Status = "expired"
+	}
+	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
+}
+
+// isEximGiveUp recognises Exim's failures that come from its retry rules
+// rather than from a permanent error.
+func isEximGiveUp(text string) bool {
+	return strings.HasPrefix(text, "retry timeout exceeded") ||
+		strings.Contains(text, "have been failing for a long time") ||
+		strings.HasPrefix(text, "retry time not reached for any host after a long failure period")
+}
+
+// unescapeExim leaves Exim's "\n" (a literal backslash-n that joins the
+// lines of a multi-line reply) as a space, the way Postfix flattens them.
+func unescapeExim(s string) string {
+	if !strings.Contains(s, `\n`) {
+		return s
+	}
+	return strings.ReplaceAll(s, `\n`, " ")
+}
+
+// parseEximReject reads "H=... F=<a@b> rejected RCPT <c@d>: reason",
+// "H=... F=a@b rejected RCPT c@d: reason", "temporarily rejected RCPT",
+// "rejected MAIL", "rejected after DATA: ...", "rejected EHLO or HELO".
+func parseEximReject(ev *Event, s string) {
+	i := strings.Index(s, "rejected ")
+	head, tail := s[:i], s[i+len("rejected "):]
+	eximFields(head, func(k, v string) {
+		switch k {
+		case "H":
+			ev.Client = eximHost(v)
+		case "F":
+			ev.Sender = trimAngle(v)
+		}
+	})
+	sp := strings.IndexByte(tail, ' ')
+	stage := tail
+	if sp >= 0 {
+		stage, tail = tail[:sp], tail[sp+1:]
+	} else {
+		tail = ""
+	}
+	switch stage {
+	case "RCPT":
+		end := strings.Index(tail, ": ")
+		rcpt := tail
+		if end >= 0 {
+			rcpt, tail = tail[:end], tail[end+2:]
+		} else {
+			tail = ""
+		}
+		ev.Recipient = trimAngle(rcpt)
+	case "MAIL", "after", "EHLO", "HELO", "connection", "DATA", "by":
+		if c := strings.Index(tail, ": "); c >= 0 {
+			tail = tail[c+2:]
+		}
+	default:
+		return
+	}
+	ev.Kind = KindReject
+	ev.Outcome = Rejected
+	ev.RejectStage = strings.ToUpper(stage)
+	if stage == "after" {
+		ev.RejectStage = "DATA"
+	}
+	ev.Reply = ParseReply(strings.Trim(tail, `"`))
+	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
+}
+
+// parseEximNoID reads lines without a message ID: rejections, connection
+// events, and the rest.
+func parseEximNoID(ev *Event, s string) {
+	if strings.Contains(s, "rejected ") {
+		parseEximReject(ev, s)
+		if ev.Kind == KindReject {
+			return
+		}
+	}
+	switch {
+	case strings.HasPrefix(s, "Warning: ") || strings.Contains(s, " Warning: "):
+		ev.Kind = KindWarning
+	case strings.HasPrefix(s, "panic") || strings.Contains(s, "PANIC"):
+		ev.Kind = KindFatal
+	default:
+		ev.Kind = KindOther
+	}
+}

@@ -1,0 +1,262 @@
+package parse
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var ref = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func newTestParser() *Parser { return NewParser(Options{Reference: ref, Location: time.UTC}) }
+
+// TestEnvelopes checks every envelope mailbounce must read, each with a
+// real line shape.
+func TestEnvelopes(t *testing.T) {
+	msg := "4Xkp2N0KJjz9sR9: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4DRBDj4tP9zdZLM)"
+	tests := []struct {
+		name, line string
+		want       time.Time
+		host, prog string
+	}{
+		{"bsd space-padded", "Nov  8 07:04:05 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 8, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"bsd unpadded", "Nov 8 07:04:05 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 8, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"postlog zero-padded", "Nov 08 07:04:05 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 8, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"journal short-precise", "Nov 28 07:04:05.123456 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 123456000, time.UTC), "mx1", "postfix/smtp"},
+		{"rfc3339", "2026-11-28T07:04:05.123456+01:00 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 6, 4, 5, 123456000, time.UTC), "mx1", "postfix/smtp"},
+		{"rfc3339 Z", "2026-11-28T07:04:05Z mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"journal short-iso", "2026-11-28T07:04:05+0100 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 6, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"crlf", "Nov 28 07:04:05 mx1 postfix/smtp[123]: " + msg + "\r\n", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"multi-instance", "Nov 28 07:04:05 mx1 postfix-out/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix-out/smtp"},
+		{"submission", "Nov 28 07:04:05 mx1 postfix/submission/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/submission/smtp"},
+		{"amavis", "Nov 28 07:04:05 mx1 postfix/amavis/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/amavis/smtp"},
+		{"dotted name", "Nov 28 07:04:05 mx1 postfix-239.58.50.50/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix-239.58.50.50/smtp"},
+		{"port name", "Nov 28 07:04:05 mx1 postfix/10025/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/10025/smtp"},
+		{"no pid", "Nov 28 07:04:05 mx1 postfix/smtp: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newTestParser().Parse(tt.line)
+			if ev.Kind != KindDelivery || ev.MTA != Postfix {
+				t.Fatalf("kind %s mta %s, want delivery postfix", ev.Kind, ev.MTA)
+			}
+			if !ev.Time.Equal(tt.want) {
+				t.Errorf("time %v, want %v", ev.Time, tt.want)
+			}
+			if ev.Host != tt.host || ev.Program != tt.prog || ev.Service != "smtp" {
+				t.Errorf("host %q prog %q service %q", ev.Host, ev.Program, ev.Service)
+			}
+			if ev.QueueID != "4Xkp2N0KJjz9sR9" || ev.Recipient != "a@example.com" || ev.Outcome != Delivered {
+				t.Errorf("qid %q to %q outcome %s", ev.QueueID, ev.Recipient, ev.Outcome)
+			}
+			if ev.Reply.RemoteID != "4DRBDj4tP9zdZLM" || ev.Delay != 1.2 || ev.Relay.Port != 25 {
+				t.Errorf("remote id %q delay %v port %d", ev.Reply.RemoteID, ev.Delay, ev.Relay.Port)
+			}
+		})
+	}
+}
+
+func TestEximEnvelopes(t *testing.T) {
+	rest := " => bob@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.7] C=\"250 OK id=1ZpCCD-0002J4-Ej\""
+	tests := []struct {
+		name, line, id string
+		want           time.Time
+	}{
+		{"plain", "2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+		{"millisec", "2026-11-28 07:04:05.250 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 250e6, time.UTC)},
+		{"timezone", "2026-11-28 07:04:05 +0200 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 5, 4, 5, 0, time.UTC)},
+		{"pid", "2026-11-28 07:04:05 [4321] 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+		{"all", "2026-11-28 07:04:05.250 -0100 [4321] 1rKo4K-00000000Xkp-2abc" + rest, "1rKo4K-00000000Xkp-2abc", time.Date(2026, 11, 28, 8, 4, 5, 250e6, time.UTC)},
+		{"syslog", "Nov 28 07:04:05 mx exim[4321]: 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+		{"syslog with stamp", "Nov 28 07:04:06 mx exim4[4321]: 2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+		{"forwarded, date stripped", "mail.example.com exim[3751842]: 2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newTestParser().Parse(tt.line)
+			if ev.Kind != KindDelivery || ev.MTA != Exim || ev.QueueID != tt.id {
+				t.Fatalf("kind %s mta %s id %q", ev.Kind, ev.MTA, ev.QueueID)
+			}
+			if !ev.Time.Equal(tt.want) {
+				t.Errorf("time %v, want %v", ev.Time, tt.want)
+			}
+			if ev.Recipient != "bob@example.org" || ev.Relay.Addr != "192.0.2.7" || ev.Reply.Code != 250 || ev.Reply.RemoteID != "1ZpCCD-0002J4-Ej" {
+				t.Errorf("to %q relay %q code %d remote id %q", ev.Recipient, ev.Relay.Addr, ev.Reply.Code, ev.Reply.RemoteID)
+			}
+		})
+	}
+}
+
+// TestLines checks single real lines field by field.
+func TestLines(t *testing.T) {
+	tests := []struct {
+		line  string
+		check func(t *testing.T, ev Event)
+	}{
+		{`Sep 25 18:26:36 smtpnode16 postfix-239.58.50.50/smtp[5084]: 23EBE3D5C0: to=<h-664d01@h-695da2287.com>, relay=ALT2.ASPMX.L.GOOGLE.com[3.155.237.60]:25, delay=2, delays=0.18/0/1.6/0.19, dsn=4.1.1, status=deferred (host ALT2.ASPMX.L.GOOGLE.com[3.155.237.60] said: 452 4.1.1 <h-664d01@h-695da2287.com> user is over quota, please try again later (in reply to RCPT TO command))`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Deferred && ev.Reply.Code == 452 && ev.Reply.Enhanced.String() == "4.1.1" &&
+					ev.Reply.Stage == "RCPT TO" && ev.Reply.RemoteHost == "ALT2.ASPMX.L.GOOGLE.com" && ev.Reply.RemoteAddr == "3.155.237.60" &&
+					strings.HasPrefix(ev.Reply.Text, "<h-664d01@h-695da2287.com> user is over quota"), ev)
+			}},
+		{`Jul 24 04:38:17 mail postfix/smtp[30582]: 4E74613FE76: to=<redacted@gmail.com>, relay=gmail-smtp-in.l.google.com[2607:f8b0:400e:c04::1b]:25, delay=1.9, delays=0.05/0/1.1/0.71, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[2607:f8b0:400e:c04::1b] said: 550-5.7.1 [2607:4100:3:25:100::2      12] Our system has detected that this 550-5.7.1 message is likely unsolicited mail. qc12si8475009pab.211 - gsmtp (in reply to end of DATA command))`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Bounced && ev.Reply.Code == 550 && ev.Reply.Enhanced.String() == "5.7.1" && ev.Reply.Stage == "end of DATA" &&
+					ev.Relay.Addr == "2607:f8b0:400e:c04::1b" && ev.Relay.Port == 25, ev)
+			}},
+		{`Dec  9 10:18:28 mail postfix/smtp[20049]: BABABABABA: to=<dst2@dst2.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.38, delays=0.23/0.02/0/0.13, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as CACACACACACA)`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Hop && ev.NextQueueID == "CACACACACACA" && ev.QueueID == "BABABABABA", ev)
+			}},
+		{`Sep 30 20:46:08 smtpnode16 postfix-239.58.50.50/qmgr[31214]: 23EBE3D5C0: from=<h-498b874f2bf0cf639807ad80e1@h-5e67b9b4406.com>, status=expired, returned to sender`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindExpired && ev.Outcome == Expired && ev.Sender == "h-498b874f2bf0cf639807ad80e1@h-5e67b9b4406.com", ev)
+			}},
+		{`Apr 10 14:50:16 mail postfix/qmgr[3663]: BACE842E73: from=<noreply@domain.com>, status=force-expired, returned to sender`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindExpired && ev.Status == "force-expired", ev) }},
+		{`Jan 28 06:40:37 mail postfix/qmgr[1789]: 8BD903012026: from=<h-2c4a691bf4126f@h-51363726f1.com>, size=5652, nrcpt=1 (queue active)`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindArrival && ev.Size == 5652 && ev.NRcpt == 1, ev) }},
+		{`Jan 28 06:40:37 mail postfix/qmgr[1789]: 8BD903012026: from=<>, size=3503, nrcpt=1 (queue active)`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindArrival && ev.Sender == "" && ev.Size == 3503, ev) }},
+		{`Jan 28 06:40:37 mail postfix/qmgr[1789]: 8BD903012026: from=<Print Connections>, size=10, nrcpt=2 (queue active)`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindArrival && ev.Sender == "Print Connections" && ev.NRcpt == 2, ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/cleanup[15069]: 8BD903012026: message-id=<h-e13b9e@h-de82e022d99.com>`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindMessageID && ev.MessageID == "h-e13b9e@h-de82e022d99.com", ev) }},
+		{`Jan 28 06:40:37 mail postfix/smtpd[15061]: 8BD903012026: client=h-2bf83754162e1[224.73.110.132], sasl_method=PLAIN, sasl_username=u`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindClient && ev.Client.Name == "h-2bf83754162e1" && ev.Client.Addr == "224.73.110.132", ev)
+			}},
+		{`Dec 29 03:03:48 mail postfix/bounce[9321]: 732BB407C3: sender non-delivery notification: 5DE184083C`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindBounceNotice && ev.NextQueueID == "5DE184083C", ev) }},
+		{`Jan 28 06:40:37 mail postfix/postscreen[15198]: NOQUEUE: reject: RCPT from [155.63.95.207]:64679: 550 5.7.1 Service unavailable; client [155.63.95.207] blocked using zen.spamhaus.org; from=<a@b.com>, to=<c@d.com>, proto=ESMTP, helo=<WIN-QGFO>`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindReject && ev.QueueID == "NOQUEUE" && ev.RejectStage == "RCPT" && ev.Recipient == "c@d.com" &&
+					ev.Sender == "a@b.com" && ev.Reply.Code == 550 && ev.Client.Addr == "155.63.95.207" && ev.Protocol == "ESMTP", ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/smtpd[1574]: NOQUEUE: reject: RCPT from badguy.example.com[93.184.216.34]: 454 4.7.1 Service unavailable; Client host [93.184.216.34] blocked using rbl.example.com; http://www.example.com/query?ip=93.184.216.34; from=<spammer@example.com> to=<goodguy@example.com> proto=ESMTP helo=<badguy.example.com>`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindReject && ev.Recipient == "goodguy@example.com" && ev.Reply.Code == 454 &&
+					strings.HasSuffix(ev.Reply.Text, "query?ip=93.184.216.34"), ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/cleanup[9060]: 769FF2E0760: milter-reject: END-OF-MESSAGE from h-72f[117.165.155.187]: 5.7.1 Spam message rejected; from=<a@b.com> to=<c@d.com> proto=ESMTP helo=<h>`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindReject && ev.RejectStage == "END-OF-MESSAGE" && ev.Reply.Enhanced.String() == "5.7.1" && ev.Reply.Code == 0, ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, orig_to=<x@y.example>, relay=none, delay=0.1, delays=0/0/0/0, dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=b.example type=MX: Host not found, try again)`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Deferred && ev.OrigRecipient == "x@y.example" && ev.Relay.Name == "none" && ev.Reply.Enhanced.String() == "4.4.3", ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=mx.b.example[192.0.2.9]:25, conn_use=2, delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9F8E7D)`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Delivered && ev.ConnUse == 2 && ev.NextQueueID == "9F8E7D", ev) }},
+		{`Jan 28 06:40:37 mail postfix/lmtp[1]: 1A2B3C4D5E: to=<u@local.example>, relay=mail.local[/var/run/dovecot/lmtp], delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 <u@local.example> 3Nw9LLrgaF+hPgAA9Bt4Rw Saved)`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Delivered && ev.Relay.Addr == "/var/run/dovecot/lmtp" && ev.Reply.RemoteID == "3Nw9LLrgaF+hPgAA9Bt4Rw", ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=none, delay=0.1, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect to mx.b.example[192.0.2.9]:25: Connection refused)`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Reply.Stage == "CONNECT" && ev.Reply.RemoteHost == "mx.b.example" && ev.Reply.RemoteAddr == "192.0.2.9", ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=none, delay=0.1, delays=0/0/0/0, dsn=4.4.2, status=deferred (delivery temporarily suspended: lost connection with mta7.am0.yahoodns.net[98.136.216.22] while sending RCPT TO)`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Reply.Stage == "RCPT TO" && ev.Reply.RemoteHost == "mta7.am0.yahoodns.net", ev)
+			}},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=mx[192.0.2.1]:25, delay=0.1, delays=0/0/0/0, dsn=5.0.0, status=bounced (host mx[192.0.2.1] refused to talk to me: 554 mx ESMTP not accepting messages)`,
+			func(t *testing.T, ev Event) { want(t, ev.Reply.Stage == "CONNECT" && ev.Reply.Code == 554, ev) }},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=mx[192.0.2.1]:25, delay=0.1, delays=0/0/0/0, dsn=4.7.5, status=SOFTBOUNCE (host mx[192.0.2.1] said: 550 5.1.1 no (in reply to RCPT TO command))`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Deferred, ev) }},
+		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=mx[192.0.2.1]:25, delay=0.1, delays=0/0/0/0, dsn=2.1.5, status=deliverable (250 2.1.5 Ok)`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindOther, ev) }},
+		{`Jan 28 06:40:37 mail postfix/local[1]: 1A2B3C4D5E: to=<tom@example.com>, relay=local, delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (forwarded as 5DE184083C)`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Delivered && ev.NextQueueID == "5DE184083C", ev) }},
+		{`Jan 28 06:40:37 mail postfix/smtpd[1]: warning: hostname x does not resolve to address 1.2.3.4`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindWarning, ev) }},
+		{`Mar 16 12:28:02 123-mail postfix/smtpd[16268]: fatal: file /etc/postfix/main.cf: parameter default_privs: unknown user name value: nobody`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindFatal, ev) }},
+		{`2020-06-24 00:20:20 1raAV4-009jr4-9x == jack@test.corp R=dnslookup T=remote_smtp defer (-44) H=(relay.test.corp) [4.4.4.4]: SMTP error from remote mail server after RCPT TO:<jack@test.corp>: 450 4.7.1 <jack@test.corp>: Recipient address rejected: Recipient not available`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Deferred && ev.Reply.Code == 450 && ev.Reply.Stage == "RCPT TO" && ev.Relay.Addr == "4.4.4.4" && ev.Router == "dnslookup", ev)
+			}},
+		{`2020-06-19 04:54:02 1jmFYj-00039V-QX ** bob@null.corp: retry timeout exceeded`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Expired && ev.Recipient == "bob@null.corp", ev) }},
+		{`2020-02-22 01:41:08 1j4ZTB-0001Sv-P4 ** noreply@pilgrimbrevet.se: Unrouteable address`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Bounced && ev.Reply.Text == "Unrouteable address", ev) }},
+		{`1999-03-02 09:44:33 10HmaX-0005vi-00 ** a@test.ex : Unrouteable address`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Bounced && ev.Recipient == "a@test.ex", ev) }},
+		{`2020-02-22 07:09:24 1j5NyY-0004Xp-NZ ** ronnie@yahoo.com R=dnslookup T=remote_smtp: SMTP error from remote mail server after end of data: host mta5.am0.yahoodns.net [67.195.204.72]: 554 delivery error: dd This user doesn't have a yahoo.com account`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Bounced && ev.Reply.Code == 554 && ev.Reply.RemoteHost == "mta5.am0.yahoodns.net" && ev.Reply.Stage == "end of DATA", ev)
+			}},
+		{`1999-03-02 09:44:33 10HmaX-0005vi-00 => :blackhole: <bh@test.ex> R=blackhole_router`,
+			func(t *testing.T, ev Event) { want(t, ev.Outcome == Delivered && ev.Recipient == "bh@test.ex", ev) }},
+		{`1999-03-02 09:44:33 10HmaX-0005vi-00 => userx <userx@test.ex> R=localuser T=local_delivery`,
+			func(t *testing.T, ev Event) { want(t, ev.Recipient == "userx@test.ex" && ev.Transport == "local_delivery", ev) }},
+		{`1999-03-02 09:44:33 10HmaX-0005vi-00 => |/bin/cat <pipe@test.ex> R=r T=address_pipe`,
+			func(t *testing.T, ev Event) { want(t, ev.Recipient == "pipe@test.ex", ev) }},
+		{`1999-03-02 09:44:33 10HmaX-0005vi-00 <= CALLER@test.ex U=CALLER P=local S=sss`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindArrival && ev.Size == -1 && ev.Sender == "CALLER@test.ex", ev) }},
+		{`2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd ** x@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.1.27] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes: SMTP error from remote mail server after RCPT TO:<x@gmail.com>: 550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 https://support.google.com/mail/?p=NoSuchUser - gsmtp`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Bounced && ev.Reply.Code == 550 && ev.Reply.Enhanced.String() == "5.1.1" && ev.Relay.Name == "gmail-smtp-in.l.google.com", ev)
+			}},
+		{`2020-02-22 00:48:43 H=([185.143.223.163]) [185.143.223.168] F=<fhl@mirdif.com> rejected RCPT <explain@dissonantia.se>: Unrouteable address`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindReject && ev.Recipient == "explain@dissonantia.se" && ev.Sender == "fhl@mirdif.com" && ev.Client.Addr == "185.143.223.168", ev)
+			}},
+		{`2020-02-22 00:48:43 [123] H=(yakult.com.tw) [1.2.3.4]:1234 I=[5.6.7.8]:25 F=menaced@listserv.eurasia.org rejected RCPT dir@ml1.ru: relay not permitted`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindReject && ev.Recipient == "dir@ml1.ru", ev) }},
+		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Completed`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindRemoved, ev) }},
+		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Frozen (delivery error message)`,
+			func(t *testing.T, ev Event) { want(t, ev.Kind == KindFrozen, ev) }},
+	}
+	for _, tt := range tests {
+		ev := newTestParser().Parse(tt.line)
+		t.Run(ev.Kind.String(), func(t *testing.T) { tt.check(t, ev) })
+	}
+}
+
+func want(t *testing.T, ok bool, ev Event) {
+	t.Helper()
+	if !ok {
+		t.Errorf("unexpected event: %s", render(&ev))
+	}
+}
+
+// TestYearRollover: BSD timestamps carry no year; a log that runs from
+// December into January must not put January eleven months back.
+func TestYearRollover(t *testing.T) {
+	line := func(stamp string) string {
+		return stamp + " mx postfix/qmgr[1]: 1A2B3C: removed"
+	}
+	// Inferred from the file's modification time in January 2027.
+	p := NewParser(Options{Reference: time.Date(2027, 1, 2, 3, 0, 0, 0, time.UTC), Location: time.UTC})
+	for stamp, year := range map[string]int{"Dec 31 23:59:59": 2026, "Jan  1 00:00:01": 2027, "Jan  2 03:00:00": 2027} {
+		if got := p.Parse(line(stamp)).Time.Year(); got != year {
+			t.Errorf("reference: %s -> %d, want %d", stamp, got, year)
+		}
+	}
+	// Given with --year: the first line's year, plus one at the rollover.
+	p = NewParser(Options{Year: 2026, Location: time.UTC})
+	for _, c := range []struct {
+		stamp string
+		year  int
+	}{{"Dec 30 10:00:00", 2026}, {"Dec 31 23:59:59", 2026}, {"Jan  1 00:00:01", 2027}, {"Dec 31 23:59:58", 2026}, {"Jan  1 00:00:02", 2027}, {"Feb  1 00:00:02", 2027}} {
+		if got := p.Parse(line(c.stamp)).Time.Year(); got != c.year {
+			t.Errorf("--year: %s -> %d, want %d", c.stamp, got, c.year)
+		}
+	}
+}
+
+func TestParseEnhanced(t *testing.T) {
+	for in, want := range map[string]string{
+		"5.1.1": "5.1.1", "4.7.650 x": "4.7.650", "2.0.0,": "2.0.0", "5.7.26:": "5.7.26",
+		"5.1": "", "3.1.1 x": "", "5.1.1.1": "", "5.1234.1": "", "5.1.1x": "", "": "",
+	} {
+		e, _ := ParseEnhanced(in)
+		if e.String() != want {
+			t.Errorf("ParseEnhanced(%q) = %q, want %q", in, e, want)
+		}
+	}
+}
