@@ -1,0 +1,179 @@
+package ingest
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func touch(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		writeFile(t, filepath.Join(dir, n), []byte(n+"\n"))
+	}
+}
+
+func paths(dir string, ins []Input) []string {
+	var out []string
+	for _, in := range ins {
+		out = append(out, strings.TrimPrefix(in.Path, dir+"/"))
+	}
+	return out
+}
+
+func TestExpandOrder(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	touch(t, dir,
+		"mail.log", "mail.log.1", "mail.log.2.gz", "mail.log.3.gz", "mail.log.10.gz",
+		"maillog", "maillog-20261127.gz", "maillog-20261128", "maillog-20261126.bz2",
+		"syslog", "syslog.0", "syslog.1.xz",
+		"exim.log", "exim.log-2026-11-27.zst", "exim.log-2026-11-28",
+		"other.txt")
+
+	given := []string{"mail.log", "other.txt", "maillog", "mail.log.2.gz", "syslog.0", "maillog-20261128",
+		"exim.log-2026-11-28", "mail.log.10.gz", "mail.log.1", "maillog-20261127.gz", "syslog", "mail.log.3.gz",
+		"exim.log", "syslog.1.xz", "maillog-20261126.bz2", "exim.log-2026-11-27.zst"}
+	want := []string{
+		"mail.log.10.gz", "mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log",
+		"other.txt",
+		"maillog-20261126.bz2", "maillog-20261127.gz", "maillog-20261128", "maillog",
+		"syslog.1.xz", "syslog.0", "syslog",
+		"exim.log-2026-11-27.zst", "exim.log-2026-11-28", "exim.log",
+	}
+	ins, err := Expand(given)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(dir, ins); !slices.Equal(got, want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+
+	// Whatever the order given, each family comes out oldest first.
+	families := map[string][]string{}
+	for _, w := range want {
+		f := newRotated(Input{Path: w}).family
+		families[f] = append(families[f], w)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		rng.Shuffle(len(given), func(i, j int) { given[i], given[j] = given[j], given[i] })
+		ins, err := Expand(given)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := paths(dir, ins)
+		for _, members := range families {
+			var order []string
+			for _, g := range got {
+				if slices.Contains(members, g) {
+					order = append(order, g)
+				}
+			}
+			if !slices.Equal(order, members) {
+				t.Fatalf("given %q: family read as %q, want %q", given, order, members)
+			}
+		}
+	}
+}
+
+// Unrelated files keep the order they were given in.
+func TestExpandKeepsUnrelatedOrder(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, dir, "b.log", "a.log", "c.log")
+	given := []string{dir + "/c.log", dir + "/a.log", dir + "/b.log"}
+	ins, err := Expand(given)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(dir, ins); !slices.Equal(got, []string{"c.log", "a.log", "b.log"}) {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestExpandGlob(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, dir, "mail.log", "mail.log.1", "mail.log.2.gz", "mail.log.11.gz", "mail[1].log", "mail.err")
+	if err := os.Mkdir(filepath.Join(dir, "mail.log.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	ins, err := Expand([]string{dir + "/mail.log*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The glob sorts mail.log.11.gz before mail.log.2.gz; rotation order
+	// does not. The directory is skipped.
+	if got, want := paths(dir, ins), []string{"mail.log.11.gz", "mail.log.2.gz", "mail.log.1", "mail.log"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if ins[3].Size != int64(len("mail.log\n")) || ins[3].ModTime.IsZero() || ins[3].Inode == 0 {
+		t.Errorf("Input not filled in: %+v", ins[3])
+	}
+
+	ins, err = Expand([]string{dir + "/mail[1].log"})
+	if err != nil || len(ins) != 1 || ins[0].Path != dir+"/mail[1].log" {
+		t.Errorf("a name with glob characters that exists is taken as it is: %v %v", ins, err)
+	}
+
+	for _, tt := range []struct{ arg, want string }{
+		{dir + "/nomatch*", `no files match "` + dir + `/nomatch*"`},
+		{dir + "/mail.log.d*", `no files match "` + dir + `/mail.log.d*"`},
+		{dir + "/[", `bad pattern "` + dir + `/["`},
+		{dir + "/missing.log", dir + "/missing.log: no such file or directory"},
+		{dir + "/mail.log.d", dir + "/mail.log.d: is a directory"},
+	} {
+		_, err := Expand([]string{dir + "/mail.log", tt.arg})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Expand(%q): got %v, want %q", tt.arg, err, tt.want)
+		}
+	}
+}
+
+func TestExpandDedupe(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, dir, "mail.log", "mail.log.1")
+	if err := os.Symlink("mail.log", filepath.Join(dir, "current")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "mail.log"), filepath.Join(dir, "hardlink")); err != nil {
+		t.Fatal(err)
+	}
+	given := []string{
+		dir + "/mail.log", dir + "/./mail.log", dir + "/current", dir + "/hardlink",
+		dir + "/mail.log*", dir + "/mail.log.1",
+	}
+	ins, err := Expand(given)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := paths(dir, ins), []string{"mail.log.1", "mail.log"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestRotationNames(t *testing.T) {
+	for _, tt := range []struct {
+		path, family string
+		kind         rotationKind
+	}{
+		{"/var/log/mail.log", "/var/log/mail.log", kindLive},
+		{"/var/log/mail.log.0", "/var/log/mail.log", kindNumbered},
+		{"/var/log/mail.log.7.gz", "/var/log/mail.log", kindNumbered},
+		{"/var/log/maillog-20261128", "/var/log/maillog", kindDated},
+		{"/var/log/maillog-2026112803.zst", "/var/log/maillog", kindDated},
+		{"/var/log/maillog-1764300000.xz", "/var/log/maillog", kindDated},
+		{"/var/log/mail.log.20261128", "/var/log/mail.log", kindDated},
+		{"/var/log/exim4/mainlog.2026-11-28", "/var/log/exim4/mainlog", kindDated},
+		{"/var/log/mail.err", "/var/log/mail.err", kindLive},
+		{"/var/log/mail.gz", "/var/log/mail", kindLive},
+	} {
+		r := newRotated(Input{Path: tt.path})
+		if r.family != tt.family || r.kind != tt.kind {
+			t.Errorf("%s: family %q kind %d, want %q %d", tt.path, r.family, r.kind, tt.family, tt.kind)
+		}
+	}
+}
