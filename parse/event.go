@@ -104,7 +104,7 @@ type Event struct {
 	Relay         Relay   // relay=, or Exim's H=
 	Delay         float64 // delay= in seconds; -1 when absent
 	Delays        string  // delays=a/b/c/d, kept as written
-	DSN           string  // dsn=, or the enhanced code of Exim's reply
+	DSN           string  // Postfix dsn= as written; the parsed code is in Reply.Enhanced
 	ConnUse       int     // conn_use=
 	Status        string  // the status word as written: sent, deferred, bounced, expired, ...
 	Outcome       Outcome // what the attempt amounted to

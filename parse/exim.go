@@ -362,9 +362,6 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		return
 	}
 	ev.Reply = ParseReply(text)
-	if ev.Reply.Code != 0 {
-		ev.DSN = ev.Reply.Enhanced.String()
-	}
 	// Exim gives up after retrying without a permanent error from the
 	// remote side: the recipient expired, it did not bounce.
 	if out == Bounced && isEximGiveUp(text) {
@@ -397,6 +394,9 @@ func unescapeExim(s string) string {
 func parseEximReject(ev *Event, s string) {
 	i := strings.Index(s, "rejected ")
 	head, tail := s[:i], s[i+len("rejected "):]
+	// "temporarily rejected RCPT": a 4xx refusal; the word is not part of
+	// the last field.
+	head = strings.TrimSuffix(strings.TrimRight(head, " "), " temporarily")
 	eximFields(head, func(k, v string) {
 		switch k {
 		case "H":

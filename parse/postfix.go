@@ -211,7 +211,7 @@ func parsePostfixDelivery(ev *Event, s string) {
 		next := nextQueueID(ev.Reply.Raw)
 		if next != "" {
 			ev.NextQueueID = next
-			if isLoopback(ev.Relay.Addr) {
+			if isContentFilter(ev.Relay, ev.Reply.Raw) {
 				// A content filter (amavis, a second Postfix smtpd)
 				// that re-queues the message: a hop, not a delivery.
 				ev.Outcome = Hop
@@ -252,6 +252,20 @@ func nextQueueID(reply string) string {
 		return token(reply[len("forwarded as "):])
 	}
 	return ""
+}
+
+// isContentFilter recognises, from the line alone, a hand-over to a
+// content filter on this machine: a loopback relay that answers the way
+// amavisd-new does, or on the ports the Postfix FILTER_README and amavis
+// use (10024-10099). A loopback relay on another port may be a smarthost
+// or a test sink that delivers for real, so it stays a delivery here; the
+// correlation of queue IDs (does NEWQID appear in our own log?) decides
+// those cases with more knowledge than one line has.
+func isContentFilter(r Relay, reply string) bool {
+	if !isLoopback(r.Addr) {
+		return false
+	}
+	return strings.Contains(reply, " from MTA(") || r.Port >= 10024 && r.Port <= 10099
 }
 
 func isLoopback(addr string) bool {

@@ -278,10 +278,8 @@ func remoteID(text string) string {
 	}
 	// Gmail: "OK  1700000000 x12si123 - gsmtp".
 	if strings.HasSuffix(text, " - gsmtp") {
-		f := strings.Fields(text[:len(text)-len(" - gsmtp")])
-		if len(f) > 0 {
-			return f[len(f)-1]
-		}
+		rest := strings.TrimRight(text[:len(text)-len(" - gsmtp")], " ")
+		return rest[strings.LastIndexByte(rest, ' ')+1:]
 	}
 	// qmail-like: "ok: Message 12345 accepted", "Message 12345 accepted for delivery".
 	if i := strings.Index(text, "Message "); i >= 0 {
@@ -298,9 +296,9 @@ func remoteID(text string) string {
 	}
 	// Dovecot LMTP: "<rcpt@dom> 3Nw9LLrgaF+hPgAA9Bt4Rw Saved".
 	if strings.HasPrefix(text, "<") && strings.HasSuffix(text, " Saved") {
-		f := strings.Fields(text)
-		if len(f) == 3 {
-			return f[1]
+		mid := text[:len(text)-len(" Saved")]
+		if sp := strings.IndexByte(mid, ' '); sp > 0 && strings.IndexByte(mid[sp+1:], ' ') < 0 {
+			return mid[sp+1:]
 		}
 	}
 	return ""
