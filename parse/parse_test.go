@@ -117,19 +117,25 @@ func TestLines(t *testing.T) {
 		{`Jan 28 06:40:37 mail postfix/qmgr[1789]: 8BD903012026: from=<h-2c4a691bf4126f@h-51363726f1.com>, size=5652, nrcpt=1 (queue active)`,
 			func(t *testing.T, ev Event) { want(t, ev.Kind == KindArrival && ev.Size == 5652 && ev.NRcpt == 1, ev) }},
 		{`Jan 28 06:40:37 mail postfix/qmgr[1789]: 8BD903012026: from=<>, size=3503, nrcpt=1 (queue active)`,
-			func(t *testing.T, ev Event) { want(t, ev.Kind == KindArrival && ev.Sender == "" && ev.Size == 3503, ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindArrival && ev.Sender == "" && ev.Size == 3503, ev)
+			}},
 		{`Jan 28 06:40:37 mail postfix/qmgr[1789]: 8BD903012026: from=<Print Connections>, size=10, nrcpt=2 (queue active)`,
 			func(t *testing.T, ev Event) {
 				want(t, ev.Kind == KindArrival && ev.Sender == "Print Connections" && ev.NRcpt == 2, ev)
 			}},
 		{`Jan 28 06:40:37 mail postfix/cleanup[15069]: 8BD903012026: message-id=<h-e13b9e@h-de82e022d99.com>`,
-			func(t *testing.T, ev Event) { want(t, ev.Kind == KindMessageID && ev.MessageID == "h-e13b9e@h-de82e022d99.com", ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindMessageID && ev.MessageID == "h-e13b9e@h-de82e022d99.com", ev)
+			}},
 		{`Jan 28 06:40:37 mail postfix/smtpd[15061]: 8BD903012026: client=h-2bf83754162e1[224.73.110.132], sasl_method=PLAIN, sasl_username=u`,
 			func(t *testing.T, ev Event) {
 				want(t, ev.Kind == KindClient && ev.Client.Name == "h-2bf83754162e1" && ev.Client.Addr == "224.73.110.132", ev)
 			}},
 		{`Dec 29 03:03:48 mail postfix/bounce[9321]: 732BB407C3: sender non-delivery notification: 5DE184083C`,
-			func(t *testing.T, ev Event) { want(t, ev.Kind == KindBounceNotice && ev.NextQueueID == "5DE184083C", ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindBounceNotice && ev.NextQueueID == "5DE184083C", ev)
+			}},
 		{`Jan 28 06:40:37 mail postfix/postscreen[15198]: NOQUEUE: reject: RCPT from [155.63.95.207]:64679: 550 5.7.1 Service unavailable; client [155.63.95.207] blocked using zen.spamhaus.org; from=<a@b.com>, to=<c@d.com>, proto=ESMTP, helo=<WIN-QGFO>`,
 			func(t *testing.T, ev Event) {
 				want(t, ev.Kind == KindReject && ev.QueueID == "NOQUEUE" && ev.RejectStage == "RCPT" && ev.Recipient == "c@d.com" &&
@@ -149,7 +155,9 @@ func TestLines(t *testing.T) {
 				want(t, ev.Outcome == Deferred && ev.OrigRecipient == "x@y.example" && ev.Relay.Name == "none" && ev.Reply.Enhanced.String() == "4.4.3", ev)
 			}},
 		{`Jan 28 06:40:37 mail postfix/smtp[1]: 1A2B3C4D5E: to=<a@b.example>, relay=mx.b.example[192.0.2.9]:25, conn_use=2, delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9F8E7D)`,
-			func(t *testing.T, ev Event) { want(t, ev.Outcome == Delivered && ev.ConnUse == 2 && ev.NextQueueID == "9F8E7D", ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Delivered && ev.ConnUse == 2 && ev.NextQueueID == "9F8E7D", ev)
+			}},
 		{`Jan 28 06:40:37 mail postfix/lmtp[1]: 1A2B3C4D5E: to=<u@local.example>, relay=mail.local[/var/run/dovecot/lmtp], delay=0.1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 <u@local.example> 3Nw9LLrgaF+hPgAA9Bt4Rw Saved)`,
 			func(t *testing.T, ev Event) {
 				want(t, ev.Outcome == Delivered && ev.Relay.Addr == "/var/run/dovecot/lmtp" && ev.Reply.RemoteID == "3Nw9LLrgaF+hPgAA9Bt4Rw", ev)
@@ -181,7 +189,9 @@ func TestLines(t *testing.T) {
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX ** bob@null.corp: retry timeout exceeded`,
 			func(t *testing.T, ev Event) { want(t, ev.Outcome == Expired && ev.Recipient == "bob@null.corp", ev) }},
 		{`2020-02-22 01:41:08 1j4ZTB-0001Sv-P4 ** noreply@pilgrimbrevet.se: Unrouteable address`,
-			func(t *testing.T, ev Event) { want(t, ev.Outcome == Bounced && ev.Reply.Text == "Unrouteable address", ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Bounced && ev.Reply.Text == "Unrouteable address", ev)
+			}},
 		{`1999-03-02 09:44:33 10HmaX-0005vi-00 ** a@test.ex : Unrouteable address`,
 			func(t *testing.T, ev Event) { want(t, ev.Outcome == Bounced && ev.Recipient == "a@test.ex", ev) }},
 		{`2020-02-22 07:09:24 1j5NyY-0004Xp-NZ ** ronnie@yahoo.com R=dnslookup T=remote_smtp: SMTP error from remote mail server after end of data: host mta5.am0.yahoodns.net [67.195.204.72]: 554 delivery error: dd This user doesn't have a yahoo.com account`,
@@ -191,11 +201,15 @@ func TestLines(t *testing.T) {
 		{`1999-03-02 09:44:33 10HmaX-0005vi-00 => :blackhole: <bh@test.ex> R=blackhole_router`,
 			func(t *testing.T, ev Event) { want(t, ev.Outcome == Delivered && ev.Recipient == "bh@test.ex", ev) }},
 		{`1999-03-02 09:44:33 10HmaX-0005vi-00 => userx <userx@test.ex> R=localuser T=local_delivery`,
-			func(t *testing.T, ev Event) { want(t, ev.Recipient == "userx@test.ex" && ev.Transport == "local_delivery", ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Recipient == "userx@test.ex" && ev.Transport == "local_delivery", ev)
+			}},
 		{`1999-03-02 09:44:33 10HmaX-0005vi-00 => |/bin/cat <pipe@test.ex> R=r T=address_pipe`,
 			func(t *testing.T, ev Event) { want(t, ev.Recipient == "pipe@test.ex", ev) }},
 		{`1999-03-02 09:44:33 10HmaX-0005vi-00 <= CALLER@test.ex U=CALLER P=local S=sss`,
-			func(t *testing.T, ev Event) { want(t, ev.Kind == KindArrival && ev.Size == -1 && ev.Sender == "CALLER@test.ex", ev) }},
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindArrival && ev.Size == -1 && ev.Sender == "CALLER@test.ex", ev)
+			}},
 		{`2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd ** x@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.1.27] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes: SMTP error from remote mail server after RCPT TO:<x@gmail.com>: 550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 https://support.google.com/mail/?p=NoSuchUser - gsmtp`,
 			func(t *testing.T, ev Event) {
 				want(t, ev.Outcome == Bounced && ev.Reply.Code == 550 && ev.Reply.Enhanced.String() == "5.1.1" && ev.Relay.Name == "gmail-smtp-in.l.google.com", ev)
