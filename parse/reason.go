@@ -172,16 +172,10 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 	if (code >= 200 && code < 400) || enh.Class == 2 {
 		return ReasonNone
 	}
-	var stack [512]byte
-	var buf []byte
-	var pooled *[]byte
-	if len(text) <= len(stack) {
-		buf = stack[:0]
-	} else {
-		pooled = textPool.Get().(*[]byte)
-		buf = (*pooled)[:0]
-	}
-	buf = normalizeReply(buf, text)
+	// A stack array would escape through normalizeReply's append; a pooled
+	// buffer costs no allocation once warm.
+	pooled := textPool.Get().(*[]byte)
+	buf := normalizeReply((*pooled)[:0], text)
 	var seen bigramSet
 	seen.fill(buf)
 
@@ -201,10 +195,8 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 		weak = rl.reason
 	}
 	st := stageHint(buf)
-	if pooled != nil {
-		*pooled = buf[:0]
-		textPool.Put(pooled)
-	}
+	*pooled = buf[:0]
+	textPool.Put(pooled)
 	if strong != ReasonNone {
 		return strong
 	}
@@ -227,8 +219,8 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 	return ReasonOther
 }
 
-// textPool holds buffers for the rare reply longer than Classify's stack
-// buffer (Gmail's and Microsoft's multi-line replies reach 600 bytes).
+// textPool holds Classify's buffers for the normalised text (Gmail's and
+// Microsoft's multi-line replies reach 600 bytes).
 var textPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // stage is the SMTP stage as far as a reply text reveals it.
