@@ -55,6 +55,7 @@ type env struct {
 }
 
 var commands = []command{
+	{"ingest", "read logs (files, globs, rotated and compressed archives, stdin) into the database", runIngest},
 	{"parse", "print the events read from log lines (for checking what mailbounce understands)", runParse},
 	{"explain", "explain an SMTP reply code, enhanced status code or reply text", runExplain},
 	{"version", "print the version", runVersion},

@@ -362,6 +362,13 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		return
 	}
 	ev.Reply = ParseReply(text)
+	if out == Deferred && strings.Contains(text, "retry time not reached") {
+		// A queue runner passed the address before its retry time: nothing
+		// was tried, and how often Exim says so depends on the queue run
+		// interval, not on the remote side. Not a delivery attempt.
+		ev.Kind = KindOther
+		return
+	}
 	// Exim gives up after retrying without a permanent error from the
 	// remote side: the recipient expired, it did not bounce.
 	if out == Bounced && isEximGiveUp(text) {

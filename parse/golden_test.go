@@ -177,6 +177,11 @@ func wantDelivery(line string) bool {
 		}
 		switch w {
 		case "=>", "->", "*>", "**", "==":
+			// Exim's "retry time not reached" deferrals are not attempts:
+			// nothing was tried.
+			if w == "==" && strings.Contains(line, "retry time not reached") {
+				return false
+			}
 			return i > 0 && len(f[i-1]) >= 16 && f[i-1][6] == '-'
 		}
 	}

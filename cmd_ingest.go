@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"mailbounce/collate"
+	"mailbounce/ingest"
+	"mailbounce/parse"
+	"mailbounce/store"
+)
+
+// runIngest reads logs into the database: every rotated and compressed file,
+// once. What was already stored (the same file again, or mail.log.1.gz
+// after mail.log was read) is recognised by content and skipped.
+func runIngest(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "ingest", "[flags] FILE|GLOB|- ...")
+	dbPath := fs.String("db", defaultDB(e), "database file (env MAILBOUNCE_DB)")
+	year := fs.Int("year", 0, "year of the first line of BSD-syslog logs (default: inferred from each file's modification time)")
+	tz := fs.String("tz", "", "time zone of timestamps without offset, e.g. Europe/Berlin (default: local)")
+	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
+	quiet := fs.BoolP("quiet", "q", false, "no progress bar and no summary")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("name at least one log file, glob or - for standard input")
+	}
+	loc, err := loadLocation(*tz)
+	if err != nil {
+		return err
+	}
+	inputs, err := ingest.Expand(fs.Args())
+	if err != nil {
+		return usageError("%v", err)
+	}
+	db, err := store.Open(ctx, *dbPath, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	job := &ingestJob{
+		db: db, inputs: inputs, year: *year, loc: loc, host: *host,
+		stderr: e.stderr,
+	}
+	if !*quiet && isTerminal(e.stderr) {
+		job.bar = newProgressBar(e.stderr, inputs)
+	}
+	start := time.Now()
+	runErr := job.run(ctx)
+	if job.bar != nil {
+		job.bar.Finish()
+		fmt.Fprintln(e.stderr)
+	}
+	if !*quiet {
+		job.summary(e.stderr, time.Since(start))
+	}
+	switch {
+	case runErr != nil && errors.Is(runErr, context.Canceled):
+		return &statusError{status: exitError, err: fmt.Errorf("interrupted; what was committed is kept, run the same command again to finish")}
+	case runErr != nil:
+		return runErr
+	case job.skippedInputs > 0 || job.truncated > 0:
+		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) not read in full; see the messages above", job.skippedInputs+boolInt(job.truncated > 0))}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func defaultDB(e *env) string {
+	if p := e.getenv("MAILBOUNCE_DB"); p != "" {
+		return p
+	}
+	return "mailbounce.db"
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func newProgressBar(w io.Writer, inputs []ingest.Input) *progressbar.ProgressBar {
+	var total int64
+	for _, in := range inputs {
+		if in.Size > 0 {
+			total += in.Size
+		}
+	}
+	if total == 0 {
+		total = -1
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetDescription("ingest"),
+	)
+}
+
+// ingestJob reads its inputs in order. One goroutine reads and parses, the
+// caller's goroutine collates and writes: the two cores of a small mail
+// host each get one half.
+type ingestJob struct {
+	db     *store.DB
+	inputs []ingest.Input
+	year   int
+	loc    *time.Location
+	host   string
+	stderr io.Writer
+	bar    *progressbar.ProgressBar
+
+	// Summary figures.
+	files, skippedInputs int
+	lines, skippedLines  int64
+	bytes                int64
+	unknown, truncated   int64
+	collator             *collate.Collator
+}
+
+// sample is a line that was not understood, kept so a user can see it.
+type sample struct{ program, line string }
+
+// block is a run of lines read and parsed together. Its events' strings
+// point into text, which nothing else writes to.
+type block struct {
+	input   int // index in inputs
+	events  []parse.Event
+	text    string
+	lines   int64
+	offset  int64 // content offset after the block: the checkpoint
+	raw     int64 // bytes of the raw file read so far
+	samples []sample
+	src     *store.Source // set on the first block of an input
+	end     bool          // the input is done (read in full or failed)
+	err     error         // why the input could not be read in full
+}
+
+const (
+	blockBytes = 1 << 20
+	blockLines = 8192
+	// Rows per transaction: large transactions make SQLite fast; the
+	// checkpoint is committed with them.
+	commitRows = 100_000
+)
+
+func (j *ingestJob) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blocks := make(chan *block, 4)
+	go j.read(ctx, blocks)
+
+	j.collator = collate.New(nil, collate.Options{DefaultHost: j.host})
+	var batch *store.Batch
+	defer func() {
+		if batch != nil {
+			batch.Rollback()
+		}
+	}()
+	var src *store.Source
+	var rawDone int64
+	commit := func() error {
+		if batch == nil {
+			return nil
+		}
+		if err := j.collator.Flush(); err != nil {
+			return err
+		}
+		if src != nil {
+			id, err := batch.SetSource(*src)
+			if err != nil {
+				return err
+			}
+			src.ID = id
+		}
+		err := batch.Commit()
+		batch = nil
+		return err
+	}
+	for b := range blocks {
+		if b.src != nil {
+			if err := commit(); err != nil {
+				return err
+			}
+			src = b.src
+			rawDone = 0
+		}
+		if batch == nil {
+			var err error
+			if batch, err = j.db.Begin(ctx); err != nil {
+				return err
+			}
+			j.collator.SetSink(batch)
+		}
+		for i := range b.events {
+			ev := &b.events[i]
+			switch ev.Kind {
+			case parse.KindWarning, parse.KindFatal:
+				kind := store.CounterWarning
+				if ev.Kind == parse.KindFatal {
+					kind = store.CounterFatal
+				}
+				batch.AddCounter(ev.Host, programOf(ev), kind, 1)
+				continue
+			case parse.KindUnknown:
+				batch.AddCounter(ev.Host, programOf(ev), store.CounterUnknown, 1)
+				continue
+			}
+			if err := j.collator.Add(ev); err != nil {
+				return fmt.Errorf("%s: %w", j.inputs[b.input].Name(), err)
+			}
+		}
+		for _, s := range b.samples {
+			if _, err := batch.AddUnknownSample(s.program, s.line, time.Time{}); err != nil {
+				return err
+			}
+		}
+		if src != nil {
+			src.Offset = b.offset
+			src.Lines += b.lines
+			src.LastRead = time.Now()
+		}
+		if j.bar != nil {
+			j.bar.Add64(b.raw - rawDone)
+			rawDone = b.raw
+		}
+		if b.end || batch.Len() >= commitRows {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
+		if b.err != nil {
+			fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", b.err)
+		}
+	}
+	if err := commit(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// read opens each input, skips what the database already holds, and sends
+// parsed blocks. It stops at the end of the inputs or when ctx is done.
+func (j *ingestJob) read(ctx context.Context, out chan<- *block) {
+	defer close(out)
+	for i, in := range j.inputs {
+		if ctx.Err() != nil {
+			return
+		}
+		j.readInput(ctx, i, in, out)
+	}
+}
+
+func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out chan<- *block) {
+	r, err := ingest.Open(in, ingest.Options{})
+	if err != nil {
+		fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
+		j.skippedInputs++
+		return
+	}
+	defer r.Close()
+	j.files++
+	head := ingest.NewFingerprint(r.ContentHead())
+	src, found, err := j.db.FindSourceByHead(ctx, r.ContentHead())
+	if err != nil {
+		fmt.Fprintf(j.stderr, "mailbounce ingest: %s: %v\n", in.Name(), err)
+		j.skippedInputs++
+		return
+	}
+	if found {
+		if err := r.SkipTo(src.Offset); err != nil && !errors.Is(err, ingest.ErrPastEnd) {
+			fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
+			j.skippedInputs++
+			return
+		}
+		j.skippedLines += src.Lines
+		src.Path = in.Path
+	} else {
+		src = store.Source{Path: in.Path, FirstRead: time.Now()}
+	}
+	src.HeadHash = head.Sum[:]
+	src.HeadLen = head.Len
+	src.Size = in.Size
+	src.MTime = in.ModTime
+
+	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
+	first := true
+	buf := make([]byte, 0, blockBytes+4096)
+	ends := make([]int, 0, blockLines)
+	for {
+		buf, ends = buf[:0], ends[:0]
+		var readErr error
+		var lineBytes int64
+		for len(ends) < blockLines && len(buf) < blockBytes {
+			line, _, err := r.Next()
+			if err != nil {
+				if err != io.EOF {
+					readErr = err
+				}
+				break
+			}
+			if r.Truncated() {
+				j.truncated++
+			}
+			buf = append(buf, line...)
+			ends = append(ends, len(buf))
+			lineBytes += int64(len(line)) + 1
+		}
+		b := &block{input: idx, offset: r.Offset(), raw: r.RawRead(), lines: int64(len(ends)), err: readErr}
+		if first {
+			s := src
+			b.src = &s
+			first = false
+		}
+		if len(ends) > 0 {
+			b.text = string(buf)
+			b.events = make([]parse.Event, 0, len(ends))
+			startLine := 0
+			var ev parse.Event
+			for _, end := range ends {
+				line := b.text[startLine:end]
+				startLine = end
+				p.ParseInto(&ev, line)
+				if ev.MTA == parse.MTAUnknown || ev.Kind == parse.KindOther {
+					continue
+				}
+				if ev.Kind == parse.KindUnknown {
+					j.unknown++
+					if len(b.samples) < 3 {
+						b.samples = append(b.samples, sample{programOf(&ev), line})
+					}
+				}
+				b.events = append(b.events, ev)
+			}
+			j.lines += b.lines
+			j.bytes += lineBytes
+		}
+		b.end = len(ends) < blockLines && len(buf) < blockBytes || readErr != nil
+		if readErr != nil {
+			j.skippedInputs++
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return
+		}
+		if b.end {
+			return
+		}
+	}
+}
+
+func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
+	st := j.collator.Stats
+	mbps := float64(j.bytes) / 1e6 / elapsed.Seconds()
+	fmt.Fprintf(w, "ingested %d file(s), %s lines (%s MB) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
+		j.files, thousands(j.lines), thousands(j.bytes/1_000_000), elapsed.Round(time.Millisecond), mbps,
+		thousands(st.Deliveries), thousands(st.Messages), thousands(st.Rejects))
+	if j.skippedLines > 0 {
+		fmt.Fprintf(w, "  %s lines already in the database were skipped\n", thousands(j.skippedLines))
+	}
+	if j.unknown > 0 {
+		fmt.Fprintf(w, "  %s Postfix/Exim lines not understood; see them with: mailbounce parse --unknown FILE\n", thousands(j.unknown))
+	}
+	if j.truncated > 0 {
+		fmt.Fprintf(w, "  %s lines longer than 1 MiB were cut\n", thousands(j.truncated))
+	}
+	if j.skippedInputs > 0 {
+		fmt.Fprintf(w, "  %d input(s) could not be read in full\n", j.skippedInputs)
+	}
+}
+
+// thousands writes n with thin grouping: 1,234,567.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

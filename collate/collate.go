@@ -1,0 +1,417 @@
+// Package collate ties the events of one message together, as Postfix's
+// collate.pl and exigrep do by hand: the sender, size, Message-ID and client
+// that arrive on one line are attached to the delivery attempts logged on
+// others, a recipient's fate is decided by its last attempt, the recipients
+// still pending when Postfix expires a message become expired, and a
+// content-filter hop links two queue IDs instead of counting a delivery.
+//
+// It sits between parse and store: it reads parse.Events and writes
+// store rows through a Sink. It holds state only for messages in flight,
+// and evicts what has been quiet for longer than a queue lifetime, so its
+// memory does not grow with the input; what it no longer holds it finds
+// again through the Sink (the database), so a message whose lines straddle
+// two files, or two runs, is still one message.
+package collate
+
+import (
+	"strings"
+	"time"
+
+	"mailbounce/parse"
+	"mailbounce/store"
+)
+
+// Sink receives rows. store's write batch implements it; lookups must see
+// rows added earlier in the same transaction.
+type Sink interface {
+	InsertMessage(m store.Message) (int64, error)
+	UpdateMessage(m store.Message) error
+	// FindMessage finds the newest message with this host and queue ID.
+	FindMessage(host, queueID string) (store.Message, bool, error)
+	AddDelivery(d store.Delivery) (int64, error)
+	AddReject(r store.Reject) error
+	// PendingRecipients returns, for each recipient of a message that has
+	// deferral attempts but no final one, its last deferral.
+	PendingRecipients(messageRef int64) ([]store.Delivery, error)
+}
+
+// Options tune a Collator.
+type Options struct {
+	// DefaultHost names the host of lines that carry none (Exim's own
+	// mainlog).
+	DefaultHost string
+	// MaxIdle is how long a message may stay silent before its state is
+	// dropped from memory (it can still be found in the database). Zero
+	// means 10 days: longer than Postfix's and Exim's default queue
+	// lifetimes of 5 and 4 days.
+	MaxIdle time.Duration
+}
+
+// Stats counts what a Collator did.
+type Stats struct {
+	Messages   int64 // message rows created
+	Deliveries int64 // delivery rows written (attempts, expiries included)
+	Rejects    int64
+	Expired    int64 // recipients expired by a Postfix "status=expired" line
+	Hops       int64
+	Evicted    int64 // in-flight states dropped for being idle
+}
+
+// Collator is not safe for concurrent use.
+type Collator struct {
+	sink  Sink
+	opt   Options
+	msgs  map[msgKey]*msgState
+	now   time.Time // the latest event time seen
+	sweep time.Time // when idle states were last swept
+	Stats Stats
+}
+
+type msgKey struct{ host, qid string }
+
+// msgState is what is known of a message in flight. Its strings are copies:
+// the events' strings point into line buffers that are reused.
+type msgState struct {
+	row      store.Message
+	dirty    bool                       // row differs from what the sink has
+	pending  map[string]*store.Delivery // recipient -> its last deferral, until a final attempt
+	lastSeen time.Time
+}
+
+// New returns a Collator writing to sink.
+func New(sink Sink, opt Options) *Collator {
+	if opt.MaxIdle <= 0 {
+		opt.MaxIdle = 10 * 24 * time.Hour
+	}
+	return &Collator{sink: sink, opt: opt, msgs: make(map[msgKey]*msgState)}
+}
+
+// SetSink changes where rows go: a new write batch after a commit.
+func (c *Collator) SetSink(s Sink) { c.sink = s }
+
+// InFlight is the number of messages held in memory.
+func (c *Collator) InFlight() int { return len(c.msgs) }
+
+// Add takes one event. Events of kinds that carry nothing for the database
+// are ignored.
+func (c *Collator) Add(ev *parse.Event) error {
+	if ev.Time.After(c.now) {
+		c.now = ev.Time
+	}
+	switch ev.Kind {
+	case parse.KindClient, parse.KindArrival, parse.KindMessageID:
+		return c.arrival(ev)
+	case parse.KindDelivery:
+		return c.delivery(ev)
+	case parse.KindExpired:
+		return c.expired(ev)
+	case parse.KindRemoved:
+		return c.removed(ev)
+	case parse.KindReject:
+		return c.reject(ev)
+	case parse.KindBounceNotice:
+		return c.bounceNotice(ev)
+	}
+	return nil
+}
+
+func (c *Collator) host(ev *parse.Event) string {
+	if ev.Host == "" {
+		return c.opt.DefaultHost
+	}
+	return ev.Host
+}
+
+// state returns the message an event belongs to, creating it when create
+// is set and neither memory nor the sink knows it.
+func (c *Collator) state(ev *parse.Event, create bool) (*msgState, error) {
+	key := msgKey{c.host(ev), ev.QueueID}
+	if st, ok := c.msgs[key]; ok {
+		st.lastSeen = ev.Time
+		return st, nil
+	}
+	key.host = strings.Clone(key.host)
+	key.qid = strings.Clone(key.qid)
+	m, found, err := c.sink.FindMessage(key.host, key.qid)
+	if err != nil {
+		return nil, err
+	}
+	// A message that left the queue, or that has been silent for longer
+	// than any queue lifetime, is not this one: Postfix reuses queue IDs.
+	if found && (!m.RemovedAt.IsZero() || ev.Time.Sub(m.LastSeen) > c.opt.MaxIdle) {
+		found = false
+	}
+	if !found {
+		if !create {
+			return nil, nil
+		}
+		m = store.Message{Host: key.host, MTA: ev.MTA.String(), QueueID: key.qid, FirstSeen: ev.Time, LastSeen: ev.Time}
+		id, err := c.sink.InsertMessage(m)
+		if err != nil {
+			return nil, err
+		}
+		m.ID = id
+		c.Stats.Messages++
+	}
+	st := &msgState{row: m, lastSeen: ev.Time}
+	c.msgs[key] = st
+	c.maybeSweep()
+	return st, nil
+}
+
+// arrival records smtpd's client=, pickup's uid=, cleanup's message-id=,
+// qmgr's from=/size=/nrcpt= and Exim's "<=". A Postfix queue ID that
+// shows up at smtpd or pickup after its earlier message left the queue is
+// a new message; FindMessage does not return removed ones.
+func (c *Collator) arrival(ev *parse.Event) error {
+	st, err := c.state(ev, true)
+	if err != nil || st == nil {
+		return err
+	}
+	m := &st.row
+	if ev.Kind == parse.KindArrival || ev.Sender != "" {
+		if !m.HasSender || m.Sender != ev.Sender {
+			m.Sender = strings.Clone(ev.Sender)
+			m.HasSender = true
+			st.dirty = true
+		}
+	}
+	if ev.Size >= 0 && m.Size != ev.Size {
+		m.Size = ev.Size
+		st.dirty = true
+	}
+	if ev.NRcpt > 0 && m.NRcpt != ev.NRcpt {
+		m.NRcpt = ev.NRcpt
+		st.dirty = true
+	}
+	if ev.MessageID != "" && m.MessageID != ev.MessageID {
+		m.MessageID = strings.Clone(ev.MessageID)
+		st.dirty = true
+	}
+	if ev.Client.Raw != "" && m.Client == "" {
+		m.Client = strings.Clone(ev.Client.Raw)
+		st.dirty = true
+	}
+	if ev.ParentID != "" && m.ParentQueueID == "" {
+		m.ParentQueueID = strings.Clone(ev.ParentID)
+		st.dirty = true
+	}
+	m.LastSeen = ev.Time
+	// Qmgr logs from= each time it activates the message again; the row
+	// only needs writing when something changed.
+	if st.dirty && ev.Kind != parse.KindDelivery {
+		return c.flush(st)
+	}
+	return nil
+}
+
+func (c *Collator) flush(st *msgState) error {
+	if !st.dirty {
+		return nil
+	}
+	st.dirty = false
+	return c.sink.UpdateMessage(st.row)
+}
+
+// delivery writes one attempt and updates the recipient's state.
+func (c *Collator) delivery(ev *parse.Event) error {
+	st, err := c.state(ev, true)
+	if err != nil {
+		return err
+	}
+	out := ev.Outcome
+	if out == parse.Delivered && ev.NextQueueID != "" {
+		// The next hop queued the message under an ID that this host has
+		// just received (its smtpd logged client= before the 250 reached
+		// us): a hop through a content filter or a second instance on this
+		// host, not a delivery.
+		if _, ok := c.msgs[msgKey{c.host(ev), ev.NextQueueID}]; ok {
+			out = parse.Hop
+		}
+	}
+	d := c.row(ev, st, out)
+	switch out {
+	case parse.Delivered, parse.Bounced, parse.Expired:
+		d.Final = true
+		delete(st.pending, d.Recipient)
+	case parse.Deferred:
+		if st.pending == nil {
+			st.pending = make(map[string]*store.Delivery)
+		}
+		p := d
+		p.Recipient = strings.Clone(d.Recipient)
+		p.Reply = strings.Clone(d.Reply)
+		p.Relay = strings.Clone(d.Relay)
+		p.Stage = strings.Clone(d.Stage)
+		p.Enhanced = strings.Clone(d.Enhanced)
+		p.Reason = d.Reason
+		p.OrigRecipient = strings.Clone(d.OrigRecipient)
+		p.DSN = strings.Clone(d.DSN)
+		p.Delays, p.RemoteID, p.NextQueueID = "", "", ""
+		st.pending[p.Recipient] = &p
+	case parse.Hop:
+		c.Stats.Hops++
+		delete(st.pending, d.Recipient)
+		if next, ok := c.msgs[msgKey{c.host(ev), ev.NextQueueID}]; ok && next.row.ParentQueueID == "" {
+			next.row.ParentQueueID = st.row.QueueID
+			next.dirty = true
+		}
+		if st.row.NextQueueID == "" {
+			st.row.NextQueueID = strings.Clone(ev.NextQueueID)
+			st.dirty = true
+		}
+	}
+	st.row.LastSeen = ev.Time
+	if err := c.flush(st); err != nil {
+		return err
+	}
+	c.Stats.Deliveries++
+	_, err = c.sink.AddDelivery(d)
+	return err
+}
+
+func (c *Collator) row(ev *parse.Event, st *msgState, out parse.Outcome) store.Delivery {
+	d := store.Delivery{
+		MessageRef:    st.row.ID,
+		Host:          c.host(ev),
+		Time:          ev.Time,
+		Recipient:     ev.Recipient,
+		OrigRecipient: ev.OrigRecipient,
+		Relay:         ev.Relay.Raw,
+		Delay:         ev.Delay,
+		Delays:        ev.Delays,
+		DSN:           ev.DSN,
+		Code:          ev.Reply.Code,
+		Enhanced:      ev.Reply.Enhanced.String(),
+		Stage:         ev.Reply.Stage,
+		Reply:         ev.Reply.Raw,
+		RemoteID:      ev.Reply.RemoteID,
+		Outcome:       out.String(),
+		NextQueueID:   ev.NextQueueID,
+	}
+	if ev.Reason != parse.ReasonNone {
+		d.Reason = ev.Reason.String()
+	}
+	return d
+}
+
+// expired handles Postfix's "status=expired, returned to sender": every
+// recipient still pending is given up on. The line names no recipient, so
+// the recipients are those whose last attempt was a deferral; the expiry
+// keeps that deferral's reply and reason, which say why.
+func (c *Collator) expired(ev *parse.Event) error {
+	st, err := c.state(ev, true)
+	if err != nil {
+		return err
+	}
+	pending := st.pending
+	if len(pending) == 0 {
+		// The deferrals may be in the database only (an earlier file or run).
+		rows, err := c.sink.PendingRecipients(st.row.ID)
+		if err != nil {
+			return err
+		}
+		pending = make(map[string]*store.Delivery, len(rows))
+		for i := range rows {
+			pending[rows[i].Recipient] = &rows[i]
+		}
+	}
+	for _, p := range pending {
+		d := *p
+		d.MessageRef = st.row.ID
+		d.Host = c.host(ev)
+		d.Time = ev.Time
+		d.Outcome = parse.Expired.String()
+		d.Final = true
+		d.Delay = -1
+		if d.Reason == "" {
+			d.Reason = "expired"
+		}
+		if _, err := c.sink.AddDelivery(d); err != nil {
+			return err
+		}
+		c.Stats.Deliveries++
+		c.Stats.Expired++
+	}
+	st.pending = nil
+	return nil
+}
+
+// removed: the message left the queue. Its state goes; a later line with
+// the same Postfix queue ID is a new message.
+func (c *Collator) removed(ev *parse.Event) error {
+	key := msgKey{c.host(ev), ev.QueueID}
+	st, err := c.state(ev, false)
+	if err != nil || st == nil {
+		return err
+	}
+	st.row.RemovedAt = ev.Time
+	st.row.LastSeen = ev.Time
+	st.dirty = true
+	delete(c.msgs, key)
+	return c.flush(st)
+}
+
+// bounceNotice links a bounce message to the message it reports on.
+func (c *Collator) bounceNotice(ev *parse.Event) error {
+	next, ok := c.msgs[msgKey{c.host(ev), ev.NextQueueID}]
+	if ok && next.row.ParentQueueID == "" {
+		next.row.ParentQueueID = strings.Clone(ev.QueueID)
+		next.dirty = true
+		return c.flush(next)
+	}
+	return nil
+}
+
+func (c *Collator) reject(ev *parse.Event) error {
+	r := store.Reject{
+		Host:      c.host(ev),
+		Time:      ev.Time,
+		Stage:     ev.RejectStage,
+		Client:    ev.Client.Raw,
+		Sender:    ev.Sender,
+		Recipient: ev.Recipient,
+		Code:      ev.Reply.Code,
+		Enhanced:  ev.Reply.Enhanced.String(),
+		Reply:     ev.Reply.Raw,
+	}
+	if ev.QueueID != "NOQUEUE" {
+		r.QueueID = ev.QueueID
+	}
+	if ev.Reason != parse.ReasonNone {
+		r.Reason = ev.Reason.String()
+	}
+	c.Stats.Rejects++
+	return c.sink.AddReject(r)
+}
+
+// maybeSweep drops states idle for longer than MaxIdle, at most once per
+// hour of log time, so that messages whose end was never logged (a log cut
+// short, a queue deleted by hand) do not accumulate.
+func (c *Collator) maybeSweep() {
+	if c.now.Sub(c.sweep) < time.Hour {
+		return
+	}
+	c.sweep = c.now
+	limit := c.now.Add(-c.opt.MaxIdle)
+	for k, st := range c.msgs {
+		if st.lastSeen.Before(limit) {
+			if st.dirty {
+				// Best effort: the row holds all but the latest details.
+				_ = c.flush(st)
+			}
+			delete(c.msgs, k)
+			c.Stats.Evicted++
+		}
+	}
+}
+
+// Flush writes every changed message row, before a commit.
+func (c *Collator) Flush() error {
+	for _, st := range c.msgs {
+		if err := c.flush(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}

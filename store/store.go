@@ -1,0 +1,293 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Errors a caller may branch on. The errors returned wrap them with the file
+// name and the fix.
+var (
+	// ErrLocked: another process held the write lock for longer than
+	// Options.BusyTimeout.
+	ErrLocked = errors.New("database is locked")
+	// ErrSchemaTooNew: the database was written by a newer mailbounce.
+	ErrSchemaTooNew = errors.New("database schema is newer than this program")
+	// ErrNotDatabase: the file exists but is not an SQLite database.
+	ErrNotDatabase = errors.New("not an SQLite database")
+)
+
+// DefaultBusyTimeout is how long a writer waits for another one to finish.
+// Ten seconds outlasts any batch commit of a concurrent ingest, yet a user who
+// started a second ingest by mistake hears about it quickly.
+const DefaultBusyTimeout = 10 * time.Second
+
+// DefaultMaxSamples is how many unknown lines are kept per program.
+const DefaultMaxSamples = 20
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	// BusyTimeout is how long to wait for a lock held by another process
+	// before failing with ErrLocked. Zero means DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// MaxSamples is how many unknown lines to keep per program. Zero means
+	// DefaultMaxSamples; negative keeps none.
+	MaxSamples int
+	// ReaderConns caps the read-only pool. Zero means 4.
+	ReaderConns int
+}
+
+// DB is an open mailbounce database: one writer connection and a read-only
+// pool. Its methods are safe for concurrent use, but only one Batch is open
+// at a time: Begin waits for the previous batch to end.
+type DB struct {
+	path   string
+	opts   Options
+	writer *sql.DB
+	reader *sql.DB
+
+	// Statements are prepared once on the single writer connection and
+	// reused by every batch (Tx.Stmt on the same connection costs nothing).
+	stmts writerStmts
+
+	// batchMu serialises batches; the dictionary caches and sample counts
+	// below belong to whoever holds it.
+	batchMu sync.Mutex
+	hosts   map[string]int64
+	domains map[string]int64
+	relays  map[string]int64
+	samples map[string]int // unknown samples stored per program, once looked up
+}
+
+// sqliteHeader starts every SQLite 3 database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// Open opens the database at path, creating it (mode 0600: it holds e-mail
+// addresses) if it does not exist, and brings its schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = DefaultBusyTimeout
+	}
+	if opts.MaxSamples == 0 {
+		opts.MaxSamples = DefaultMaxSamples
+	}
+	if opts.ReaderConns <= 0 {
+		opts.ReaderConns = 4
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		// Each pooled connection to :memory: would be a separate database,
+		// and a URI would bypass the file checks below.
+		return nil, fmt.Errorf("open database %q: need a file path", path)
+	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+
+	db := &DB{path: path, opts: opts}
+	ms := opts.BusyTimeout.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	// Pragmas go in the DSN so that every connection the pool (re)opens gets
+	// them. _txlock=immediate takes the write lock at BEGIN: a deferred
+	// transaction that later upgrades to a writer can fail with SQLITE_BUSY
+	// without waiting at all, whereas BEGIN IMMEDIATE honours busy_timeout.
+	var err error
+	db.writer, err = sql.Open("sqlite3", fmt.Sprintf(
+		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=on&_cache_size=-131072&_txlock=immediate",
+		uriPath(path), ms))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db.writer.SetMaxOpenConns(1)
+	// Keep the one connection forever: it holds the prepared statements and
+	// the page cache.
+	db.writer.SetMaxIdleConns(1)
+	db.writer.SetConnMaxLifetime(0)
+	db.writer.SetConnMaxIdleTime(0)
+
+	if err := db.connect(ctx); err != nil {
+		db.writer.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, db, migrationsFS); err != nil {
+		db.writer.Close()
+		return nil, err
+	}
+	// SQLite creates -wal and -shm with the database's own mode, but a umask
+	// or an older file may differ; they hold the same addresses.
+	if err := chmodSidecars(path); err != nil {
+		db.writer.Close()
+		return nil, err
+	}
+
+	db.reader, err = sql.Open("sqlite3", fmt.Sprintf(
+		"file:%s?mode=ro&_busy_timeout=%d&_foreign_keys=on&_cache_size=-131072",
+		uriPath(path), ms))
+	if err != nil {
+		db.writer.Close()
+		return nil, fmt.Errorf("open database %s read-only: %w", path, err)
+	}
+	db.reader.SetMaxOpenConns(opts.ReaderConns)
+
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.resetCaches()
+	return db, nil
+}
+
+// connect opens the writer connection, which switches the file to WAL. On a
+// database that another process holds in rollback-journal mode (a new file
+// it is still creating) that switch fails with SQLITE_BUSY at once: SQLite
+// skips the busy handler where waiting could deadlock. So wait here, as
+// busy_timeout would elsewhere.
+func (db *DB) connect(ctx context.Context) error {
+	deadline := time.Now().Add(db.opts.BusyTimeout)
+	pause := 5 * time.Millisecond
+	for {
+		err := db.wrapErr("open database", db.writer.PingContext(ctx))
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// createFile makes sure path is a regular file that is, or can become, an
+// SQLite database, and gives the clear errors SQLite itself would not.
+func createFile(path string) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("open database %s: directory %s does not exist; create it first (mkdir -p %s) or choose another path", path, dir, dir)
+		}
+		return fmt.Errorf("open database %s: %w", path, err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("open database %s: %s is not a directory", path, dir)
+	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			if created {
+				return fmt.Errorf("create database %s: permission denied: directory %s is not writable by this user; choose another path or fix its permissions", path, dir)
+			}
+			return fmt.Errorf("open database %s: permission denied: the file is not writable by this user; run as its owner or fix its permissions", path)
+		}
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	defer f.Close()
+	if created {
+		// O_CREATE's mode is filtered by the umask; a umask like 0277
+		// would leave us unable to write our own file.
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("create database %s: %w", path, err)
+		}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("open database %s: not a regular file", path)
+	}
+	if st.Size() == 0 {
+		return nil // new, or created by someone else and never written
+	}
+	head := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, sqliteHeader) {
+		return fmt.Errorf("open database %s: %w; is this the right file?", path, ErrNotDatabase)
+	}
+	return nil
+}
+
+func chmodSidecars(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		side := path + suffix
+		sst, err := os.Stat(side)
+		if err != nil || sst.Mode().Perm()&^st.Mode().Perm() == 0 {
+			continue // absent, or no looser than the database
+		}
+		if err := os.Chmod(side, sst.Mode().Perm()&st.Mode().Perm()); err != nil {
+			return fmt.Errorf("open database %s: restrict %s: %w", path, side, err)
+		}
+	}
+	return nil
+}
+
+// uriPath escapes the characters that have a meaning in an SQLite URI
+// filename (and '?', which the driver splits the DSN at).
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// wrapErr turns SQLite's terse codes into errors that name the file and say
+// what to do.
+func (db *DB) wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("%s: database %s is locked by another process (another mailbounce ingest or tail?): %w", op, db.path, ErrLocked)
+		case sqlite3.ErrNotADB:
+			return fmt.Errorf("%s: %s: %w; is this the right file?", op, db.path, ErrNotDatabase)
+		case sqlite3.ErrReadonly, sqlite3.ErrCantOpen, sqlite3.ErrPerm:
+			return fmt.Errorf("%s: database %s (or its -wal/-shm files, or its directory) is not writable by this user: %w", op, db.path, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// Reader is the read-only connection pool, for queries this package does not
+// provide. It never blocks the writer.
+func (db *DB) Reader() *sql.DB { return db.reader }
+
+// Close closes both pools. An open Batch must be ended first.
+func (db *DB) Close() error {
+	db.stmts.close()
+	var errs []error
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	if db.writer != nil {
+		errs = append(errs, db.writer.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (db *DB) resetCaches() {
+	db.hosts = make(map[string]int64)
+	db.domains = make(map[string]int64)
+	db.relays = make(map[string]int64)
+	db.samples = make(map[string]int)
+}

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	db, path := openTest(t, Options{})
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Time: t0, Recipient: "a@example.com", Outcome: OutcomeDelivered}))
+	})
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			if p != path && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			t.Fatal(err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s: mode %v, want no group/other access", filepath.Base(p), perm)
+		}
+	}
+	var mode string
+	if err := db.writer.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var fk int
+	if err := db.writer.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+}
+
+func TestReaderIsReadOnly(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	if _, err := db.Reader().Exec(`INSERT INTO hosts (name) VALUES ('x')`); err == nil {
+		t.Fatal("insert through the reader pool succeeded")
+	}
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	db, path := openTest(t, Options{})
+	db.Close()
+	for range 2 {
+		db, err := Open(context.Background(), path, Options{})
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		n := count(t, db, `SELECT count(*) FROM schema_migrations`)
+		v := count(t, db, `SELECT max(version) FROM schema_migrations`)
+		db.Close()
+		if n != int64(SchemaVersion()) || v != int64(SchemaVersion()) {
+			t.Fatalf("schema_migrations: %d rows, max %d; want %d", n, v, SchemaVersion())
+		}
+	}
+}
+
+func TestMigrateUpgradesInPlace(t *testing.T) {
+	db, path := openTest(t, Options{})
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Time: t0, Recipient: "a@example.com", Outcome: OutcomeDelivered}))
+	})
+	// A later release adds a migration; the data written under v1 stays.
+	v1, err := migrationsFS.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{
+		"migrations/0001_init.sql":  {Data: v1},
+		"migrations/0002_notes.sql": {Data: []byte(`ALTER TABLE deliveries ADD COLUMN note TEXT; UPDATE deliveries SET note = 'old';`)},
+	}
+	if err := migrate(context.Background(), db, fsys); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if err := migrate(context.Background(), db, fsys); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM deliveries WHERE note = 'old'`); n != 1 {
+		t.Errorf("upgraded rows: %d, want 1", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM schema_migrations`); n != 2 {
+		t.Errorf("schema_migrations rows: %d, want 2", n)
+	}
+	// The binary that only knows v1 now refuses the database.
+	db.Close()
+	_, err = Open(context.Background(), path, Options{})
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("open v2 database with v1 binary: %v, want ErrSchemaTooNew", err)
+	}
+}
+
+func TestMigrationFailureRollsBack(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	v1, _ := migrationsFS.ReadFile("migrations/0001_init.sql")
+	fsys := fstest.MapFS{
+		"migrations/0001_init.sql": {Data: v1},
+		"migrations/0002_bad.sql":  {Data: []byte(`CREATE TABLE half (x); SELECT * FROM no_such_table;`)},
+	}
+	if err := migrate(context.Background(), db, fsys); err == nil {
+		t.Fatal("bad migration applied")
+	}
+	if n := count(t, db, `SELECT count(*) FROM sqlite_master WHERE name = 'half'`); n != 0 {
+		t.Error("a failed migration left a table behind")
+	}
+	if n := count(t, db, `SELECT max(version) FROM schema_migrations`); n != 1 {
+		t.Errorf("schema version %d after failed migration, want 1", n)
+	}
+}
+
+func TestNewerSchemaError(t *testing.T) {
+	db, path := openTest(t, Options{})
+	if _, err := db.writer.Exec(`INSERT INTO schema_migrations VALUES (5, '2030-01-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err := Open(context.Background(), path, Options{})
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("got %v, want ErrSchemaTooNew", err)
+	}
+	want := "database schema version 5 is newer than this mailbounce (1); upgrade mailbounce"
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q\nwant it to contain %q and the path", err, want)
+	}
+}
+
+// holdWriteLock opens its own connection to path and keeps a write
+// transaction open until the test ends, as another process would.
+func holdWriteLock(t *testing.T, path string) {
+	t.Helper()
+	other, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate&_busy_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS lock_holder (x)`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(); other.Close() })
+}
+
+func checkLocked(t *testing.T, err error, path string, elapsed, timeout time.Duration) {
+	t.Helper()
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("got %v, want ErrLocked", err)
+	}
+	want := "database " + path + " is locked by another process (another mailbounce ingest or tail?)"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q\nwant it to contain %q", err, want)
+	}
+	if elapsed < timeout {
+		t.Errorf("failed after %v, before the busy timeout %v", elapsed, timeout)
+	}
+}
+
+func TestLockedAtBegin(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	db, path := openTest(t, Options{BusyTimeout: timeout})
+	holdWriteLock(t, path)
+	start := time.Now()
+	_, err := db.Begin(context.Background())
+	checkLocked(t, err, path, time.Since(start), timeout)
+	// The failed Begin must not leave the writer stuck.
+	if _, err := db.Begin(context.Background()); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Begin: %v", err)
+	}
+}
+
+func TestLockedAtOpen(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "mailbounce.db")
+	holdWriteLock(t, path) // a new database, still being created by another process
+	start := time.Now()
+	_, err := Open(context.Background(), path, Options{BusyTimeout: timeout})
+	checkLocked(t, err, path, time.Since(start), timeout)
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no", "such", "dir", "mailbounce.db")
+	_, err := Open(context.Background(), missing, Options{})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "mkdir -p") {
+		t.Errorf("missing directory: %v", err)
+	}
+
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("this is not a database, it is a long enough text file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), text, Options{})
+	if !errors.Is(err, ErrNotDatabase) || !strings.Contains(err.Error(), text) {
+		t.Errorf("text file: %v", err)
+	}
+
+	other := filepath.Join(dir, "other.db")
+	odb, err := sql.Open("sqlite3", "file:"+other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := odb.Exec(`CREATE TABLE accounts (id INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	odb.Close()
+	_, err = Open(context.Background(), other, Options{})
+	if err == nil || !strings.Contains(err.Error(), "not mailbounce's") {
+		t.Errorf("foreign SQLite database: %v", err)
+	}
+
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := filepath.Join(dir, "ro")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(context.Background(), filepath.Join(ro, "mailbounce.db"), Options{})
+		if err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Errorf("unwritable directory: %v", err)
+		}
+	}
+}
+
+func TestPathWithURICharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "odd?name#50%.db")
+	db, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at the given path: %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM schema_migrations`); n == 0 {
+		t.Error("reader pool opened another file")
+	}
+}
