@@ -27,8 +27,22 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "time zone of timestamps without offset, e.g. Europe/Berlin (default: local)")
 	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar and no summary")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end (for developers)")
+	fs.MarkHidden("cpuprofile")
+	fs.MarkHidden("memprofile")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if *memProfile != "" {
+		defer writeHeapProfile(*memProfile)
 	}
 	if fs.NArg() == 0 {
 		return usageError("name at least one log file, glob or - for standard input")

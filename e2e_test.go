@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mailbounce/store"
+)
+
+// counts is one domain's line of testdata/mta/*/expected.json, which was
+// computed from the SMTP sink's journal, not from any log. A count the sink
+// could not know (the deferrals of a port where nothing listens) is absent,
+// and not compared.
+type counts map[string]int64
+
+func mailbounce(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: bytes.NewReader(nil), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	status := run(context.Background(), e, args)
+	return out.String(), errb.String(), status
+}
+
+// TestRealMTALogs ingests the logs that real Postfix and Exim wrote on
+// loopback (scripts/mta) and compares the per-domain counts with the truth.
+// Where they differ, fix the parser or the correlation, never the truth.
+func TestRealMTALogs(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/mta/*")
+	if len(dirs) == 0 {
+		t.Fatal("no logs under testdata/mta")
+	}
+	for _, dir := range dirs {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*log"))
+		if len(logs) == 0 {
+			continue
+		}
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			var want struct {
+				Domains map[string]counts `json:"domains"`
+			}
+			data, err := os.ReadFile(filepath.Join(dir, "expected.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &want); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(t.TempDir(), "e2e.db")
+			if _, stderr, status := mailbounce(t, append([]string{"ingest", "-q", "--db", db}, logs...)...); status != 0 {
+				t.Fatalf("ingest exit %d: %s", status, stderr)
+			}
+			got := summary(t, db)
+			compareCounts(t, want.Domains, got)
+
+			// Again: nothing new may be added.
+			if _, stderr, status := mailbounce(t, append([]string{"ingest", "-q", "--db", db}, logs...)...); status != 0 {
+				t.Fatalf("second ingest exit %d: %s", status, stderr)
+			}
+			compareCounts(t, want.Domains, summary(t, db))
+		})
+	}
+}
+
+// TestRealMTALogsSplit ingests a real log cut in two, in two runs, the
+// first half compressed as logrotate leaves it: a message whose lines
+// straddle the cut must still be one message with one outcome.
+func TestRealMTALogsSplit(t *testing.T) {
+	for _, mta := range []string{"postfix", "exim"} {
+		t.Run(mta, func(t *testing.T) {
+			logs, _ := filepath.Glob(filepath.Join("testdata/mta", mta, "*log"))
+			if len(logs) != 1 {
+				t.Skipf("want one log, have %v", logs)
+			}
+			data, err := os.ReadFile(logs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := os.Stat(logs[0])
+			cut := bytes.IndexByte(data[len(data)/2:], '\n') + len(data)/2 + 1
+			tmp := t.TempDir()
+			older, newer := filepath.Join(tmp, "mail.log.1.gz"), filepath.Join(tmp, "mail.log")
+			writeGzip(t, older, data[:cut])
+			if err := os.WriteFile(newer, data[cut:], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{older, newer} {
+				os.Chtimes(p, fi.ModTime(), fi.ModTime())
+			}
+			var want struct {
+				Domains map[string]counts `json:"domains"`
+			}
+			exp, _ := os.ReadFile(filepath.Join("testdata/mta", mta, "expected.json"))
+			if err := json.Unmarshal(exp, &want); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(tmp, "split.db")
+			for _, p := range []string{older, newer} {
+				if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, p); status != 0 {
+					t.Fatalf("ingest %s: exit %d: %s", p, status, stderr)
+				}
+			}
+			compareCounts(t, want.Domains, summary(t, db))
+		})
+	}
+}
+
+func summary(t *testing.T, path string) map[string]counts {
+	t.Helper()
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.DomainSummary(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]counts{}
+	for _, r := range rows {
+		got[r.Domain] = counts{"recipients": r.Recipients, "delivered": r.Delivered, "deferred": r.Deferred,
+			"deferred_recipients": r.DeferredRecipients, "bounced": r.Bounced, "expired": r.Expired}
+	}
+	return got
+}
+
+func compareCounts(t *testing.T, want, got map[string]counts) {
+	t.Helper()
+	for d, w := range want {
+		for k, n := range w {
+			if g := got[d][k]; g != n {
+				t.Errorf("%s: %s = %d, want %d (all: %v)", d, k, g, n, got[d])
+			}
+		}
+	}
+	for d, g := range got {
+		if _, ok := want[d]; !ok {
+			t.Errorf("%s: not in the truth, got %+v", d, g)
+		}
+	}
+}
+
+func writeGzip(t *testing.T, path string, data []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
