@@ -132,9 +132,14 @@ func (c *Collator) state(ev *parse.Event, create bool) (*msgState, error) {
 	}
 	key.host = strings.Clone(key.host)
 	key.qid = strings.Clone(key.qid)
-	m, found, err := c.sink.FindMessage(key.host, key.qid)
-	if err != nil {
-		return nil, err
+	var m store.Message
+	found := false
+	if !startsMessage(ev) {
+		var err error
+		m, found, err = c.sink.FindMessage(key.host, key.qid)
+		if err != nil {
+			return nil, err
+		}
 	}
 	// A message that left the queue, or that has been silent for longer
 	// than any queue lifetime, is not this one: Postfix reuses queue IDs.
@@ -157,6 +162,20 @@ func (c *Collator) state(ev *parse.Event, create bool) (*msgState, error) {
 	c.msgs[key] = st
 	c.maybeSweep()
 	return st, nil
+}
+
+// startsMessage tells the lines that only the first line of a message can
+// be: smtpd's and pickup's (Postfix assigns the queue ID there, so an older
+// message with the same ID has left the queue) and Exim's "<=". No need to
+// look for an earlier message under the same ID.
+func startsMessage(ev *parse.Event) bool {
+	switch {
+	case ev.Kind == parse.KindClient:
+		return true
+	case ev.Kind == parse.KindArrival && ev.MTA == parse.Exim:
+		return true
+	}
+	return false
 }
 
 // arrival records smtpd's client=, pickup's uid=, cleanup's message-id=,
@@ -197,11 +216,8 @@ func (c *Collator) arrival(ev *parse.Event) error {
 		st.dirty = true
 	}
 	m.LastSeen = ev.Time
-	// Qmgr logs from= each time it activates the message again; the row
-	// only needs writing when something changed.
-	if st.dirty && ev.Kind != parse.KindDelivery {
-		return c.flush(st)
-	}
+	// The row is written when the message leaves the queue, or before the
+	// batch commits (Flush): one UPDATE per message, not one per line.
 	return nil
 }
 
@@ -262,9 +278,6 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		}
 	}
 	st.row.LastSeen = ev.Time
-	if err := c.flush(st); err != nil {
-		return err
-	}
 	c.Stats.Deliveries++
 	_, err = c.sink.AddDelivery(d)
 	return err
@@ -358,7 +371,6 @@ func (c *Collator) bounceNotice(ev *parse.Event) error {
 	if ok && next.row.ParentQueueID == "" {
 		next.row.ParentQueueID = strings.Clone(ev.QueueID)
 		next.dirty = true
-		return c.flush(next)
 	}
 	return nil
 }
