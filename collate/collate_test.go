@@ -1,0 +1,183 @@
+package collate
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailbounce/parse"
+	"mailbounce/store"
+)
+
+// feed runs lines through a parser and a Collator into a real database,
+// committing after each group, with a fresh Collator per group when
+// restart is set (as a new run of mailbounce would have).
+func feed(t *testing.T, db *store.DB, c *Collator, restart bool, groups ...string) *Collator {
+	t.Helper()
+	p := parse.NewParser(parse.Options{Year: 2026, Location: time.UTC})
+	for _, g := range groups {
+		b, err := db.Begin(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c == nil || restart {
+			c = New(b, Options{})
+		}
+		c.SetSink(b)
+		for _, line := range strings.Split(strings.TrimSpace(g), "\n") {
+			ev := p.Parse(strings.TrimSpace(line))
+			if ev.Kind == parse.KindUnknown {
+				t.Fatalf("not understood: %s", line)
+			}
+			if err := c.Add(&ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+func openDB(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "c.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func query(t *testing.T, db *store.DB, q string) string {
+	t.Helper()
+	rows, err := db.Reader().Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "\n")
+}
+
+// A Postfix queue ID is reused once its message has left the queue: the
+// second message must not inherit the first one's sender or recipients.
+func TestQueueIDReuse(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `
+Nov 28 07:00:00 mx postfix/smtpd[1]: 1A2B3C4D5E: client=a.example[192.0.2.1]
+Nov 28 07:00:00 mx postfix/qmgr[2]: 1A2B3C4D5E: from=<one@a.example>, size=100, nrcpt=1 (queue active)
+Nov 28 07:00:01 mx postfix/smtp[3]: 1A2B3C4D5E: to=<x@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK  1700000000 x12si123 - gsmtp)
+Nov 28 07:00:01 mx postfix/qmgr[2]: 1A2B3C4D5E: removed
+Nov 28 09:00:00 mx postfix/pickup[4]: 1A2B3C4D5E: uid=0 from=<two@b.example>
+Nov 28 09:00:00 mx postfix/qmgr[2]: 1A2B3C4D5E: from=<two@b.example>, size=200, nrcpt=1 (queue active)
+Nov 28 09:00:01 mx postfix/smtp[3]: 1A2B3C4D5E: to=<y@yahoo.com>, relay=mta5.am0.yahoodns.net[67.195.204.72]:25, delay=1, delays=0/0/0.5/0.5, dsn=5.0.0, status=bounced (host mta5.am0.yahoodns.net[67.195.204.72] said: 554 delivery error: dd This user doesn't have a yahoo.com account (in reply to end of DATA command))
+Nov 28 09:00:01 mx postfix/qmgr[2]: 1A2B3C4D5E: removed`)
+	got := query(t, db, `SELECT m.sender || ' ' || m.size || ' ' || d.recipient || ' ' || d.outcome || ' ' || ifnull(d.reason, '-')
+		FROM deliveries d JOIN messages m ON m.id = d.message_ref ORDER BY d.time`)
+	want := "one@a.example 100 x@gmail.com delivered -\ntwo@b.example 200 y@yahoo.com bounced user_unknown"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if n := query(t, db, `SELECT count(*) FROM messages`); n != "2" {
+		t.Errorf("%s messages, want 2", n)
+	}
+}
+
+// Postfix's expiry names no recipient: those still pending are expired,
+// even when their deferrals were stored by an earlier run.
+func TestExpiryAcrossRuns(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, true, `
+Nov 25 07:00:00 mx postfix/smtpd[1]: 4Xkp2N0KJjz9sR9: client=a.example[192.0.2.1]
+Nov 25 07:00:00 mx postfix/qmgr[2]: 4Xkp2N0KJjz9sR9: from=<s@a.example>, size=100, nrcpt=3 (queue active)
+Nov 25 07:00:01 mx postfix/smtp[3]: 4Xkp2N0KJjz9sR9: to=<ok@dead.example>, relay=mx.dead.example[192.0.2.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 9F8E7D)
+Nov 25 07:00:01 mx postfix/smtp[3]: 4Xkp2N0KJjz9sR9: to=<full@dead.example>, relay=mx.dead.example[192.0.2.9]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.2.2, status=deferred (host mx.dead.example[192.0.2.9] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command))
+Nov 25 07:00:01 mx postfix/smtp[3]: 4Xkp2N0KJjz9sR9: to=<grey@other.example>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to mx.other.example[192.0.2.10]:25: Connection refused)`, `
+Nov 27 07:00:01 mx postfix/smtp[3]: 4Xkp2N0KJjz9sR9: to=<grey@other.example>, relay=none, delay=172800, delays=172799/0/1/0, dsn=4.4.1, status=deferred (connect to mx.other.example[192.0.2.10]:25: Connection timed out)`, `
+Nov 30 07:00:02 mx postfix/qmgr[2]: 4Xkp2N0KJjz9sR9: from=<s@a.example>, status=expired, returned to sender
+Nov 30 07:00:02 mx postfix/qmgr[2]: 4Xkp2N0KJjz9sR9: removed`)
+	got := query(t, db, `SELECT recipient || ' ' || outcome || ' ' || final || ' ' || ifnull(reason, '-') || ' ' || ifnull(enhanced, '-')
+		FROM deliveries ORDER BY time, recipient`)
+	want := strings.Join([]string{
+		"full@dead.example deferred 0 mailbox_full 4.2.2",
+		"grey@other.example deferred 0 network_error 4.4.1",
+		"ok@dead.example delivered 1 - 2.0.0",
+		"grey@other.example deferred 0 network_error 4.4.1",
+		"full@dead.example expired 1 mailbox_full 4.2.2",
+		"grey@other.example expired 1 network_error 4.4.1",
+	}, "\n")
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if n := query(t, db, `SELECT count(*) FROM messages`); n != "1" {
+		t.Errorf("%s messages, want 1", n)
+	}
+}
+
+// A 250 whose new queue ID is a message this host has just received is a
+// hop, whatever the port: the recipient's fate is decided on the next leg.
+func TestHopToSecondInstance(t *testing.T) {
+	db := openDB(t)
+	c := feed(t, db, nil, false, `
+Sep  4 01:24:11 smtpnode06 postfix-170.55.103.23/smtpd[1]: DADADADADA: client=a.example[192.0.2.1]
+Sep  4 01:24:11 smtpnode06 postfix-170.55.103.23/qmgr[2]: DADADADADA: from=<s@a.example>, size=100, nrcpt=1 (queue active)
+Sep  4 01:24:11 smtpnode06 postfix-170.55.103.23/smtpd[5]: BABABABABA: client=170.55.103.23[170.55.103.23]
+Sep  4 01:24:11 smtpnode06 postfix-170.55.103.23/smtp[3]: DADADADADA: to=<u@gmail.com>, relay=170.55.103.23[170.55.103.23]:2501, delay=0.15, delays=0.13/0/0/0.02, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as BABABABABA)
+Sep  4 01:24:11 smtpnode06 postfix-170.55.103.23/qmgr[2]: BABABABABA: from=<s@a.example>, size=150, nrcpt=1 (queue active)
+Sep  4 01:24:11 smtpnode06 postfix-170.55.103.23/qmgr[2]: DADADADADA: removed
+Sep  4 01:24:12 smtpnode06 postfix-170.55.103.23/smtp[6]: BABABABABA: to=<u@gmail.com>, relay=gmail-smtp-in.l.google.com[180.50.229.68]:25, delay=0.49, delays=0.02/0/0.15/0.32, dsn=2.0.0, status=sent (250 2.0.0 OK  1567556651 f15si16200992plm.292 - gsmtp)
+Sep  4 01:24:12 smtpnode06 postfix-170.55.103.23/qmgr[2]: BABABABABA: removed`)
+	got := query(t, db, `SELECT m.queue_id || ' ' || d.outcome || ' ' || d.final FROM deliveries d JOIN messages m ON m.id = d.message_ref ORDER BY d.time, d.id`)
+	want := "DADADADADA hop 0\nBABABABABA delivered 1"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	if p := query(t, db, `SELECT parent_queue_id FROM messages WHERE queue_id = 'BABABABABA'`); p != "DADADADADA" {
+		t.Errorf("parent %q, want DADADADADA", p)
+	}
+	if c.Stats.Hops != 1 || c.InFlight() != 0 {
+		t.Errorf("hops %d, in flight %d", c.Stats.Hops, c.InFlight())
+	}
+}
+
+// Messages whose end was never logged are dropped from memory after
+// MaxIdle of log time, so that memory does not grow with the input.
+func TestEvictIdle(t *testing.T) {
+	db := openDB(t)
+	b, err := db.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(b, Options{MaxIdle: time.Hour})
+	p := parse.NewParser(parse.Options{Year: 2026, Location: time.UTC})
+	for i := 0; i < 200; i++ {
+		stamp := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * 10 * time.Minute).Format(time.Stamp)
+		ev := p.Parse(stamp + " mx postfix/smtpd[1]: " + strings.ToUpper(strings.Repeat("A", 4)) + string(rune('A'+i%26)) + string(rune('A'+i/26)) + "0: client=x[192.0.2.1]")
+		if err := c.Add(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if c.InFlight() > 20 || c.Stats.Evicted == 0 {
+		t.Errorf("%d in flight, %d evicted: idle messages are not dropped", c.InFlight(), c.Stats.Evicted)
+	}
+	if n := query(t, db, `SELECT count(*) FROM messages`); n != "200" {
+		t.Errorf("%s messages stored, want 200", n)
+	}
+}
