@@ -57,6 +57,7 @@ func TestRealMTALogs(t *testing.T) {
 			}
 			got := summary(t, db)
 			compareCounts(t, want.Domains, got)
+			foreignKeysHold(t, db)
 
 			// Again: nothing new may be added.
 			if _, stderr, status := mailbounce(t, append([]string{"ingest", "-q", "--db", db}, logs...)...); status != 0 {
@@ -155,5 +156,27 @@ func writeGzip(t *testing.T, path string, data []byte) {
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// foreignKeysHold checks the references that the writer does not enforce
+// (for speed): every row refers to rows that exist.
+func foreignKeysHold(t *testing.T, path string) {
+	t.Helper()
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Reader().Query(`PRAGMA foreign_key_check`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table, parent string
+		var rowid, fkid any
+		rows.Scan(&table, &rowid, &parent, &fkid)
+		t.Errorf("row %v of %s refers to a missing row of %s", rowid, table, parent)
 	}
 }

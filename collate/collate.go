@@ -24,6 +24,9 @@ import (
 // Sink receives rows. store's write batch implements it; lookups must see
 // rows added earlier in the same transaction.
 type Sink interface {
+	// ReserveMessageID gives the id of a message row that InsertMessage
+	// writes later in the same transaction.
+	ReserveMessageID() (int64, error)
 	InsertMessage(m store.Message) (int64, error)
 	UpdateMessage(m store.Message) error
 	// FindMessage finds the newest message with this host and queue ID.
@@ -73,6 +76,7 @@ type msgKey struct{ host, qid string }
 // the events' strings point into line buffers that are reused.
 type msgState struct {
 	row      store.Message
+	stored   bool                       // the row exists in the sink
 	dirty    bool                       // row differs from what the sink has
 	pending  map[string]*store.Delivery // recipient -> its last deferral, until a final attempt
 	lastSeen time.Time
@@ -151,14 +155,16 @@ func (c *Collator) state(ev *parse.Event, create bool) (*msgState, error) {
 			return nil, nil
 		}
 		m = store.Message{Host: key.host, MTA: ev.MTA.String(), QueueID: key.qid, FirstSeen: ev.Time, LastSeen: ev.Time}
-		id, err := c.sink.InsertMessage(m)
+		id, err := c.sink.ReserveMessageID()
 		if err != nil {
 			return nil, err
 		}
 		m.ID = id
 		c.Stats.Messages++
 	}
-	st := &msgState{row: m, lastSeen: ev.Time}
+	// A new message's row is written once, when it leaves the queue or
+	// before the batch commits (Flush).
+	st := &msgState{row: m, lastSeen: ev.Time, stored: found, dirty: !found}
 	c.msgs[key] = st
 	c.maybeSweep()
 	return st, nil
@@ -226,6 +232,11 @@ func (c *Collator) flush(st *msgState) error {
 		return nil
 	}
 	st.dirty = false
+	if !st.stored {
+		st.stored = true
+		_, err := c.sink.InsertMessage(st.row)
+		return err
+	}
 	return c.sink.UpdateMessage(st.row)
 }
 
@@ -255,6 +266,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 			st.pending = make(map[string]*store.Delivery)
 		}
 		p := d
+		p.Host = strings.Clone(d.Host)
 		p.Recipient = strings.Clone(d.Recipient)
 		p.Reply = strings.Clone(d.Reply)
 		p.Relay = strings.Clone(d.Relay)

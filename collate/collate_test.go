@@ -171,6 +171,9 @@ func TestEvictIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,8 +40,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&s.insertReject, `INSERT INTO rejects (host_id, time, queue_id, stage, client, sender,
 			recipient, domain_id, code, enhanced, reply, reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.insertMessage, `INSERT INTO messages (` + messageColumns + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.insertMessage, `INSERT INTO messages (` + messageColumns + `, id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.updateMessage, `UPDATE messages SET (` + messageColumns + `)
 			= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`},
 		{&s.findMessage, `SELECT id, mta, message_id, sender, size, nrcpt, client, first_seen,
@@ -185,6 +186,7 @@ func (b *Batch) finish(committed bool) {
 		}
 		// Counts may include rows that are now gone; look them up again.
 		clear(b.db.samples)
+		b.db.nextMessageID = 0
 	}
 	b.added = nil
 	b.db.batchMu.Unlock()
@@ -216,10 +218,13 @@ func (b *Batch) dictID(cache map[string]int64, find, insert *sql.Stmt, what, nam
 		if id, err = res.LastInsertId(); err != nil {
 			return 0, err
 		}
-		b.added = append(b.added, dictEntry{cache, name})
+		b.added = append(b.added, dictEntry{cache, strings.Clone(name)})
 	default:
 		return 0, b.db.wrapErr("look up "+what, err)
 	}
+	// The caller's string may point into a large buffer of log lines that
+	// it reuses or would free: keep a copy, not a reference.
+	name = strings.Clone(name)
 	cache[name] = id
 	return id, nil
 }
@@ -357,8 +362,29 @@ func (b *Batch) messageArgs(m Message) ([]any, error) {
 		nullTime(m.LastSeen), nullTime(m.RemovedAt), nullString(m.NextQueueID), nullString(m.ParentQueueID)}, nil
 }
 
-// InsertMessage stores a new message row and returns its id. The caller
-// decides when a queue ID seen again is a new message (Postfix reuses them).
+// ReserveMessageID returns an id for a message whose row will be written
+// later in this batch with InsertMessage. Deliveries can name it at once;
+// the row itself is written once, when the message has left the queue,
+// instead of inserted early and updated with every line about it.
+func (b *Batch) ReserveMessageID() (int64, error) {
+	if err := b.check(); err != nil {
+		return 0, err
+	}
+	if b.db.nextMessageID == 0 {
+		var max int64
+		if err := b.tx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM messages`).Scan(&max); err != nil {
+			return 0, b.db.wrapErr("reserve message id", err)
+		}
+		b.db.nextMessageID = max + 1
+	}
+	id := b.db.nextMessageID
+	b.db.nextMessageID++
+	return id, nil
+}
+
+// InsertMessage stores a new message row and returns its id: m.ID when it
+// was reserved, a new one when it is zero. The caller decides when a queue
+// ID seen again is a new message (Postfix reuses them).
 func (b *Batch) InsertMessage(m Message) (int64, error) {
 	if err := b.check(); err != nil {
 		return 0, err
@@ -367,12 +393,18 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
-	res, err := b.insertMessage.ExecContext(b.ctx, args...)
-	if err != nil {
+	if m.ID == 0 {
+		if m.ID, err = b.ReserveMessageID(); err != nil {
+			return 0, err
+		}
+	} else if m.ID >= b.db.nextMessageID && b.db.nextMessageID != 0 {
+		b.db.nextMessageID = m.ID + 1
+	}
+	if _, err := b.insertMessage.ExecContext(b.ctx, append(args, m.ID)...); err != nil {
 		return 0, b.db.wrapErr("insert message", err)
 	}
 	b.n++
-	return res.LastInsertId()
+	return m.ID, nil
 }
 
 // UpdateMessage rewrites every column of message m.ID from m: the caller
