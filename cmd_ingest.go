@@ -29,6 +29,8 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar and no summary")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end (for developers)")
+	batchRows := fs.Int("batch-rows", defaultCommitRows, "rows per transaction (for developers and tests)")
+	fs.MarkHidden("batch-rows")
 	fs.MarkHidden("cpuprofile")
 	fs.MarkHidden("memprofile")
 	if err := parseFlags(fs, args); err != nil {
@@ -63,7 +65,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 
 	job := &ingestJob{
 		db: db, inputs: inputs, year: *year, loc: loc, host: *host,
-		stderr: e.stderr,
+		stderr: e.stderr, commitRows: *batchRows,
 	}
 	if !*quiet && isTerminal(e.stderr) {
 		job.bar = newProgressBar(e.stderr, inputs)
@@ -139,6 +141,8 @@ type ingestJob struct {
 	host   string
 	stderr io.Writer
 	bar    *progressbar.ProgressBar
+	// commitRows is the number of rows per transaction; 0 means the default.
+	commitRows int
 
 	// Summary figures.
 	files, skippedInputs int
@@ -171,10 +175,13 @@ const (
 	blockLines = 8192
 	// Rows per transaction: large transactions make SQLite fast; the
 	// checkpoint is committed with them.
-	commitRows = 100_000
+	defaultCommitRows = 100_000
 )
 
 func (j *ingestJob) run(ctx context.Context) error {
+	if j.commitRows <= 0 {
+		j.commitRows = defaultCommitRows
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	blocks := make(chan *block, 4)
@@ -254,7 +261,7 @@ func (j *ingestJob) run(ctx context.Context) error {
 			j.bar.Add64(b.raw - rawDone)
 			rawDone = b.raw
 		}
-		if b.end || batch.Len() >= commitRows {
+		if b.end || batch.Len() >= j.commitRows {
 			if err := commit(); err != nil {
 				return err
 			}
