@@ -749,9 +749,12 @@ func (r *reportRun) rejectReasons() ([]ReasonStat, error) {
 }
 
 // delays computes the delay percentiles of the delivered recipients of the
-// first Top groups (all when Top is 0) from at most DelaySample of the
-// latest of them each, found by index seeks; the totals weigh each group's
-// sample by its size.
+// first Top groups (all when Top is 0; past the hundredth group with a
+// tenth of the sample) from at most DelaySample of the latest of them
+// each, found by index seeks; the totals from the latest 10 DelaySample
+// deliveries of the window, read backwards through deliveries_time.
+// delay is in no index, so each value read is a table row: the samples
+// bound that cost, whatever the size of the window.
 func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 	ids := make(map[string]int64, len(r.domainNames))
 	for id, name := range r.domainNames {
@@ -765,48 +768,57 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 		return err
 	}
 	defer stmt.Close()
-	var all []weighted
-	for i := range groups {
-		g := &groups[i]
-		if g.Delivered == 0 {
-			continue
-		}
-		rows, err := stmt.QueryContext(r.ctx, ids[g.Domain], r.lo, r.hi, r.q.DelaySample)
+	read := func(rows *sql.Rows, err error) ([]float64, error) {
 		if err != nil {
-			return err
+			return nil, err
 		}
+		defer rows.Close()
 		var ds []float64
 		for rows.Next() {
 			var d float64
 			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return err
+				return nil, err
 			}
 			ds = append(ds, d)
 		}
-		if err := rows.Close(); err != nil {
+		sort.Float64s(ds)
+		return ds, rows.Err()
+	}
+	for i := range groups {
+		g := &groups[i]
+		if r.q.Top > 0 && i >= r.q.Top {
+			break
+		}
+		if g.Delivered == 0 {
+			continue
+		}
+		limit := r.q.DelaySample
+		if i >= 100 {
+			limit = max(1, limit/10)
+		}
+		ds, err := read(stmt.QueryContext(r.ctx, ids[g.Domain], r.lo, r.hi, limit))
+		if err != nil {
 			return err
 		}
 		if len(ds) == 0 {
 			continue
 		}
-		sort.Float64s(ds)
-		if r.q.Top <= 0 || i < r.q.Top {
-			g.DelayMedian, g.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
-			g.DelayN = int64(len(ds))
-			g.DelayEstimated = int64(len(ds)) < g.Delivered && len(ds) == r.q.DelaySample
-		}
-		w := float64(g.Delivered) / float64(len(ds))
-		for _, d := range ds {
-			all = append(all, weighted{d, w})
-		}
-		totals.DelayN += int64(len(ds))
-		if len(ds) == r.q.DelaySample && int64(len(ds)) < g.Delivered {
-			totals.DelayEstimated = true
-		}
+		g.DelayMedian, g.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
+		g.DelayN = int64(len(ds))
+		g.DelayEstimated = len(ds) == limit && int64(len(ds)) < g.Delivered
 	}
-	if len(all) > 0 {
-		totals.DelayMedian, totals.DelayP95 = weightedQuantile(all, 0.5), weightedQuantile(all, 0.95)
+	where, args := r.rowFilter()
+	limit := 10 * r.q.DelaySample
+	ds, err := read(r.tx.QueryContext(r.ctx, `SELECT d.delay FROM deliveries d INDEXED BY deliveries_time
+		WHERE `+where+` AND d.outcome = 'delivered' AND d.final = 1 AND d.delay IS NOT NULL
+		ORDER BY d.time DESC LIMIT ?`, append(args, limit)...))
+	if err != nil {
+		return err
+	}
+	if len(ds) > 0 {
+		totals.DelayMedian, totals.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
+		totals.DelayN = int64(len(ds))
+		totals.DelayEstimated = len(ds) == limit && int64(len(ds)) < totals.Delivered
 	}
 	return nil
 }
@@ -815,24 +827,6 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 func quantile(sorted []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-type weighted struct{ v, w float64 }
-
-func weightedQuantile(xs []weighted, q float64) float64 {
-	sort.Slice(xs, func(i, j int) bool { return xs[i].v < xs[j].v })
-	var total float64
-	for _, x := range xs {
-		total += x.w
-	}
-	var acc float64
-	for _, x := range xs {
-		acc += x.w
-		if acc >= q*total-1e-9 {
-			return x.v
-		}
-	}
-	return xs[len(xs)-1].v
 }
 
 // otherGroups groups the window's attempts by relay, host or sender
