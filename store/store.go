@@ -69,9 +69,9 @@ type DB struct {
 	// loaded yet.
 	nextMessageID int64
 	hosts         map[string]int64
-	domains map[string]int64
-	relays  map[string]int64
-	samples map[string]int // unknown samples stored per program, once looked up
+	domains       map[string]int64
+	relays        map[string]int64
+	samples       map[string]int // unknown samples stored per program, once looked up
 }
 
 // sqliteHeader starts every SQLite 3 database file.
