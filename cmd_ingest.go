@@ -53,9 +53,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, err := ingest.Expand(fs.Args())
+	inputs, missing, err := expandInputs(e, fs.Args())
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	db, err := store.Open(ctx, *dbPath, store.Options{})
 	if err != nil {
@@ -65,7 +65,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 
 	job := &ingestJob{
 		db: db, inputs: inputs, year: *year, loc: loc, host: *host,
-		stderr: e.stderr, commitRows: *batchRows,
+		stderr: e.stderr, commitRows: *batchRows, skippedInputs: missing,
 	}
 	if !*quiet && isTerminal(e.stderr) {
 		job.bar = newProgressBar(e.stderr, inputs)
@@ -88,6 +88,20 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) not read in full; see the messages above", job.skippedInputs+boolInt(job.truncated > 0))}
 	}
 	return nil
+}
+
+// expandInputs expands the command line into inputs. An argument that
+// names nothing readable is reported and counted, and the others are still
+// read; only when none is left does the command fail at once.
+func expandInputs(e *env, args []string) ([]ingest.Input, int, error) {
+	inputs, errs := ingest.ExpandAll(args)
+	for _, err := range errs {
+		fmt.Fprintf(e.stderr, "mailbounce: %v\n", err)
+	}
+	if len(inputs) == 0 {
+		return nil, len(errs), &statusError{status: exitError, err: fmt.Errorf("no log to read")}
+	}
+	return inputs, len(errs), nil
 }
 
 func boolInt(b bool) int {

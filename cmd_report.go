@@ -74,10 +74,13 @@ func runReport(ctx context.Context, e *env, args []string) error {
 
 	// Files and no --db: a database of just those files, removed after.
 	var inputs []ingest.Input
+	partial := false
 	if fs.NArg() > 0 {
-		if inputs, err = ingest.Expand(fs.Args()); err != nil {
-			return usageError("%v", err)
+		var missing int
+		if inputs, missing, err = expandInputs(e, fs.Args()); err != nil {
+			return err
 		}
+		partial = missing > 0
 		if !fs.Changed("db") {
 			dir, err := os.MkdirTemp("", "mailbounce-report-")
 			if err != nil {
@@ -94,13 +97,12 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	partial := false
 	if len(inputs) > 0 {
 		job := &ingestJob{db: db, inputs: inputs, loc: loc, stderr: e.stderr}
 		if err := job.run(ctx); err != nil {
 			return err
 		}
-		partial = job.skippedInputs > 0 || job.truncated > 0
+		partial = partial || job.skippedInputs > 0 || job.truncated > 0
 	}
 
 	sum, err := buildSummary(ctx, db, win, loc, *domain, *by, *top)

@@ -51,7 +51,20 @@ func (in Input) Name() string {
 // typo is not mistaken for an empty log. Directories are an error when
 // named, and skipped when a glob matches them.
 func Expand(args []string) ([]Input, error) {
+	inputs, errs := ExpandAll(args)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return inputs, nil
+}
+
+// ExpandAll is Expand that goes on past a bad argument: it returns the
+// inputs of the arguments that could be expanded, in the same order, and
+// an error for each one that could not, so that a batch run can read what
+// is there and still say what was missing.
+func ExpandAll(args []string) ([]Input, []error) {
 	type key struct{ dev, ino uint64 }
+	var errs []error
 	var (
 		found     []rotated
 		seen      = map[key]bool{}
@@ -72,19 +85,21 @@ func Expand(args []string) ([]Input, error) {
 		}
 		paths, fromGlob, err := expandArg(arg)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		files := 0
 		for _, p := range paths {
 			fi, err := os.Stat(p)
 			if err != nil {
-				return nil, explain(p, err)
+				errs = append(errs, explain(p, err))
+				continue
 			}
 			if fi.IsDir() {
-				if fromGlob {
-					continue
+				if !fromGlob {
+					errs = append(errs, fmt.Errorf("%s: is a directory", p))
 				}
-				return nil, fmt.Errorf("%s: is a directory", p)
+				continue
 			}
 			files++
 			in := Input{Path: p, Size: -1, ModTime: fi.ModTime()}
@@ -104,10 +119,10 @@ func Expand(args []string) ([]Input, error) {
 			found = append(found, newRotated(in))
 		}
 		if fromGlob && files == 0 {
-			return nil, fmt.Errorf("no files match %q", arg)
+			errs = append(errs, fmt.Errorf("no files match %q", arg))
 		}
 	}
-	return orderRotations(found), nil
+	return orderRotations(found), errs
 }
 
 // expandArg returns the paths an argument stands for. A path that exists
