@@ -54,6 +54,11 @@ func NewParser(opt Options) *Parser {
 	return p
 }
 
+// SetReference moves the time no line can be later than: a follower of a
+// live log calls it as time passes, so that a January line is not put in
+// the previous year by a parser started in December.
+func (p *Parser) SetReference(t time.Time) { p.opt.Reference = t }
+
 // Parse parses one line. The line may end in "\r\n", "\n" or nothing.
 func (p *Parser) Parse(line string) Event {
 	var ev Event
