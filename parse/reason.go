@@ -785,6 +785,8 @@ var ruleTable = []ruleGroup{
 	// Generic wording, outranked by any specific enhanced code.
 	{ReasonUserUnknown, true, []string{"recipient rejected"}},
 	{ReasonBlocked, true, []string{"blocked", "access denied", "denied", "not allowed", "refused"}},
+	// "Mailbox temporarily unavailable" (450 4.2.0) is not an unknown user.
+	{ReasonSystemError, true, []string{"temporarily unavailable"}},
 	{ReasonUserUnknown, true, []string{"does not exist", "not found", "invalid", "unavailable"}},
 	{ReasonPolicy, true, []string{"rejected", "not accepted", "restricted"}},
 	{ReasonSystemError, true, []string{
