@@ -317,7 +317,18 @@ func (c *Collator) row(ev *parse.Event, st *msgState, out parse.Outcome) store.D
 	if ev.Reason != parse.ReasonNone {
 		d.Reason = ev.Reason.String()
 	}
+	d.SenderDomain = senderDomain(&st.row)
 	return d
+}
+
+// senderDomain is what the store's hourly rollup groups a message's
+// attempts by for --by sender-domain; the message row itself is often
+// written only after them.
+func senderDomain(m *store.Message) string {
+	if !m.HasSender {
+		return ""
+	}
+	return store.AddressDomain(m.Sender)
 }
 
 // expired handles Postfix's "status=expired, returned to sender": every
@@ -348,6 +359,7 @@ func (c *Collator) expired(ev *parse.Event) error {
 		d.Time = ev.Time
 		d.Outcome = parse.Expired.String()
 		d.Final = true
+		d.SenderDomain = senderDomain(&st.row)
 		d.Delay = -1
 		if d.Reason == "" {
 			d.Reason = "expired"

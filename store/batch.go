@@ -22,6 +22,7 @@ type writerStmts struct {
 	findHost, insertHost                      *sql.Stmt
 	findDomain, insertDomain                  *sql.Stmt
 	findRelay, insertRelay                    *sql.Stmt
+	upsertHours, upsertDeferred               *sql.Stmt
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
@@ -63,6 +64,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&s.insertDomain, `INSERT INTO domains (name) VALUES (?)`},
 		{&s.findRelay, `SELECT id FROM relays WHERE name = ?`},
 		{&s.insertRelay, `INSERT INTO relays (name) VALUES (?)`},
+		{&s.upsertHours, upsertHoursSQL},
+		{&s.upsertDeferred, upsertDeferredSQL},
 	} {
 		st, err := db.writer.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -105,6 +108,9 @@ type Batch struct {
 	added []dictEntry
 
 	counters map[counterKey]int64
+	// Sums for the hourly rollups, added to their tables at Commit.
+	hours    map[hourKey]*hourCounts
+	deferred map[deferredKey]int64
 	done     bool
 }
 
@@ -156,6 +162,10 @@ func (b *Batch) Commit() error {
 		b.Rollback()
 		return err
 	}
+	if err := b.flushRollup(); err != nil {
+		b.Rollback()
+		return err
+	}
 	err := b.tx.Commit()
 	b.finish(err == nil)
 	if err != nil {
@@ -187,6 +197,10 @@ func (b *Batch) finish(committed bool) {
 		// Counts may include rows that are now gone; look them up again.
 		clear(b.db.samples)
 		b.db.nextMessageID = 0
+		// The memory of stored attempts may hold rows that are now gone:
+		// start again, reading from the database what it has.
+		clear(b.db.seen)
+		b.db.seenFloor, b.db.newFrom = 0, 0
 	}
 	b.added = nil
 	b.db.batchMu.Unlock()
@@ -279,6 +293,12 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	var senderDomain any
+	if d.SenderDomain != "" {
+		if senderDomain, err = b.domainID(d.SenderDomain); err != nil {
+			return 0, err
+		}
+	}
 	var delay any
 	if d.Delay >= 0 {
 		delay = d.Delay
@@ -295,8 +315,16 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	if err != nil {
 		return 0, b.db.wrapErr("add delivery", err)
 	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID.(int64), relayID, hostID, senderDomain,
+		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
+		return 0, err
+	}
 	b.n++
-	return res.LastInsertId()
+	return id, nil
 }
 
 // MarkFinal records that a stored attempt decided its recipient's fate, for
@@ -305,8 +333,30 @@ func (b *Batch) MarkFinal(deliveryID int64) error {
 	if err := b.check(); err != nil {
 		return err
 	}
+	// The rollups count the row by its finality, and its recipient as
+	// decided: take the row's part out as it was and add it back as it is.
+	var ref sql.NullInt64
+	var rcpt string
+	err := b.tx.QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND final = 0`, deliveryID).Scan(&ref, &rcpt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // final already, or no such row
+	}
+	if err != nil {
+		return b.db.wrapErr("mark delivery final", err)
+	}
+	if err := b.rollupRows(deliveryID, ref, rcpt, -1); err != nil {
+		return err
+	}
 	if _, err := b.markFinal.ExecContext(b.ctx, deliveryID); err != nil {
 		return b.db.wrapErr("mark delivery final", err)
+	}
+	if err := b.rollupRows(deliveryID, ref, rcpt, 1); err != nil {
+		return err
+	}
+	if s := b.db.seen[ref.Int64]; ref.Valid && s != nil {
+		// Read the message's attempts again when it is next needed.
+		s.reread = true
+		s.loaded = false
 	}
 	return nil
 }
@@ -376,6 +426,9 @@ func (b *Batch) ReserveMessageID() (int64, error) {
 			return 0, b.db.wrapErr("reserve message id", err)
 		}
 		b.db.nextMessageID = max + 1
+		if b.db.newFrom == 0 {
+			b.db.newFrom = max + 1
+		}
 	}
 	id := b.db.nextMessageID
 	b.db.nextMessageID++
@@ -403,6 +456,7 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	if _, err := b.insertMessage.ExecContext(b.ctx, append(args, m.ID)...); err != nil {
 		return 0, b.db.wrapErr("insert message", err)
 	}
+	b.rememberSender(m.ID, args[5])
 	b.n++
 	return m.ID, nil
 }
@@ -423,6 +477,7 @@ func (b *Batch) UpdateMessage(m Message) error {
 	if _, err := b.updateMessage.ExecContext(b.ctx, append(args, m.ID)...); err != nil {
 		return b.db.wrapErr("update message", err)
 	}
+	b.rememberSender(m.ID, args[5])
 	return nil
 }
 

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -36,8 +35,7 @@ type ReportQuery struct {
 	// DelaySample is how many of the most recent delivered recipients of
 	// a group the delay percentiles are computed from; 0 means 1000.
 	DelaySample int
-	// NoRelays leaves out the relay view, which reads every attempt row
-	// of the window (see Report).
+	// NoRelays leaves out the relay view.
 	NoRelays bool
 }
 
@@ -129,26 +127,15 @@ func window(since, until time.Time) (lo, hi int64) {
 	return lo, hi
 }
 
-// groupKey is how one outcome/finality/reason group of a domain is named in
-// the walk of deliveries_domain_outcome.
-type groupKey struct {
-	domain  int64
-	outcome string
-	final   bool
-	reason  sql.NullString
-}
-
 // Report computes a delivery report in one read transaction, so that every
 // figure comes from the same snapshot even while an ingest commits.
 //
-// The counts per recipient domain, the failure reasons and the trend walk
-// the covering index deliveries_domain_outcome (the counts as
-// DomainSummary does; the trend as one index range per bucket and group);
-// deferred recipients walk the partial index deliveries_deferred. Three
-// figures have no covering index and read the table rows of the window:
-// messages per group (message_ref), the relay view (relay_id) and, for
-// groupings other than domain, the groups themselves. Delay percentiles
-// read at most DelaySample rows per group.
+// The counts per group, the failure reasons, the relay view and the trend
+// come from one read of the hourly rollups (delivery_hours,
+// deferred_hours) over the whole hours of the window, and of deliveries
+// for the partial hours at its ends (see count). Typical replies are a
+// few index seeks per reason; delay percentiles read at most DelaySample
+// rows per group.
 func (db *DB) Report(ctx context.Context, q ReportQuery) (*ReportResult, error) {
 	if q.By == "" {
 		q.By = ByDomain
@@ -188,7 +175,7 @@ type reportRun struct {
 	lo, hi int64
 
 	domainNames map[int64]string
-	groups      map[groupKey]int64
+	strings     map[string]string // see intern
 }
 
 // domainFilter is the set of domain ids the walk covers, as a subquery.
@@ -205,17 +192,12 @@ func (r *reportRun) run() (*ReportResult, error) {
 	if r.domainNames, err = r.names("domains"); err != nil {
 		return nil, err
 	}
-	byDomain, err := r.domainCounts()
+	c, err := r.count()
 	if err != nil {
 		return nil, err
 	}
-	if err := r.deferredRecipients(byDomain, `d.domain_id`, ""); err != nil {
-		return nil, err
-	}
+	byDomain := c.byDomain
 	if err := r.domainRejects(byDomain); err != nil {
-		return nil, err
-	}
-	if err := r.messages(byDomain, `d.domain_id`, ""); err != nil {
 		return nil, err
 	}
 	var a, b sql.NullInt64
@@ -226,18 +208,18 @@ func (r *reportRun) run() (*ReportResult, error) {
 
 	domains := r.sorted(byDomain, r.domainNames)
 	res.Totals = r.totals(domains)
-	if err := r.totalMessagesAndRejects(&res.Totals); err != nil {
-		return nil, err
+	res.Totals.Messages = c.messages
+	if r.q.Domain == "" {
+		// Rejects naming no recipient count in the totals only.
+		if err := r.tx.QueryRowContext(r.ctx, `SELECT count(*) FROM rejects WHERE time >= ? AND time < ?`, r.lo, r.hi).Scan(&res.Totals.Rejected); err != nil {
+			return nil, err
+		}
 	}
 	res.Failures = mergeFailures(domains)
 	if err := r.examples(domains, byDomain, res.Failures); err != nil {
 		return nil, err
 	}
-	if len(r.q.Buckets) > 0 {
-		if res.Trend, err = r.trend(); err != nil {
-			return nil, err
-		}
-	}
+	res.Trend = c.trend
 	if res.Rejects, err = r.rejectReasons(); err != nil {
 		return nil, err
 	}
@@ -247,12 +229,12 @@ func (r *reportRun) run() (*ReportResult, error) {
 			return nil, err
 		}
 	} else {
-		if res.Groups, err = r.otherGroups(); err != nil {
+		if res.Groups, err = r.otherGroups(c.byOther); err != nil {
 			return nil, err
 		}
 	}
 	if !r.q.NoRelays {
-		if res.Relays, err = r.relays(); err != nil {
+		if res.Relays, err = r.relays(c.relays); err != nil {
 			return nil, err
 		}
 	}
@@ -260,6 +242,209 @@ func (r *reportRun) run() (*ReportResult, error) {
 		res.Estimated = res.Estimated || g.DelayEstimated
 	}
 	return res, nil
+}
+
+// reportCounts is what one pass over the rollups yields.
+type reportCounts struct {
+	byDomain, byOther map[int64]*GroupRow
+	relays            map[int64]*relayAcc
+	trend             []TrendRow
+	messages          int64
+}
+
+type relayAcc struct {
+	RelayRow
+	reasons map[string]int64
+}
+
+// count reads the rollups once over the window and sums them per domain,
+// per group of the other groupings, per relay and per trend bucket: the
+// rows read are a few thousand per hour of the window, however many
+// attempts it holds.
+//
+// A group's messages are those whose first attempt in the group falls in
+// the window, and its deferred recipients those first deferred in it;
+// for a window that starts before the first stored attempt (no --since,
+// or an earlier one) that is every message and recipient with an attempt
+// in the window, as before the rollup. With --domain, the messages of the
+// relay, host and sender-domain groups count only messages whose first
+// attempt of the group is to that domain.
+func (r *reportRun) count() (*reportCounts, error) {
+	c := &reportCounts{byDomain: make(map[int64]*GroupRow), relays: make(map[int64]*relayAcc)}
+	if r.q.By != ByDomain {
+		c.byOther = make(map[int64]*GroupRow)
+	}
+	if len(r.q.Buckets) > 0 {
+		c.trend = make([]TrendRow, len(r.q.Buckets))
+		for i, b := range r.q.Buckets {
+			c.trend[i].Bucket = b
+		}
+	}
+	bucketOf := func(hour int64) int {
+		t := max(hour*hourMicros, r.lo)
+		i := sort.Search(len(r.q.Buckets), func(i int) bool {
+			_, hi := window(r.q.Buckets[i].Start, r.q.Buckets[i].End)
+			return hi > t
+		})
+		if i < len(r.q.Buckets) {
+			if lo, _ := window(r.q.Buckets[i].Start, r.q.Buckets[i].End); lo <= t {
+				return i
+			}
+		}
+		return -1
+	}
+	lastHour, lastBucket := int64(math.MinInt64), -1
+	otherKey := func(relay, host, sender int64) int64 {
+		switch r.q.By {
+		case ByRelay:
+			return relay
+		case ByHost:
+			return host
+		}
+		return sender
+	}
+	err := r.rollupScan(func(k hourKey, n hourCounts) {
+		reason := sql.NullString{String: k.reason, Valid: k.reason != ""}
+		g := rowOf(c.byDomain, k.domain)
+		g.add(k.outcome, k.final, reason, n.attempts)
+		g.Messages += n.domainMessages
+		if r.q.Domain != "" {
+			c.messages += n.domainMessages
+		} else {
+			c.messages += n.messages
+		}
+		if c.byOther != nil {
+			o := rowOf(c.byOther, otherKey(k.relay, k.host, k.senderID))
+			o.add(k.outcome, k.final, reason, n.attempts)
+			if r.q.By == ByRelay {
+				o.Messages += n.relayMessages
+			} else {
+				o.Messages += n.messages
+			}
+		}
+		if k.outcome != OutcomeHop {
+			a := c.relays[k.relay]
+			if a == nil {
+				a = &relayAcc{reasons: make(map[string]int64)}
+				c.relays[k.relay] = a
+			}
+			a.Attempts += n.attempts
+			switch k.outcome {
+			case OutcomeDelivered:
+				a.Delivered += n.attempts
+			case OutcomeDeferred:
+				a.Deferred += n.attempts
+			case OutcomeBounced:
+				a.Bounced += n.attempts
+			case OutcomeExpired:
+				a.Expired += n.attempts
+			}
+			if reason.Valid {
+				a.reasons[k.reason] += n.attempts
+			}
+		}
+		if c.trend != nil && (k.outcome == OutcomeDeferred || k.final && k.outcome != OutcomeHop) {
+			if k.hour != lastHour {
+				lastHour, lastBucket = k.hour, bucketOf(k.hour)
+			}
+			if lastBucket >= 0 {
+				p := &c.trend[lastBucket]
+				switch k.outcome {
+				case OutcomeDelivered:
+					p.Delivered += n.attempts
+				case OutcomeDeferred:
+					p.Deferred += n.attempts
+				case OutcomeBounced:
+					p.Bounced += n.attempts
+				case OutcomeExpired:
+					p.Expired += n.attempts
+				}
+			}
+		}
+	}, func(k deferredKey, n int64) {
+		waiting := !r.decidedIn(k.decidedHour)
+		g := rowOf(c.byDomain, k.domain)
+		g.DeferredRecipients += n
+		if waiting {
+			g.Recipients += n
+		}
+		if c.byOther != nil {
+			o := rowOf(c.byOther, otherKey(k.relay, k.host, k.senderID))
+			o.DeferredRecipients += n
+			if waiting {
+				o.Recipients += n
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// domainID is the id of a domain name, from the names read at the start.
+func (r *reportRun) domainID(name string) (int64, bool) {
+	name = strings.ToLower(name)
+	for id, n := range r.domainNames {
+		if n == name {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// otherGroups names and orders the groups of --by relay, host or
+// sender-domain, and adds the rejects per host.
+func (r *reportRun) otherGroups(out map[int64]*GroupRow) ([]GroupRow, error) {
+	var names map[int64]string
+	var err error
+	switch r.q.By {
+	case ByRelay:
+		names, err = r.names("relays")
+	case ByHost:
+		names, err = r.names("hosts")
+		if err == nil {
+			err = r.hostRejects(out)
+		}
+	case BySenderDomain:
+		names = r.domainNames
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := out[0]; ok {
+		// NULL keys: no relay named, Exim's own mainlog, the null sender
+		// (or a message never seen arriving).
+		names[0] = map[string]string{ByRelay: "(none)", ByHost: "(mainlog)", BySenderDomain: "<>"}[r.q.By]
+	}
+	return r.sorted(out, names), nil
+}
+
+// relays is the per-next-hop view: attempts by outcome and the commonest
+// failure reason.
+func (r *reportRun) relays(m map[int64]*relayAcc) ([]RelayRow, error) {
+	names, err := r.names("relays")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RelayRow, 0, len(m))
+	for id, a := range m {
+		a.Relay = names[id]
+		var best int64
+		for reason, n := range a.reasons {
+			if n > best || n == best && reason < a.TopReason {
+				a.TopReason, best = reason, n
+			}
+		}
+		out = append(out, a.RelayRow)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Attempts != out[j].Attempts {
+			return out[i].Attempts > out[j].Attempts
+		}
+		return out[i].Relay < out[j].Relay
+	})
+	return out, nil
 }
 
 func (r *reportRun) names(table string) (map[int64]string, error) {
@@ -323,81 +508,7 @@ func rowOf(m map[int64]*GroupRow, id int64) *GroupRow {
 	return g
 }
 
-// domainCounts walks deliveries_domain_outcome once, in its own order.
-func (r *reportRun) domainCounts() (map[int64]*GroupRow, error) {
-	filter, args := r.domainFilter()
-	where := `time >= ? AND time < ?`
-	if r.q.Domain != "" {
-		where = `domain_id IN (` + filter + `) AND ` + where
-	} else {
-		args = nil
-	}
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT domain_id, outcome, final, reason, count(*)
-		FROM deliveries INDEXED BY deliveries_domain_outcome
-		WHERE `+where+`
-		GROUP BY domain_id, outcome, final, reason`, append(args, r.lo, r.hi)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make(map[int64]*GroupRow)
-	r.groups = make(map[groupKey]int64)
-	for rows.Next() {
-		var k groupKey
-		var n int64
-		if err := rows.Scan(&k.domain, &k.outcome, &k.final, &k.reason, &n); err != nil {
-			return nil, err
-		}
-		r.groups[k] = n
-		rowOf(out, k.domain).add(k.outcome, k.final, k.reason, n)
-	}
-	return out, rows.Err()
-}
-
-// keyJoin returns the expression that names a row's group and the join it
-// needs, for the groupings read from table rows.
-func keyJoin(by string) (key, join string) {
-	switch by {
-	case ByRelay:
-		return `d.relay_id`, ""
-	case ByHost:
-		return `d.host_id`, ""
-	case BySenderDomain:
-		return `m.sender_domain_id`, ` LEFT JOIN messages m ON m.id = d.message_ref`
-	}
-	return `d.domain_id`, ""
-}
-
-// deferredRecipients counts, per group, the recipients deferred in the
-// window and those of them still waiting, as DomainSummary does.
-func (r *reportRun) deferredRecipients(out map[int64]*GroupRow, key, join string) error {
-	filter, args := r.domainFilter()
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT k, count(*),
-			sum(NOT EXISTS (SELECT 1 FROM deliveries f
-				WHERE f.message_ref = p.message_ref AND f.recipient = p.recipient
-				AND f.final = 1 AND f.outcome <> 'hop' AND f.time >= ? AND f.time < ?))
-		FROM (SELECT DISTINCT `+key+` AS k, d.message_ref, d.recipient
-			FROM deliveries d INDEXED BY deliveries_deferred`+join+`
-			WHERE d.domain_id IN (`+filter+`) AND d.time >= ? AND d.time < ?
-			AND d.outcome = 'deferred') p
-		GROUP BY k`, append(append([]any{r.lo, r.hi}, args...), r.lo, r.hi)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id sql.NullInt64
-		var recipients, waiting int64
-		if err := rows.Scan(&id, &recipients, &waiting); err != nil {
-			return err
-		}
-		g := rowOf(out, id.Int64)
-		g.DeferredRecipients = recipients
-		g.Recipients += waiting
-	}
-	return rows.Err()
-}
-
+// domainRejects counts the rejects naming a recipient per domain.
 func (r *reportRun) domainRejects(out map[int64]*GroupRow) error {
 	filter, args := r.domainFilter()
 	rows, err := r.tx.QueryContext(r.ctx, `SELECT domain_id, count(*) FROM rejects
@@ -417,29 +528,6 @@ func (r *reportRun) domainRejects(out map[int64]*GroupRow) error {
 	return rows.Err()
 }
 
-// messages counts distinct messages per group. No index holds message_ref
-// with the domain or the time, so this reads the window's rows.
-func (r *reportRun) messages(out map[int64]*GroupRow, key, join string) error {
-	where, args := r.rowFilter()
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT `+key+`, count(DISTINCT d.message_ref)
-		FROM deliveries d`+join+` WHERE `+where+` GROUP BY 1`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id sql.NullInt64
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return err
-		}
-		if g := out[id.Int64]; g != nil {
-			g.Messages = n
-		}
-	}
-	return rows.Err()
-}
-
 // rowFilter is the WHERE clause for reads of deliveries d by time.
 func (r *reportRun) rowFilter() (string, []any) {
 	if r.q.Domain == "" {
@@ -447,17 +535,6 @@ func (r *reportRun) rowFilter() (string, []any) {
 	}
 	filter, args := r.domainFilter()
 	return `d.domain_id IN (` + filter + `) AND d.time >= ? AND d.time < ?`, append(args, r.lo, r.hi)
-}
-
-func (r *reportRun) totalMessagesAndRejects(t *GroupRow) error {
-	where, args := r.rowFilter()
-	if err := r.tx.QueryRowContext(r.ctx, `SELECT count(DISTINCT d.message_ref) FROM deliveries d WHERE `+where, args...).Scan(&t.Messages); err != nil {
-		return err
-	}
-	if r.q.Domain != "" {
-		return nil // rejects naming no recipient are not this domain's
-	}
-	return r.tx.QueryRowContext(r.ctx, `SELECT count(*) FROM rejects WHERE time >= ? AND time < ?`, r.lo, r.hi).Scan(&t.Rejected)
 }
 
 // sorted names the groups and orders them by recipients, most first.
@@ -628,83 +705,6 @@ func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, o
 	return nil
 }
 
-// trend counts attempts per bucket: for every (domain, outcome, final,
-// reason) group seen in the walk, one range of deliveries_domain_outcome
-// per bucket. That walks each index entry once more but never sorts, where
-// a GROUP BY on a time expression sorted every row (measured 4x slower).
-func (r *reportRun) trend() ([]TrendRow, error) {
-	type g struct {
-		D int64   `json:"d"`
-		O string  `json:"o"`
-		F bool    `json:"f"`
-		R *string `json:"r"`
-	}
-	var gs []g
-	for k := range r.groups {
-		switch k.outcome {
-		case OutcomeDelivered, OutcomeBounced, OutcomeExpired:
-			if !k.final {
-				continue
-			}
-		case OutcomeDeferred:
-		default:
-			continue
-		}
-		var reason *string
-		if k.reason.Valid {
-			s := k.reason.String
-			reason = &s
-		}
-		gs = append(gs, g{k.domain, k.outcome, k.final, reason})
-	}
-	out := make([]TrendRow, len(r.q.Buckets))
-	for i, b := range r.q.Buckets {
-		out[i].Bucket = b
-	}
-	if len(gs) == 0 {
-		return out, nil
-	}
-	bs := make([][2]int64, len(r.q.Buckets))
-	for i, b := range r.q.Buckets {
-		lo, hi := window(b.Start, b.End)
-		bs[i] = [2]int64{max(lo, r.lo), min(hi, r.hi)}
-	}
-	gj, _ := json.Marshal(gs)
-	bj, _ := json.Marshal(bs)
-	rows, err := r.tx.QueryContext(r.ctx, `WITH g AS (SELECT value->>'d' AS d, value->>'o' AS o, value->>'f' AS f, value->>'r' AS r FROM json_each(?)),
-		b AS (SELECT key AS i, value->>0 AS lo, value->>1 AS hi FROM json_each(?))
-		SELECT i, o, sum(c) FROM (SELECT b.i, g.o, (SELECT count(*) FROM deliveries x INDEXED BY deliveries_domain_outcome
-			WHERE x.domain_id = g.d AND x.outcome = g.o AND x.final = g.f AND x.reason IS g.r
-			AND x.time >= b.lo AND x.time < b.hi) AS c FROM g, b)
-		GROUP BY i, o`, string(gj), string(bj))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i int
-		var outcome string
-		var n int64
-		if err := rows.Scan(&i, &outcome, &n); err != nil {
-			return nil, err
-		}
-		if i < 0 || i >= len(out) {
-			continue
-		}
-		switch outcome {
-		case OutcomeDelivered:
-			out[i].Delivered += n
-		case OutcomeDeferred:
-			out[i].Deferred += n
-		case OutcomeBounced:
-			out[i].Bounced += n
-		case OutcomeExpired:
-			out[i].Expired += n
-		}
-	}
-	return out, rows.Err()
-}
-
 func (r *reportRun) rejectReasons() ([]ReasonStat, error) {
 	where, args := `time >= ? AND time < ?`, []any{r.lo, r.hi}
 	if r.q.Domain != "" {
@@ -829,62 +829,6 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// otherGroups groups the window's attempts by relay, host or sender
-// domain. None of those is in an index with the time, so this reads the
-// window's table rows.
-func (r *reportRun) otherGroups() ([]GroupRow, error) {
-	key, join := keyJoin(r.q.By)
-	where, args := r.rowFilter()
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT `+key+`, d.outcome, d.final, d.reason, count(*)
-		FROM deliveries d`+join+` WHERE `+where+` GROUP BY 1, 2, 3, 4`, args...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]*GroupRow)
-	for rows.Next() {
-		var id sql.NullInt64
-		var outcome string
-		var final bool
-		var reason sql.NullString
-		var n int64
-		if err := rows.Scan(&id, &outcome, &final, &reason, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		rowOf(out, id.Int64).add(outcome, final, reason, n)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := r.deferredRecipients(out, key, join); err != nil {
-		return nil, err
-	}
-	if err := r.messages(out, key, join); err != nil {
-		return nil, err
-	}
-	var names map[int64]string
-	switch r.q.By {
-	case ByRelay:
-		names, err = r.names("relays")
-	case ByHost:
-		names, err = r.names("hosts")
-		if err == nil {
-			err = r.hostRejects(out)
-		}
-	case BySenderDomain:
-		names = r.domainNames
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := out[0]; ok {
-		// NULL keys: no relay named, Exim's own mainlog, the null sender
-		// (or a message never seen arriving).
-		names[0] = map[string]string{ByRelay: "(none)", ByHost: "(mainlog)", BySenderDomain: "<>"}[r.q.By]
-	}
-	return r.sorted(out, names), nil
-}
-
 func (r *reportRun) hostRejects(out map[int64]*GroupRow) error {
 	where, args := `time >= ? AND time < ?`, []any{r.lo, r.hi}
 	if r.q.Domain != "" {
@@ -906,75 +850,4 @@ func (r *reportRun) hostRejects(out map[int64]*GroupRow) error {
 		rowOf(out, id.Int64).Rejected = n
 	}
 	return rows.Err()
-}
-
-// relays is the per-next-hop view: attempts by outcome and the commonest
-// failure reason. relay_id is in no index: this reads the window's rows.
-func (r *reportRun) relays() ([]RelayRow, error) {
-	where, args := r.rowFilter()
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT d.relay_id, d.outcome, d.final, d.reason, count(*)
-		FROM deliveries d WHERE `+where+` AND d.outcome <> 'hop' GROUP BY 1, 2, 3, 4`, args...)
-	if err != nil {
-		return nil, err
-	}
-	type acc struct {
-		RelayRow
-		reasons map[string]int64
-	}
-	m := make(map[int64]*acc)
-	for rows.Next() {
-		var id sql.NullInt64
-		var outcome string
-		var final bool
-		var reason sql.NullString
-		var n int64
-		if err := rows.Scan(&id, &outcome, &final, &reason, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		a := m[id.Int64]
-		if a == nil {
-			a = &acc{reasons: make(map[string]int64)}
-			m[id.Int64] = a
-		}
-		a.Attempts += n
-		switch outcome {
-		case OutcomeDelivered:
-			a.Delivered += n
-		case OutcomeDeferred:
-			a.Deferred += n
-		case OutcomeBounced:
-			a.Bounced += n
-		case OutcomeExpired:
-			a.Expired += n
-		}
-		if reason.Valid {
-			a.reasons[reason.String] += n
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	names, err := r.names("relays")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]RelayRow, 0, len(m))
-	for id, a := range m {
-		a.Relay = names[id]
-		var best int64
-		for reason, n := range a.reasons {
-			if n > best || n == best && reason < a.TopReason {
-				a.TopReason, best = reason, n
-			}
-		}
-		out = append(out, a.RelayRow)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Attempts != out[j].Attempts {
-			return out[i].Attempts > out[j].Attempts
-		}
-		return out[i].Relay < out[j].Relay
-	})
-	return out, nil
 }

@@ -71,6 +71,11 @@ type Delivery struct {
 	Reason        string // "user_unknown"
 	Final         bool   // this attempt decided the recipient's fate
 	NextQueueID   string
+	// SenderDomain is the domain of the message's envelope sender, for
+	// the hourly rollup (delivery_hours.sender_domain_id); it is not a
+	// column of deliveries. "" takes it from the message row if this
+	// writer stored it before the attempt, else none (the null sender).
+	SenderDomain string
 }
 
 // Reject is a message or recipient refused at our own door.

@@ -72,6 +72,13 @@ type DB struct {
 	domains       map[string]int64
 	relays        map[string]int64
 	samples       map[string]int // unknown samples stored per program, once looked up
+	// seen remembers the attempts of recent messages for the rollups
+	// (rollup.go). Messages with ids from newFrom on were reserved by this
+	// process, so their attempts are all known here unless forgotten: ids
+	// below seenFloor were. 0 newFrom: none reserved yet.
+	seen      map[int64]*seenMessage
+	seenFloor int64
+	newFrom   int64
 }
 
 // sqliteHeader starts every SQLite 3 database file.
@@ -300,4 +307,5 @@ func (db *DB) resetCaches() {
 	db.domains = make(map[string]int64)
 	db.relays = make(map[string]int64)
 	db.samples = make(map[string]int)
+	db.seen = make(map[int64]*seenMessage)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,15 +72,11 @@ func TestMigrateUpgradesInPlace(t *testing.T) {
 	withBatch(t, db, func(b *Batch) {
 		must[int64](t)(b.AddDelivery(Delivery{Time: t0, Recipient: "a@example.com", Outcome: OutcomeDelivered}))
 	})
-	// A later release adds a migration; the data written under v1 stays.
-	v1, err := migrationsFS.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys := fstest.MapFS{
-		"migrations/0001_init.sql":  {Data: v1},
-		"migrations/0002_notes.sql": {Data: []byte(`ALTER TABLE deliveries ADD COLUMN note TEXT; UPDATE deliveries SET note = 'old';`)},
-	}
+	// A later release adds a migration; the data written before stays.
+	fsys := currentMigrations(t)
+	next := SchemaVersion() + 1
+	fsys[fmt.Sprintf("migrations/%04d_notes.sql", next)] = &fstest.MapFile{
+		Data: []byte(`ALTER TABLE deliveries ADD COLUMN note TEXT; UPDATE deliveries SET note = 'old';`)}
 	if err := migrate(context.Background(), db, fsys); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -88,32 +86,31 @@ func TestMigrateUpgradesInPlace(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM deliveries WHERE note = 'old'`); n != 1 {
 		t.Errorf("upgraded rows: %d, want 1", n)
 	}
-	if n := count(t, db, `SELECT count(*) FROM schema_migrations`); n != 2 {
-		t.Errorf("schema_migrations rows: %d, want 2", n)
+	if n := count(t, db, `SELECT count(*) FROM schema_migrations`); n != int64(next) {
+		t.Errorf("schema_migrations rows: %d, want %d", n, next)
 	}
-	// The binary that only knows v1 now refuses the database.
+	// This binary, which does not know the new version, now refuses the
+	// database.
 	db.Close()
-	_, err = Open(context.Background(), path, Options{})
+	_, err := Open(context.Background(), path, Options{})
 	if !errors.Is(err, ErrSchemaTooNew) {
-		t.Fatalf("open v2 database with v1 binary: %v, want ErrSchemaTooNew", err)
+		t.Fatalf("open a newer database: %v, want ErrSchemaTooNew", err)
 	}
 }
 
 func TestMigrationFailureRollsBack(t *testing.T) {
 	db, _ := openTest(t, Options{})
-	v1, _ := migrationsFS.ReadFile("migrations/0001_init.sql")
-	fsys := fstest.MapFS{
-		"migrations/0001_init.sql": {Data: v1},
-		"migrations/0002_bad.sql":  {Data: []byte(`CREATE TABLE half (x); SELECT * FROM no_such_table;`)},
-	}
+	fsys := currentMigrations(t)
+	fsys[fmt.Sprintf("migrations/%04d_bad.sql", SchemaVersion()+1)] = &fstest.MapFile{
+		Data: []byte(`CREATE TABLE half (x); SELECT * FROM no_such_table;`)}
 	if err := migrate(context.Background(), db, fsys); err == nil {
 		t.Fatal("bad migration applied")
 	}
 	if n := count(t, db, `SELECT count(*) FROM sqlite_master WHERE name = 'half'`); n != 0 {
 		t.Error("a failed migration left a table behind")
 	}
-	if n := count(t, db, `SELECT max(version) FROM schema_migrations`); n != 1 {
-		t.Errorf("schema version %d after failed migration, want 1", n)
+	if n := count(t, db, `SELECT max(version) FROM schema_migrations`); n != int64(SchemaVersion()) {
+		t.Errorf("schema version %d after failed migration, want %d", n, SchemaVersion())
 	}
 }
 
@@ -127,10 +124,28 @@ func TestNewerSchemaError(t *testing.T) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Fatalf("got %v, want ErrSchemaTooNew", err)
 	}
-	want := "database schema version 5 is newer than this mailbounce (1); upgrade mailbounce"
+	want := fmt.Sprintf("database schema version 5 is newer than this mailbounce (%d); upgrade mailbounce", SchemaVersion())
 	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
 		t.Errorf("error %q\nwant it to contain %q and the path", err, want)
 	}
+}
+
+// currentMigrations is a copy of the embedded migrations, to add to.
+func currentMigrations(t *testing.T) fstest.MapFS {
+	t.Helper()
+	names, err := fs.Glob(migrationsFS, "migrations/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatal(names, err)
+	}
+	fsys := fstest.MapFS{}
+	for _, name := range names {
+		data, err := migrationsFS.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[name] = &fstest.MapFile{Data: data}
+	}
+	return fsys
 }
 
 // holdWriteLock opens its own connection to path and keeps a write
