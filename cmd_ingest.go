@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -36,6 +37,10 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// The Go heap lives mostly on parsed blocks and in-flight messages; a
+	// soft limit makes the collector keep the peak near the live size
+	// instead of twice it, so that memory stays flat on any input size.
+	debug.SetMemoryLimit(memoryLimit)
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -184,9 +189,13 @@ type block struct {
 	err     error         // why the input could not be read in full
 }
 
+// memoryLimit is the soft limit of the Go heap for ingest and tail; SQLite's
+// page cache (store: 64 MB for the writer) comes on top.
+const memoryLimit = 80 << 20
+
 const (
-	blockBytes = 1 << 20
-	blockLines = 8192
+	blockBytes = 256 << 10
+	blockLines = 2048
 	// Rows per transaction: large transactions make SQLite fast; the
 	// checkpoint is committed with them.
 	defaultCommitRows = 100_000

@@ -123,7 +123,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// slower with deferred checks, a third slower with immediate ones.
 	var err error
 	db.writer, err = sql.Open("sqlite3", fmt.Sprintf(
-		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_cache_size=-65536&_txlock=immediate",
+		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_cache_size=-32768&_txlock=immediate",
 		uriPath(path), ms))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -151,7 +151,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 
 	db.reader, err = sql.Open("sqlite3", fmt.Sprintf(
-		"file:%s?mode=ro&_busy_timeout=%d&_foreign_keys=on&_cache_size=-32768",
+		"file:%s?mode=ro&_busy_timeout=%d&_foreign_keys=on&_cache_size=-16384",
 		uriPath(path), ms))
 	if err != nil {
 		db.writer.Close()
