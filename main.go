@@ -56,6 +56,7 @@ type env struct {
 
 var commands = []command{
 	{"ingest", "read logs (files, globs, rotated and compressed archives, stdin) into the database", runIngest},
+	{"tail", "follow live logs into the database, through rotations and restarts", runTail},
 	{"report", "per-domain delivery report (text, json, csv, markdown, html); --fail-if for cron", runReport},
 	{"trace", "every event of one message (queue ID, Message-ID or address) across files and hosts", runTrace},
 	{"parse", "print the events read from log lines (for checking what mailbounce understands)", runParse},

@@ -29,10 +29,17 @@ type lineSplitter struct {
 
 	maxLine    int
 	long       []byte // the kept prefix of a line cut at maxLine
+	longOff    int64  // offset of the line long was cut from
+	skipping   bool   // past long, discarding up to the next "\n"
 	truncated  bool
 	truncCount int64
 	dropped    int // bytes of an unfinished line lost to a read error
 	emptyReads int
+
+	// follow keeps a partial line at io.EOF for later instead of returning
+	// it as the last line: the live follower's end of file is only "no more
+	// yet". It calls resume to read on, and flush when the file is done.
+	follow bool
 }
 
 func newLineSplitter(src io.Reader, maxLine int) lineSplitter {
@@ -49,6 +56,9 @@ func newLineSplitter(src io.Reader, maxLine int) lineSplitter {
 // repaired read should resume.
 func (s *lineSplitter) next() ([]byte, int64, error) {
 	s.truncated = false
+	if s.skipping {
+		return s.skipLong()
+	}
 	for {
 		if i := bytes.IndexByte(s.buf[s.scan:s.w], '\n'); i >= 0 {
 			end := s.scan + i
@@ -71,6 +81,9 @@ func (s *lineSplitter) next() ([]byte, int64, error) {
 				s.dropped = s.w - s.r
 				s.r, s.scan = s.w, s.w
 				return nil, s.off, s.err
+			}
+			if s.follow {
+				return nil, s.off, io.EOF
 			}
 			line := s.buf[s.r:s.w]
 			off := s.off
@@ -101,7 +114,14 @@ func (s *lineSplitter) cut(line []byte) []byte {
 // the caller sees the whole damage at once.
 func (s *lineSplitter) discardLongLine() ([]byte, int64, error) {
 	s.long = append(s.long[:0], s.buf[s.r:s.r+s.maxLine]...)
-	off := s.off
+	s.longOff = s.off
+	s.skipping = true
+	return s.skipLong()
+}
+
+// skipLong discards the rest of the line kept in long and returns long. In
+// follow mode it can stop at io.EOF and be called again to go on.
+func (s *lineSplitter) skipLong() ([]byte, int64, error) {
 	for {
 		if i := bytes.IndexByte(s.buf[s.r:s.w], '\n'); i >= 0 {
 			s.off += int64(i + 1)
@@ -111,14 +131,19 @@ func (s *lineSplitter) discardLongLine() ([]byte, int64, error) {
 		s.off += int64(s.w - s.r)
 		s.r = s.w
 		if s.err != nil {
+			if s.follow && s.err == io.EOF {
+				s.scan = s.r
+				return nil, s.longOff, io.EOF
+			}
 			break
 		}
 		s.fill()
 	}
 	s.scan = s.r
+	s.skipping = false
 	s.truncated = true
 	s.truncCount++
-	return s.long, off, nil
+	return s.long, s.longOff, nil
 }
 
 // fill reads once from src. It is called only when buf[r:w] holds no "\n",
@@ -189,4 +214,33 @@ func (s *lineSplitter) reset(offset int64) {
 	s.r, s.w, s.scan = 0, 0, 0
 	s.off = offset
 	s.err = nil
+	s.skipping = false
+}
+
+// resume lets a follower read on after io.EOF: the file may have grown.
+func (s *lineSplitter) resume() {
+	if s.err == io.EOF {
+		s.err = nil
+	}
+}
+
+// flush returns, in follow mode, the partial line kept at io.EOF as a last
+// line, once the follower knows that its newline will never come. ok is
+// false if there is none.
+func (s *lineSplitter) flush() (line []byte, off int64, ok bool) {
+	s.truncated = false
+	if s.skipping {
+		s.skipping = false
+		s.truncated = true
+		s.truncCount++
+		return s.long, s.longOff, true
+	}
+	if s.r == s.w {
+		return nil, s.off, false
+	}
+	line = s.buf[s.r:s.w]
+	off = s.off
+	s.off += int64(len(line))
+	s.r, s.scan = s.w, s.w
+	return s.cut(line), off, true
 }

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"mailbounce/collate"
+	"mailbounce/ingest"
+	"mailbounce/parse"
+	"mailbounce/store"
+)
+
+// runTail follows live logs into the database. The position reached in each
+// file is committed in the same transaction as the rows of the lines before
+// it, so a restart (or a crash) neither loses nor doubles a line.
+func runTail(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "tail", "[flags] FILE ... | -")
+	dbPath := fs.String("db", defaultDB(e), "database file (env MAILBOUNCE_DB)")
+	fromEnd := fs.Bool("from-end", false, "on the first start, begin at the end of each file instead of its start")
+	poll := fs.Duration("poll", ingest.DefaultPoll, "how often to look at the files when no change is notified")
+	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
+	tz := fs.String("tz", "", "time zone of timestamps without offset (default: local)")
+	commitEvery := fs.Duration("commit", 500*time.Millisecond, "longest time a line read waits before it is committed")
+	verbose := fs.BoolP("verbose", "v", false, "log rotations and commits on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usageError("name the log files to follow, or - for standard input")
+	}
+	loc, err := loadLocation(*tz)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	db, err := store.Open(ctx, *dbPath, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	t := &tailer{db: db, host: *host, loc: loc, log: logger, commitEvery: *commitEvery,
+		items: make(chan tailItem, 4096)}
+	readCtx, stopReading := context.WithCancel(context.Background())
+	defer stopReading()
+	var wg sync.WaitGroup
+	var followers []*ingest.Follower
+	for i, path := range fs.Args() {
+		t.files = append(t.files, &tailFile{path: path, parser: parse.NewParser(parse.Options{Location: loc})})
+		if path == ingest.Stdin {
+			wg.Add(1)
+			go func() { defer wg.Done(); t.readStream(readCtx, i, e.stdin) }()
+			continue
+		}
+		start, err := t.savedPosition(ctx, t.files[i])
+		if err != nil {
+			return err
+		}
+		f, err := ingest.Follow(ctx, path, start, ingest.FollowOptions{Poll: *poll, FromEnd: *fromEnd, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", path, err)
+		}
+		defer f.Close()
+		followers = append(followers, f)
+		wg.Add(1)
+		go func() { defer wg.Done(); t.follow(readCtx, i, f) }()
+	}
+	go func() { wg.Wait(); close(t.items) }()
+
+	// SIGHUP reopens the files at once (after a rotation the follower would
+	// notice by itself, within a poll).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			logger.Info("SIGHUP: reopening")
+			for _, f := range followers {
+				f.Reopen()
+			}
+		}
+	}()
+
+	err = t.write(ctx)
+	stopReading()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// SIGTERM or SIGINT: what was read is committed; a clean stop.
+		return nil
+	}
+	return err
+}
+
+// tailItem is one line on its way from a reader goroutine to the writer.
+type tailItem struct {
+	file int
+	line string
+	pos  ingest.Position
+	err  error // a reader that stopped for good
+}
+
+// tailFile is the writer's state for one followed file.
+type tailFile struct {
+	path   string
+	parser *parse.Parser
+	// The checkpoint row of the content being read, and that content's
+	// head: after a rotation the new content gets a row of its own, so that
+	// the old one keeps its final offset for a later batch ingest of
+	// FILE.1.gz to find.
+	sourceID int64
+	head     ingest.Fingerprint
+	pos      ingest.Position
+	lines    int64
+	dirty    bool
+}
+
+type tailer struct {
+	db          *store.DB
+	host        string
+	loc         *time.Location
+	log         *slog.Logger
+	commitEvery time.Duration
+	items       chan tailItem
+	files       []*tailFile
+}
+
+// savedPosition finds where the last run stopped in f's path, and takes
+// over its checkpoint row.
+func (t *tailer) savedPosition(ctx context.Context, f *tailFile) (*ingest.Position, error) {
+	src, ok, err := t.db.FindSourceByPath(ctx, f.path)
+	if err != nil || !ok || len(src.HeadHash) != 32 {
+		return nil, err
+	}
+	pos := &ingest.Position{Path: f.path, Offset: src.Offset}
+	pos.Head.Len = src.HeadLen
+	copy(pos.Head.Sum[:], src.HeadHash)
+	f.sourceID, f.head, f.pos, f.lines = src.ID, pos.Head, *pos, src.Lines
+	return pos, nil
+}
+
+// follow sends the lines of one follower to the writer until ctx is done.
+func (t *tailer) follow(ctx context.Context, idx int, f *ingest.Follower) {
+	for {
+		l, err := f.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.items <- tailItem{file: idx, err: err}
+			}
+			return
+		}
+		select {
+		case t.items <- tailItem{file: idx, line: string(l.Text), pos: l.Pos}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// readStream sends the lines of a pipe (journalctl -f ... | mailbounce tail -).
+// A pipe cannot be read again, so it has no checkpoint.
+func (t *tailer) readStream(ctx context.Context, idx int, r io.Reader) {
+	rd, err := ingest.NewReader("standard input", r, ingest.Options{})
+	if err != nil {
+		t.items <- tailItem{file: idx, err: err}
+		return
+	}
+	for {
+		line, _, err := rd.Next()
+		if err != nil {
+			if err != io.EOF {
+				t.items <- tailItem{file: idx, err: err}
+			}
+			return
+		}
+		select {
+		case t.items <- tailItem{file: idx, line: string(line)}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// write collates and stores the lines, committing at most commitEvery
+// after a line arrived, and once more when ctx is done.
+func (t *tailer) write(ctx context.Context) error {
+	c := collate.New(nil, collate.Options{DefaultHost: t.host})
+	var batch *store.Batch
+	defer func() {
+		if batch != nil {
+			batch.Rollback()
+		}
+	}()
+	tick := time.NewTicker(t.commitEvery)
+	defer tick.Stop()
+	var uncommitted int
+	commit := func() error {
+		if batch == nil {
+			return nil
+		}
+		if err := c.Flush(); err != nil {
+			return err
+		}
+		for _, f := range t.files {
+			if !f.dirty {
+				continue
+			}
+			id, err := batch.SetSource(store.Source{ID: f.sourceID, Path: f.path, HeadHash: f.pos.Head.Sum[:],
+				HeadLen: f.pos.Head.Len, Offset: f.pos.Offset, Lines: f.lines, LastRead: time.Now(),
+				FirstRead: time.Now()})
+			if err != nil {
+				return err
+			}
+			f.sourceID, f.dirty = id, false
+		}
+		err := batch.Commit()
+		batch, uncommitted = nil, 0
+		return err
+	}
+	lastRef := time.Time{}
+	var ev parse.Event
+	for {
+		select {
+		case <-ctx.Done():
+			if err := commit(); err != nil {
+				return err
+			}
+			return ctx.Err()
+		case <-tick.C:
+			if uncommitted > 0 {
+				if err := commit(); err != nil {
+					return err
+				}
+			}
+			continue
+		case it, ok := <-t.items:
+			if !ok {
+				// Every input ended (a pipe reached its end).
+				return commit()
+			}
+			if it.err != nil {
+				t.log.Error("stopped reading", "path", t.files[it.file].path, "err", it.err)
+				continue
+			}
+			if batch == nil {
+				var err error
+				if batch, err = t.db.Begin(ctx); err != nil {
+					return err
+				}
+				c.SetSink(batch)
+			}
+			f := t.files[it.file]
+			if now := time.Now(); now.Sub(lastRef) > time.Minute {
+				for _, tf := range t.files {
+					tf.parser.SetReference(now)
+				}
+				lastRef = now
+			}
+			f.parser.ParseInto(&ev, it.line)
+			if ev.MTA != parse.MTAUnknown {
+				switch ev.Kind {
+				case parse.KindWarning:
+					batch.AddCounter(ev.Host, programOf(&ev), store.CounterWarning, 1)
+				case parse.KindFatal:
+					batch.AddCounter(ev.Host, programOf(&ev), store.CounterFatal, 1)
+				case parse.KindUnknown:
+					batch.AddCounter(ev.Host, programOf(&ev), store.CounterUnknown, 1)
+					if _, err := batch.AddUnknownSample(programOf(&ev), it.line, time.Now()); err != nil {
+						return err
+					}
+				case parse.KindOther:
+				default:
+					if err := c.Add(&ev); err != nil {
+						return fmt.Errorf("%s: %w", f.path, err)
+					}
+				}
+			}
+			uncommitted++
+			if it.pos.Path != "" {
+				f.advance(it.pos)
+			}
+			if uncommitted >= 5000 {
+				if err := commit(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// advance records the position after a line. A position in other content
+// than the last one (the follower moved to the new file after a rotation)
+// starts a new checkpoint row.
+func (f *tailFile) advance(pos ingest.Position) {
+	sameContent := f.sourceID != 0 && (pos.Head == f.head ||
+		(f.head.Len < ingest.HeadSize && pos.Head.Len >= f.head.Len && pos.Inode == f.pos.Inode && pos.Dev == f.pos.Dev && pos.Inode != 0))
+	if !sameContent && f.sourceID != 0 {
+		f.sourceID, f.lines = 0, 0
+	}
+	f.head = pos.Head
+	f.pos = pos
+	f.lines++
+	f.dirty = true
+}

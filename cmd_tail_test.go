@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTail runs `mailbounce tail` as a real process (this test binary, see
+// TestMain).
+func startTail(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"tail"}, args...)...)
+	cmd.Env = append(os.Environ(), "MAILBOUNCE_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("tail stderr: %s", stderr.String())
+		}
+	})
+	return cmd
+}
+
+// waitLines waits until the checkpoints of db cover n lines.
+func waitLines(t *testing.T, db string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for committedLines(t, db) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s the database covers %d lines, want %d", committedLines(t, db), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTailRotationRestart follows the real Postfix log as it is written,
+// kills the follower with SIGKILL, rotates the log while it is down, starts
+// it again, and stops it with SIGTERM: the counts must equal the truth,
+// exactly as a batch ingest of the whole log gives them.
+func TestTailRotationRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	half := len(lines) / 2
+	dir := t.TempDir()
+	log, db := filepath.Join(dir, "mail.log"), filepath.Join(dir, "tail.db")
+	write := func(path string, part [][]byte) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range part {
+			f.Write(l)
+		}
+		f.Close()
+	}
+
+	// The first half is written while the follower runs.
+	write(log, lines[:half/2])
+	first := startTail(t, "--db", db, log)
+	write(log, lines[half/2:half])
+	waitLines(t, db, int64(half))
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+
+	// Rotated while the follower is down: the rest of the old file (none
+	// here) and then the new file must be read.
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	write(log, lines[half:half+10])
+	second := startTail(t, "--db", db, log)
+	write(log, lines[half+10:])
+	waitLines(t, db, int64(len(lines)))
+	second.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- second.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tail after SIGTERM: %v, want exit status 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("tail did not stop within 5 s of SIGTERM")
+	}
+
+	var want struct {
+		Domains map[string]counts `json:"domains"`
+	}
+	exp, _ := os.ReadFile("testdata/mta/postfix/expected.json")
+	if err := json.Unmarshal(exp, &want); err != nil {
+		t.Fatal(err)
+	}
+	compareCounts(t, want.Domains, summary(t, db))
+	foreignKeysHold(t, db)
+}
