@@ -89,7 +89,17 @@ func TestTailRotationRestart(t *testing.T) {
 	}
 	write(log, lines[half:half+10])
 	second := startTail(t, "--db", db, log)
-	write(log, lines[half+10:])
+	// Reports read while the follower writes (WAL): no error, no wait.
+	for i := half + 10; i < len(lines); i += 500 {
+		write(log, lines[i:min(i+500, len(lines))])
+		start := time.Now()
+		if _, stderr, status := mailbounce(t, "report", "--db", db, "--format", "json"); status != 0 {
+			t.Fatalf("report while tail writes: exit %d: %s", status, stderr)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("report took %v while tail writes", d)
+		}
+	}
 	waitLines(t, db, int64(len(lines)))
 	second.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
