@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -122,4 +123,27 @@ func TestTailRotationRestart(t *testing.T) {
 	}
 	compareCounts(t, want.Domains, summary(t, db))
 	foreignKeysHold(t, db)
+}
+
+// TestTailStdin reads a stream (journalctl -f ... | mailbounce tail -) to its
+// end: the counts equal the truth.
+func TestTailStdin(t *testing.T) {
+	data, err := os.ReadFile("testdata/mta/exim/mainlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "stdin.db")
+	var out, errb bytes.Buffer
+	e := &env{stdin: bytes.NewReader(data), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if status := run(context.Background(), e, []string{"tail", "--db", db, "-"}); status != 0 {
+		t.Fatalf("tail -: exit %d: %s", status, errb.String())
+	}
+	var want struct {
+		Domains map[string]counts `json:"domains"`
+	}
+	exp, _ := os.ReadFile("testdata/mta/exim/expected.json")
+	if err := json.Unmarshal(exp, &want); err != nil {
+		t.Fatal(err)
+	}
+	compareCounts(t, want.Domains, summary(t, db))
 }
