@@ -22,7 +22,7 @@ type writerStmts struct {
 	findHost, insertHost                      *sql.Stmt
 	findDomain, insertDomain                  *sql.Stmt
 	findRelay, insertRelay                    *sql.Stmt
-	upsertHours, upsertDeferred               *sql.Stmt
+	upsertRollup                              []*sql.Stmt // hourTables, deferredTables
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
@@ -64,14 +64,21 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&s.insertDomain, `INSERT INTO domains (name) VALUES (?)`},
 		{&s.findRelay, `SELECT id FROM relays WHERE name = ?`},
 		{&s.insertRelay, `INSERT INTO relays (name) VALUES (?)`},
-		{&s.upsertHours, upsertHoursSQL},
-		{&s.upsertDeferred, upsertDeferredSQL},
 	} {
 		st, err := db.writer.PrepareContext(ctx, p.query)
 		if err != nil {
 			return db.wrapErr("prepare statements", err)
 		}
 		*p.dst = st
+		s.list = append(s.list, st)
+	}
+	s.upsertRollup = nil
+	for _, q := range rollupUpserts() {
+		st, err := db.writer.PrepareContext(ctx, q)
+		if err != nil {
+			return db.wrapErr("prepare statements", err)
+		}
+		s.upsertRollup = append(s.upsertRollup, st)
 		s.list = append(s.list, st)
 	}
 	return nil

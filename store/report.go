@@ -28,7 +28,7 @@ type ReportQuery struct {
 	// the relay view are the same whatever the grouping.
 	By string
 	// Top is how many groups get the costlier extras (examples of replies
-	// and delay percentiles); 0 means all.
+	// and delay percentiles); 0 means the first maxExtraGroups (1000).
 	Top int
 	// Buckets are the trend's time slots, each [Start, End).
 	Buckets []Bucket
@@ -104,6 +104,19 @@ const (
 	exampleScan      = 50
 )
 
+// maxExtraGroups caps the groups that get examples and delays when Top is
+// 0 (all): each costs a few index seeks, which over tens of thousands of
+// small domains would outweigh the rest of the report.
+const maxExtraGroups = 1000
+
+// extraGroups is how many of the first groups get examples and delays.
+func (r *reportRun) extraGroups() int {
+	if r.q.Top > 0 {
+		return r.q.Top
+	}
+	return maxExtraGroups
+}
+
 // AttemptSpan returns the times of the first and last delivery attempt in
 // [since, until) (zero times when there are none). It costs two index seeks.
 func (db *DB) AttemptSpan(ctx context.Context, since, until time.Time) (first, last time.Time, err error) {
@@ -131,9 +144,10 @@ func window(since, until time.Time) (lo, hi int64) {
 // figure comes from the same snapshot even while an ingest commits.
 //
 // The counts per group, the failure reasons, the relay view and the trend
-// come from one read of the hourly rollups (delivery_hours,
-// deferred_hours) over the whole hours of the window, and of deliveries
-// for the partial hours at its ends (see count). Typical replies are a
+// come from the hourly rollups (delivery_hours, deferred_hours, and
+// host_hours or sender_hours for those groupings) summed over the whole
+// hours of the window, and from deliveries for the partial hours at its
+// ends (see count). Typical replies are a
 // few index seeks per reason; delay percentiles read at most DelaySample
 // rows per group.
 func (db *DB) Report(ctx context.Context, q ReportQuery) (*ReportResult, error) {
@@ -257,10 +271,11 @@ type relayAcc struct {
 	reasons map[string]int64
 }
 
-// count reads the rollups once over the window and sums them per domain,
-// per group of the other groupings, per relay and per trend bucket: the
-// rows read are a few thousand per hour of the window, however many
-// attempts it holds.
+// count reads the rollups over the window and sums them per domain, per
+// group of the other groupings, per relay and per trend bucket: the rows
+// read are about one per group, outcome and reason (SQLite sums the hours)
+// plus one per hour and outcome for the trend, however many attempts the
+// window holds.
 //
 // A group's messages are those whose first attempt in the group falls in
 // the window, and its deferred recipients those first deferred in it;
@@ -294,89 +309,86 @@ func (r *reportRun) count() (*reportCounts, error) {
 		return -1
 	}
 	lastHour, lastBucket := int64(math.MinInt64), -1
-	otherKey := func(relay, host, sender int64) int64 {
-		switch r.q.By {
-		case ByRelay:
-			return relay
-		case ByHost:
-			return host
-		}
-		return sender
-	}
-	err := r.rollupScan(func(k hourKey, n hourCounts) {
-		reason := sql.NullString{String: k.reason, Valid: k.reason != ""}
-		g := rowOf(c.byDomain, k.domain)
-		g.add(k.outcome, k.final, reason, n.attempts)
-		g.Messages += n.domainMessages
-		if r.q.Domain != "" {
-			c.messages += n.domainMessages
-		} else {
-			c.messages += n.messages
-		}
-		if c.byOther != nil {
-			o := rowOf(c.byOther, otherKey(k.relay, k.host, k.senderID))
-			o.add(k.outcome, k.final, reason, n.attempts)
-			if r.q.By == ByRelay {
-				o.Messages += n.relayMessages
+	sink := rollupSink{
+		domain: func(domain, relay int64, outcome string, final bool, reasonS string, n hourCounts) {
+			reason := sql.NullString{String: reasonS, Valid: reasonS != ""}
+			g := rowOf(c.byDomain, domain)
+			g.add(outcome, final, reason, n.attempts)
+			g.Messages += n.domainMessages
+			if r.q.Domain != "" {
+				c.messages += n.domainMessages
 			} else {
-				o.Messages += n.messages
+				c.messages += n.messages
 			}
-		}
-		if k.outcome != OutcomeHop {
-			a := c.relays[k.relay]
-			if a == nil {
-				a = &relayAcc{reasons: make(map[string]int64)}
-				c.relays[k.relay] = a
+			if r.q.By == ByRelay {
+				o := rowOf(c.byOther, relay)
+				o.add(outcome, final, reason, n.attempts)
+				o.Messages += n.relayMessages
 			}
-			a.Attempts += n.attempts
-			switch k.outcome {
-			case OutcomeDelivered:
-				a.Delivered += n.attempts
-			case OutcomeDeferred:
-				a.Deferred += n.attempts
-			case OutcomeBounced:
-				a.Bounced += n.attempts
-			case OutcomeExpired:
-				a.Expired += n.attempts
+			if outcome != OutcomeHop {
+				a := c.relays[relay]
+				if a == nil {
+					a = &relayAcc{reasons: make(map[string]int64)}
+					c.relays[relay] = a
+				}
+				a.Attempts += n.attempts
+				switch outcome {
+				case OutcomeDelivered:
+					a.Delivered += n.attempts
+				case OutcomeDeferred:
+					a.Deferred += n.attempts
+				case OutcomeBounced:
+					a.Bounced += n.attempts
+				case OutcomeExpired:
+					a.Expired += n.attempts
+				}
+				if reason.Valid {
+					a.reasons[reasonS] += n.attempts
+				}
 			}
-			if reason.Valid {
-				a.reasons[k.reason] += n.attempts
+		},
+		other: func(id int64, outcome string, final bool, reason string, n hourCounts) {
+			o := rowOf(c.byOther, id)
+			o.add(outcome, final, sql.NullString{String: reason, Valid: reason != ""}, n.attempts)
+			o.Messages += n.messages
+		},
+		deferred: func(domain, relay int64, n, waiting int64) {
+			g := rowOf(c.byDomain, domain)
+			g.DeferredRecipients += n
+			g.Recipients += waiting
+			if r.q.By == ByRelay {
+				o := rowOf(c.byOther, relay)
+				o.DeferredRecipients += n
+				o.Recipients += waiting
 			}
-		}
-		if c.trend != nil && (k.outcome == OutcomeDeferred || k.final && k.outcome != OutcomeHop) {
-			if k.hour != lastHour {
-				lastHour, lastBucket = k.hour, bucketOf(k.hour)
+		},
+		deferredOther: func(id int64, n, waiting int64) {
+			o := rowOf(c.byOther, id)
+			o.DeferredRecipients += n
+			o.Recipients += waiting
+		},
+	}
+	if c.trend != nil {
+		sink.trend = func(hour int64, outcome string, n int64) {
+			if hour != lastHour {
+				lastHour, lastBucket = hour, bucketOf(hour)
 			}
 			if lastBucket >= 0 {
 				p := &c.trend[lastBucket]
-				switch k.outcome {
+				switch outcome {
 				case OutcomeDelivered:
-					p.Delivered += n.attempts
+					p.Delivered += n
 				case OutcomeDeferred:
-					p.Deferred += n.attempts
+					p.Deferred += n
 				case OutcomeBounced:
-					p.Bounced += n.attempts
+					p.Bounced += n
 				case OutcomeExpired:
-					p.Expired += n.attempts
+					p.Expired += n
 				}
 			}
 		}
-	}, func(k deferredKey, n int64) {
-		waiting := !r.decidedIn(k.decidedHour)
-		g := rowOf(c.byDomain, k.domain)
-		g.DeferredRecipients += n
-		if waiting {
-			g.Recipients += n
-		}
-		if c.byOther != nil {
-			o := rowOf(c.byOther, otherKey(k.relay, k.host, k.senderID))
-			o.DeferredRecipients += n
-			if waiting {
-				o.Recipients += n
-			}
-		}
-	})
-	if err != nil {
+	}
+	if err := r.rollupScan(sink); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -669,7 +681,7 @@ func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, o
 		return nil
 	}
 	for i := range domains {
-		if r.q.Top > 0 && i >= r.q.Top {
+		if i >= r.extraGroups() {
 			break
 		}
 		g := &domains[i]
@@ -749,7 +761,7 @@ func (r *reportRun) rejectReasons() ([]ReasonStat, error) {
 }
 
 // delays computes the delay percentiles of the delivered recipients of the
-// first Top groups (all when Top is 0; past the hundredth group with a
+// first Top groups (the first 1000 when Top is 0; past the hundredth group with a
 // tenth of the sample) from at most DelaySample of the latest of them
 // each, found by index seeks; the totals from the latest 10 DelaySample
 // deliveries of the window, read backwards through deliveries_time.
@@ -786,7 +798,7 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 	}
 	for i := range groups {
 		g := &groups[i]
-		if r.q.Top > 0 && i >= r.q.Top {
+		if i >= r.extraGroups() {
 			break
 		}
 		if g.Delivered == 0 {

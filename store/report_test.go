@@ -14,7 +14,7 @@ var reportRows = flag.Int("report-rows", 1_000_000, "delivery rows in BenchmarkR
 
 // reportBenchVersion names the cached benchmark database; change it when
 // genDelivery or the schema changes so that a stale file is not reused.
-const reportBenchVersion = "v3"
+const reportBenchVersion = "v4"
 
 // reportBenchDB opens (building it first, once per machine) a database of
 // *reportRows generated attempts cached under os.TempDir(): at the writer's

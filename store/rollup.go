@@ -10,12 +10,13 @@ import (
 	"strings"
 )
 
-// The hourly rollups (delivery_hours, deferred_hours; see
-// migrations/0002_hourly_rollup.sql) are kept by the writer: every attempt
-// added to a batch is counted in memory, per hour and per combination of
-// the columns reports group by, and the sums are added to the tables at
-// Commit, in the same transaction as the rows. A report then reads a few
-// thousand rows per hour of its window whatever the traffic.
+// The hourly rollups (delivery_hours, host_hours, sender_hours and their
+// deferred_* counterparts; see migrations/0002_hourly_rollup.sql) are kept
+// by the writer: every attempt added to a batch is counted in memory, per
+// hour and per combination of all the columns reports group by, and at
+// Commit those sums are projected on each table's key and added to it, in
+// the same transaction as the rows. A report then reads the window's rows
+// of one or two small tables, summed by SQLite per group.
 
 // hourMicros is one rollup hour in stored time units.
 const hourMicros = int64(3600_000_000)
@@ -24,7 +25,8 @@ const hourMicros = int64(3600_000_000)
 // division, it truncates: times before 1970 are not expected.
 func hourOf(us int64) int64 { return us / hourMicros }
 
-// hourKey is one row of delivery_hours; ids are 0 where NULL.
+// hourKey is the writer's sums' key, every grouping at once; ids are 0
+// where NULL. Each rollup table keeps a projection of it.
 type hourKey struct {
 	hour, domain          int64
 	outcome               string
@@ -33,7 +35,8 @@ type hourKey struct {
 	relay, host, senderID int64
 }
 
-// hourCounts are delivery_hours' counters.
+// hourCounts are delivery_hours' counters (host_hours and sender_hours
+// keep the first two).
 type hourCounts struct {
 	attempts, messages, domainMessages, relayMessages int64
 }
@@ -45,7 +48,8 @@ func (c *hourCounts) addCounts(o hourCounts) {
 	c.relayMessages += o.relayMessages
 }
 
-// deferredKey is one row of deferred_hours.
+// deferredKey is the writer's key of the deferred recipients; the
+// deferred_* tables keep projections of it.
 type deferredKey struct {
 	hour, domain, relay, host, senderID, decidedHour int64
 }
@@ -267,41 +271,166 @@ func (b *Batch) addDeferred(k deferredKey, n int64) {
 	b.deferred[k] += n
 }
 
-// flushRollup adds the batch's sums to the rollup tables.
+// The rollup tables, each a projection of the writer's sums (hourKey,
+// deferredKey) on its own key columns.
+type hourTable struct {
+	name    string
+	key     string // key columns after hour
+	counts  string // counter columns
+	nkey    int    // number of key columns after hour, ids first
+	ncounts int
+	project func(k hourKey) rowKey
+}
+
+type deferredTable struct {
+	name    string
+	key     string // key columns between hour and decided_hour
+	nkey    int
+	project func(k deferredKey) rowKey
+}
+
+// rowKey is the key of a row of any rollup table: hour, up to two ids,
+// then outcome, final and reason (delivery tables) or the decided hour
+// (deferred tables, in id3).
+type rowKey struct {
+	hour, id1, id2, id3 int64
+	outcome             string
+	final               bool
+	reason              string
+}
+
+var hourTables = []hourTable{
+	{"delivery_hours", "domain_id, relay_id", "attempts, messages, domain_messages, relay_messages", 2, 4,
+		func(k hourKey) rowKey { return rowKey{k.hour, k.domain, k.relay, 0, k.outcome, k.final, k.reason} }},
+	{"host_hours", "host_id", "attempts, messages", 1, 2,
+		func(k hourKey) rowKey { return rowKey{k.hour, k.host, 0, 0, k.outcome, k.final, k.reason} }},
+	{"sender_hours", "sender_domain_id", "attempts, messages", 1, 2,
+		func(k hourKey) rowKey { return rowKey{k.hour, k.senderID, 0, 0, k.outcome, k.final, k.reason} }},
+}
+
+var deferredTables = []deferredTable{
+	{"deferred_hours", "domain_id, relay_id", 2,
+		func(k deferredKey) rowKey {
+			return rowKey{hour: k.hour, id1: k.domain, id2: k.relay, id3: k.decidedHour}
+		}},
+	{"deferred_host_hours", "host_id", 1,
+		func(k deferredKey) rowKey { return rowKey{hour: k.hour, id1: k.host, id3: k.decidedHour} }},
+	{"deferred_sender_hours", "sender_domain_id", 1,
+		func(k deferredKey) rowKey { return rowKey{hour: k.hour, id1: k.senderID, id3: k.decidedHour} }},
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func (t hourTable) upsertSQL() string {
+	var set []string
+	for _, c := range strings.Split(t.counts, ", ") {
+		set = append(set, c+" = "+c+" + excluded."+c)
+	}
+	return `INSERT INTO ` + t.name + ` (hour, ` + t.key + `, outcome, final, reason, ` + t.counts + `)
+	VALUES (` + placeholders(1+t.nkey+3+t.ncounts) + `)
+	ON CONFLICT DO UPDATE SET ` + strings.Join(set, ", ")
+}
+
+func (t hourTable) deleteSQL() string {
+	return `DELETE FROM ` + t.name + ` WHERE (hour, ` + t.key + `, outcome, final, reason) = (` +
+		placeholders(1+t.nkey+3) + `) AND attempts = 0`
+}
+
+func (t deferredTable) upsertSQL() string {
+	return `INSERT INTO ` + t.name + ` (hour, ` + t.key + `, decided_hour, recipients)
+	VALUES (` + placeholders(1+t.nkey+2) + `)
+	ON CONFLICT DO UPDATE SET recipients = recipients + excluded.recipients`
+}
+
+func (t deferredTable) deleteSQL() string {
+	return `DELETE FROM ` + t.name + ` WHERE (hour, ` + t.key + `, decided_hour) = (` +
+		placeholders(1+t.nkey+1) + `) AND recipients = 0`
+}
+
+// rollupUpserts are the writer's prepared upserts, hourTables then
+// deferredTables.
+func rollupUpserts() []string {
+	var out []string
+	for _, t := range hourTables {
+		out = append(out, t.upsertSQL())
+	}
+	for _, t := range deferredTables {
+		out = append(out, t.upsertSQL())
+	}
+	return out
+}
+
+// flushRollup adds the batch's sums to the rollup tables, each sum
+// projected on each table's key.
 func (b *Batch) flushRollup() error {
-	if len(b.hours) > 0 {
-		up := b.tx.StmtContext(b.ctx, b.db.stmts.upsertHours)
+	stmts := b.db.stmts.upsertRollup
+	for i, t := range hourTables {
+		if len(b.hours) == 0 {
+			break
+		}
+		sums := make(map[rowKey]*hourCounts, len(b.hours))
 		for k, c := range b.hours {
+			rk := t.project(k)
+			if p := sums[rk]; p != nil {
+				p.addCounts(*c)
+			} else {
+				cc := *c
+				sums[rk] = &cc
+			}
+		}
+		up := b.tx.StmtContext(b.ctx, stmts[i])
+		args := make([]any, 0, 12)
+		for k, c := range sums {
 			if *c == (hourCounts{}) {
 				continue
 			}
-			if _, err := up.ExecContext(b.ctx, k.hour, k.domain, k.outcome, k.final, k.reason, k.relay, k.host, k.senderID,
-				c.attempts, c.messages, c.domainMessages, c.relayMessages); err != nil {
-				return b.db.wrapErr("update delivery_hours", err)
+			args = append(args[:0], k.hour, k.id1)
+			if t.nkey > 1 {
+				args = append(args, k.id2)
+			}
+			args = append(args, k.outcome, k.final, k.reason)
+			keyLen := len(args)
+			args = append(args, c.attempts, c.messages)
+			if t.ncounts > 2 {
+				args = append(args, c.domainMessages, c.relayMessages)
+			}
+			if _, err := up.ExecContext(b.ctx, args...); err != nil {
+				return b.db.wrapErr("update "+t.name, err)
 			}
 			if c.attempts < 0 {
-				if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM delivery_hours WHERE hour = ? AND domain_id = ? AND outcome = ?
-					AND final = ? AND reason = ? AND relay_id = ? AND host_id = ? AND sender_domain_id = ? AND attempts = 0`,
-					k.hour, k.domain, k.outcome, k.final, k.reason, k.relay, k.host, k.senderID); err != nil {
-					return b.db.wrapErr("update delivery_hours", err)
+				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(), args[:keyLen]...); err != nil {
+					return b.db.wrapErr("update "+t.name, err)
 				}
 			}
 		}
 	}
-	if len(b.deferred) > 0 {
-		up := b.tx.StmtContext(b.ctx, b.db.stmts.upsertDeferred)
+	for i, t := range deferredTables {
+		if len(b.deferred) == 0 {
+			break
+		}
+		sums := make(map[rowKey]int64, len(b.deferred))
 		for k, n := range b.deferred {
+			sums[t.project(k)] += n
+		}
+		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+i])
+		args := make([]any, 0, 5)
+		for k, n := range sums {
 			if n == 0 {
 				continue
 			}
-			if _, err := up.ExecContext(b.ctx, k.hour, k.domain, k.relay, k.host, k.senderID, k.decidedHour, n); err != nil {
-				return b.db.wrapErr("update deferred_hours", err)
+			args = append(args[:0], k.hour, k.id1)
+			if t.nkey > 1 {
+				args = append(args, k.id2)
+			}
+			args = append(args, k.id3)
+			keyLen := len(args)
+			args = append(args, n)
+			if _, err := up.ExecContext(b.ctx, args...); err != nil {
+				return b.db.wrapErr("update "+t.name, err)
 			}
 			if n < 0 {
-				if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM deferred_hours WHERE hour = ? AND domain_id = ? AND relay_id = ?
-					AND host_id = ? AND sender_domain_id = ? AND decided_hour = ? AND recipients = 0`,
-					k.hour, k.domain, k.relay, k.host, k.senderID, k.decidedHour); err != nil {
-					return b.db.wrapErr("update deferred_hours", err)
+				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(), args[:keyLen]...); err != nil {
+					return b.db.wrapErr("update "+t.name, err)
 				}
 			}
 		}
@@ -310,43 +439,33 @@ func (b *Batch) flushRollup() error {
 	return nil
 }
 
-const upsertHoursSQL = `INSERT INTO delivery_hours (hour, domain_id, outcome, final, reason, relay_id, host_id,
-		sender_domain_id, attempts, messages, domain_messages, relay_messages)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT DO UPDATE SET attempts = attempts + excluded.attempts, messages = messages + excluded.messages,
-		domain_messages = domain_messages + excluded.domain_messages,
-		relay_messages = relay_messages + excluded.relay_messages`
-
-const upsertDeferredSQL = `INSERT INTO deferred_hours (hour, domain_id, relay_id, host_id, sender_domain_id,
-		decided_hour, recipients)
-	VALUES (?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT DO UPDATE SET recipients = recipients + excluded.recipients`
-
-// rollupRowsSQL computes delivery_hours rows from deliveries for the
-// attempts matching a WHERE clause (on d), exactly as the writer and the
-// migration count them: Report uses it for the partial hours at the ends
-// of a window, MarkFinal for the one row it changes.
-const rollupRowsSQL = `SELECT d.time / 3600000000, d.domain_id, d.outcome, d.final, ifnull(d.reason, ''),
-	ifnull(d.relay_id, 0), ifnull(d.host_id, 0), ifnull(m.sender_domain_id, 0),
-	count(*),
+// rollupRowsSQL computes the writer's sums (hourKey) from deliveries for
+// the attempts matching a WHERE clause (on d), exactly as the writer and
+// the migration count them: Report uses it for the partial hours at the
+// ends of a window, MarkFinal for the one row it changes, VerifyRollup
+// for everything.
+const rollupRowsSQL = `SELECT d.time / 3600000000 AS hour, d.domain_id AS domain_id, d.outcome AS outcome,
+	d.final AS final, ifnull(d.reason, '') AS reason,
+	ifnull(d.relay_id, 0) AS relay_id, ifnull(d.host_id, 0) AS host_id, ifnull(m.sender_domain_id, 0) AS sender_domain_id,
+	count(*) AS attempts,
 	sum(d.message_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-		WHERE e.message_ref = d.message_ref AND e.id < d.id)),
+		WHERE e.message_ref = d.message_ref AND e.id < d.id)) AS messages,
 	sum(d.message_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-		WHERE e.message_ref = d.message_ref AND e.domain_id = d.domain_id AND e.id < d.id)),
+		WHERE e.message_ref = d.message_ref AND e.domain_id = d.domain_id AND e.id < d.id)) AS domain_messages,
 	sum(d.message_ref IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries e
-		WHERE e.message_ref = d.message_ref AND e.relay_id IS d.relay_id AND e.id < d.id))
+		WHERE e.message_ref = d.message_ref AND e.relay_id IS d.relay_id AND e.id < d.id)) AS relay_messages
 FROM deliveries d
 LEFT JOIN messages m ON m.id = d.message_ref
 WHERE %s
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`
 
-// deferredRowsSQL is rollupRowsSQL for deferred_hours.
-const deferredRowsSQL = `SELECT d.time / 3600000000, d.domain_id, ifnull(d.relay_id, 0), ifnull(d.host_id, 0),
-	ifnull(m.sender_domain_id, 0),
+// deferredRowsSQL is rollupRowsSQL for the deferred recipients.
+const deferredRowsSQL = `SELECT d.time / 3600000000 AS hour, d.domain_id AS domain_id, ifnull(d.relay_id, 0) AS relay_id,
+	ifnull(d.host_id, 0) AS host_id, ifnull(m.sender_domain_id, 0) AS sender_domain_id,
 	ifnull((SELECT f.time / 3600000000 FROM deliveries f
 		WHERE d.message_ref IS NOT NULL AND f.message_ref = d.message_ref AND f.recipient = d.recipient
-		AND f.final = 1 AND f.outcome <> 'hop' ORDER BY f.id LIMIT 1), 0),
-	count(*)
+		AND f.final = 1 AND f.outcome <> 'hop' ORDER BY f.id LIMIT 1), 0) AS decided_hour,
+	count(*) AS recipients
 FROM deliveries d
 LEFT JOIN messages m ON m.id = d.message_ref
 WHERE d.outcome = 'deferred'
@@ -429,10 +548,32 @@ func (b *Batch) rollupRows(id int64, ref sql.NullInt64, rcpt string, sign int64)
 	return b.db.wrapErr("update deferred_hours", rows.Err())
 }
 
+// rollupSink receives what rollupScan reads, summed over the window's
+// hours: counts per (recipient domain, relay, outcome, final, reason), per
+// trend hour and outcome, per group of --by host or sender-domain, and the
+// deferred recipients (all, and those still waiting at the window's end)
+// per domain and relay and per other group. other and deferredOther are
+// only called for --by host and sender-domain.
+type rollupSink struct {
+	domain        func(domain, relay int64, outcome string, final bool, reason string, c hourCounts)
+	trend         func(hour int64, outcome string, n int64)
+	other         func(id int64, outcome string, final bool, reason string, c hourCounts)
+	deferred      func(domain, relay int64, n, waiting int64)
+	deferredOther func(id int64, n, waiting int64)
+}
+
+// trendOutcome: the attempts the trend counts.
+func trendOutcome(outcome string, final bool) bool {
+	return outcome == OutcomeDeferred || final && outcome != OutcomeHop
+}
+
 // rollupScan reads the rollups over the report's window: the whole hours
-// from delivery_hours and deferred_hours, the partial hours at the ends
-// from deliveries by the same definitions. Each row goes to fh or fd.
-func (r *reportRun) rollupScan(fh func(k hourKey, c hourCounts), fd func(k deferredKey, n int64)) error {
+// from the rollup tables, summed over the hours by SQLite so that the rows
+// read are per group rather than per group and hour, and the partial hours
+// at the ends from deliveries by the same definitions. With --domain, --by
+// host and sender-domain read that domain's rows of deliveries for the
+// whole window: host_hours and sender_hours have no domain.
+func (r *reportRun) rollupScan(s rollupSink) error {
 	hLo, hHi, edges := hoursSplit(r.lo, r.hi)
 	var domain any
 	domainWhere := ``
@@ -450,60 +591,154 @@ func (r *reportRun) rollupScan(fh func(k hourKey, c hourCounts), fd func(k defer
 		}
 		return args
 	}
-	scanHours := func(rows *sql.Rows, err error) error {
+	otherTable := map[string]int{ByHost: 1, BySenderDomain: 2}[r.q.By] // in hourTables, deferredTables
+	otherFromRows := otherTable > 0 && domain != nil
+	query := func(q string, args []any, scan func(rows *sql.Rows) error) error {
+		rows, err := r.tx.QueryContext(r.ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	var outcome, reason sql.RawBytes
+	// Still waiting: not decided within the window (see decidedIn).
+	waitingSQL := `sum(CASE WHEN decided_hour <> 0 AND decided_hour * 3600000000 + 3600000000 > ?
+		AND decided_hour * 3600000000 < ? THEN 0 ELSE recipients END)`
+	if hLo < hHi {
+		var domainID, relay, hour int64
+		var final bool
+		var c hourCounts
+		if err := query(`SELECT domain_id, relay_id, outcome, final, reason,
+				sum(attempts), sum(messages), sum(domain_messages), sum(relay_messages)
+			FROM delivery_hours WHERE hour >= ? AND hour < ?`+domainWhere+`
+			GROUP BY domain_id, relay_id, outcome, final, reason`, args(hLo, hHi), func(rows *sql.Rows) error {
+			if err := rows.Scan(&domainID, &relay, &outcome, &final, &reason,
+				&c.attempts, &c.messages, &c.domainMessages, &c.relayMessages); err != nil {
+				return err
+			}
+			s.domain(domainID, relay, r.intern(outcome), final, r.intern(reason), c)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if s.trend != nil {
+			var n int64
+			if err := query(`SELECT hour, outcome, sum(attempts) FROM delivery_hours
+				WHERE hour >= ? AND hour < ?`+domainWhere+` AND (outcome = 'deferred' OR final = 1 AND outcome <> 'hop')
+				GROUP BY hour, outcome`, args(hLo, hHi), func(rows *sql.Rows) error {
+				if err := rows.Scan(&hour, &outcome, &n); err != nil {
+					return err
+				}
+				s.trend(hour, r.intern(outcome), n)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		var n, waiting int64
+		if err := query(`SELECT domain_id, relay_id, sum(recipients), `+waitingSQL+`
+			FROM deferred_hours WHERE hour >= ? AND hour < ?`+domainWhere+`
+			GROUP BY domain_id, relay_id`, args(r.lo, r.hi, hLo, hHi), func(rows *sql.Rows) error {
+			if err := rows.Scan(&domainID, &relay, &n, &waiting); err != nil {
+				return err
+			}
+			s.deferred(domainID, relay, n, waiting)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if otherTable > 0 && !otherFromRows {
+			t, dt := hourTables[otherTable], deferredTables[otherTable]
+			var id int64
+			c = hourCounts{}
+			if err := query(`SELECT `+t.key+`, outcome, final, reason, sum(attempts), sum(messages)
+				FROM `+t.name+` WHERE hour >= ? AND hour < ? GROUP BY 1, 2, 3, 4`, []any{hLo, hHi}, func(rows *sql.Rows) error {
+				if err := rows.Scan(&id, &outcome, &final, &reason, &c.attempts, &c.messages); err != nil {
+					return err
+				}
+				s.other(id, r.intern(outcome), final, r.intern(reason), c)
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := query(`SELECT `+dt.key+`, sum(recipients), `+waitingSQL+`
+				FROM `+dt.name+` WHERE hour >= ? AND hour < ? GROUP BY 1`, []any{r.lo, r.hi, hLo, hHi}, func(rows *sql.Rows) error {
+				if err := rows.Scan(&id, &n, &waiting); err != nil {
+					return err
+				}
+				s.deferredOther(id, n, waiting)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	// From deliveries: the partial hours for everything, and the whole
+	// window for the other groups of otherFromRows.
+	otherID := func(host, sender int64) int64 {
+		if r.q.By == ByHost {
+			return host
+		}
+		return sender
+	}
+	fromRows := func(lo, hi int64, main, other bool) error {
+		where := `d.time >= ? AND d.time < ?`
+		if domain != nil {
+			where += ` AND d.domain_id = ?`
+		}
 		var k hourKey
 		var c hourCounts
-		var outcome, reason sql.RawBytes
-		for rows.Next() {
+		if err := query(fmt.Sprintf(rollupRowsSQL, where), args(lo, hi), func(rows *sql.Rows) error {
 			if err := rows.Scan(&k.hour, &k.domain, &outcome, &k.final, &reason, &k.relay, &k.host, &k.senderID,
 				&c.attempts, &c.messages, &c.domainMessages, &c.relayMessages); err != nil {
 				return err
 			}
 			k.outcome, k.reason = r.intern(outcome), r.intern(reason)
-			fh(k, c)
-		}
-		return rows.Err()
-	}
-	scanDeferred := func(rows *sql.Rows, err error) error {
-		if err != nil {
+			if main {
+				s.domain(k.domain, k.relay, k.outcome, k.final, k.reason, c)
+				if s.trend != nil && trendOutcome(k.outcome, k.final) {
+					s.trend(k.hour, k.outcome, c.attempts)
+				}
+			}
+			if other {
+				s.other(otherID(k.host, k.senderID), k.outcome, k.final, k.reason, c)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-		defer rows.Close()
-		var k deferredKey
+		var d deferredKey
 		var n int64
-		for rows.Next() {
-			if err := rows.Scan(&k.hour, &k.domain, &k.relay, &k.host, &k.senderID, &k.decidedHour, &n); err != nil {
+		return query(fmt.Sprintf(deferredRowsSQL, where), args(lo, hi), func(rows *sql.Rows) error {
+			if err := rows.Scan(&d.hour, &d.domain, &d.relay, &d.host, &d.senderID, &d.decidedHour, &n); err != nil {
 				return err
 			}
-			fd(k, n)
-		}
-		return rows.Err()
-	}
-	if hLo < hHi {
-		if err := scanHours(r.tx.QueryContext(r.ctx, `SELECT hour, domain_id, outcome, final, reason, relay_id, host_id,
-				sender_domain_id, attempts, messages, domain_messages, relay_messages
-			FROM delivery_hours WHERE hour >= ? AND hour < ?`+domainWhere, args(hLo, hHi)...)); err != nil {
-			return err
-		}
-		if err := scanDeferred(r.tx.QueryContext(r.ctx, `SELECT hour, domain_id, relay_id, host_id, sender_domain_id,
-				decided_hour, recipients
-			FROM deferred_hours WHERE hour >= ? AND hour < ?`+domainWhere, args(hLo, hHi)...)); err != nil {
-			return err
-		}
+			waiting := n
+			if r.decidedIn(d.decidedHour) {
+				waiting = 0
+			}
+			if main {
+				s.deferred(d.domain, d.relay, n, waiting)
+			}
+			if other {
+				s.deferredOther(otherID(d.host, d.senderID), n, waiting)
+			}
+			return nil
+		})
 	}
 	for _, e := range edges {
-		where := `d.time >= ? AND d.time < ?`
-		if domain != nil {
-			where += ` AND d.domain_id = ?`
-		}
-		if err := scanHours(r.tx.QueryContext(r.ctx, fmt.Sprintf(rollupRowsSQL, where), args(e[0], e[1])...)); err != nil {
+		if err := fromRows(e[0], e[1], true, otherTable > 0 && !otherFromRows); err != nil {
 			return err
 		}
-		if err := scanDeferred(r.tx.QueryContext(r.ctx, fmt.Sprintf(deferredRowsSQL, where), args(e[0], e[1])...)); err != nil {
+	}
+	if otherFromRows {
+		if err := fromRows(r.lo, r.hi, false, true); err != nil {
 			return err
 		}
 	}
@@ -538,22 +773,34 @@ func (r *reportRun) decidedIn(h int64) bool {
 // ErrRollupMismatch: the rollup tables do not match the deliveries.
 var ErrRollupMismatch = errors.New("rollup tables differ from deliveries")
 
-// VerifyRollup recomputes delivery_hours and deferred_hours from the
-// deliveries and compares them with the stored ones. It reads every row:
-// a check for tests and for a database edited by hand, not for reports.
+// VerifyRollup recomputes the rollup tables from the deliveries and
+// compares them with the stored ones. It reads every row: a check for
+// tests and for a database edited by hand, not for reports.
 func (db *DB) VerifyRollup(ctx context.Context) error {
 	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return db.wrapErr("verify rollup", err)
 	}
 	defer tx.Rollback()
+	type check struct{ table, columns, want string }
+	var checks []check
+	for _, t := range hourTables {
+		cols := `hour, ` + t.key + `, outcome, final, reason`
+		var sums []string
+		for _, c := range strings.Split(t.counts, ", ") {
+			sums = append(sums, "sum("+c+")")
+		}
+		checks = append(checks, check{t.name, cols + `, ` + t.counts,
+			`SELECT ` + cols + `, ` + strings.Join(sums, ", ") + ` FROM (` + fmt.Sprintf(rollupRowsSQL, `1`) + `)
+			GROUP BY ` + cols})
+	}
+	for _, t := range deferredTables {
+		cols := `hour, ` + t.key + `, decided_hour`
+		checks = append(checks, check{t.name, cols + `, recipients`,
+			`SELECT ` + cols + `, sum(recipients) FROM (` + fmt.Sprintf(deferredRowsSQL, `1`) + `) GROUP BY ` + cols})
+	}
 	var diffs []string
-	for _, c := range []struct{ table, columns, want string }{
-		{"delivery_hours", `hour, domain_id, outcome, final, reason, relay_id, host_id, sender_domain_id,
-			attempts, messages, domain_messages, relay_messages`, fmt.Sprintf(rollupRowsSQL, `1`)},
-		{"deferred_hours", `hour, domain_id, relay_id, host_id, sender_domain_id, decided_hour, recipients`,
-			fmt.Sprintf(deferredRowsSQL, `1`)},
-	} {
+	for _, c := range checks {
 		q := `WITH want AS (` + c.want + `), have AS (SELECT ` + c.columns + ` FROM ` + c.table + `)
 			SELECT 'missing', * FROM (SELECT * FROM want EXCEPT SELECT * FROM have)
 			UNION ALL SELECT 'extra', * FROM (SELECT * FROM have EXCEPT SELECT * FROM want)

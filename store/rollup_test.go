@@ -61,8 +61,8 @@ func TestRollupMatchesRows(t *testing.T) {
 	verifyRollup(t, db)
 	db = moreHistory(t, db)
 	verifyRollup(t, db)
-	if n := count(t, db, `SELECT count(*) FROM delivery_hours WHERE sender_domain_id = (SELECT id FROM domains WHERE name = 'other.sender')`); n == 0 {
-		t.Error("the sender domain of a message written before its attempts is not in delivery_hours")
+	if n := count(t, db, `SELECT count(*) FROM sender_hours WHERE sender_domain_id = (SELECT id FROM domains WHERE name = 'other.sender')`); n == 0 {
+		t.Error("the sender domain of a message written before its attempts is not in sender_hours")
 	}
 }
 
@@ -218,7 +218,8 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to version 1: as an older mailbounce left it.
-	if _, err := db.writer.ExecContext(ctx, `DROP TABLE delivery_hours; DROP TABLE deferred_hours;
+	if _, err := db.writer.ExecContext(ctx, `DROP TABLE delivery_hours; DROP TABLE host_hours; DROP TABLE sender_hours;
+		DROP TABLE deferred_hours; DROP TABLE deferred_host_hours; DROP TABLE deferred_sender_hours;
 		DELETE FROM schema_migrations WHERE version > 1`); err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ type Delivery struct {
 	Final         bool   // this attempt decided the recipient's fate
 	NextQueueID   string
 	// SenderDomain is the domain of the message's envelope sender, for
-	// the hourly rollup (delivery_hours.sender_domain_id); it is not a
+	// the hourly rollup (sender_hours.sender_domain_id); it is not a
 	// column of deliveries. "" takes it from the message row if this
 	// writer stored it before the attempt, else none (the null sender).
 	SenderDomain string
