@@ -121,6 +121,12 @@ func eximFields(s string, f func(key, val string)) string {
 	for len(s) > 0 {
 		eq := strings.IndexByte(s, '=')
 		if eq <= 0 || eq > 8 || !isEximKey(s[:eq]) {
+			// log_selector flags without a value ("K" for CHUNKING, "*" for
+			// a host that was tried before) stand between the fields.
+			if sp := strings.IndexByte(s, ' '); sp > 0 && sp <= 2 && (eq < 0 || eq > sp) {
+				s = s[sp+1:]
+				continue
+			}
 			return s
 		}
 		key := s[:eq]

@@ -220,6 +220,11 @@ func TestLines(t *testing.T) {
 			}},
 		{`2020-02-22 00:48:43 [123] H=(yakult.com.tw) [1.2.3.4]:1234 I=[5.6.7.8]:25 F=menaced@listserv.eurasia.org rejected RCPT dir@ml1.ru: relay not permitted`,
 			func(t *testing.T, ev Event) { want(t, ev.Kind == KindReject && ev.Recipient == "dir@ml1.ru", ev) }},
+		// log_selector +all: flags without a value ("K") between the fields.
+		{`2026-11-28 07:04:06.456 +0100 [1235] 1pXyZ1-0001Ab-Cd => bob@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.1.27]:25 I=[192.0.2.1] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes DN="CN=mx.google.com" K C="250 2.0.0 OK  1700000000 x12si123 - gsmtp" QT=1.333s DT=0.845s`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Delivered && ev.Reply.Code == 250 && ev.Reply.RemoteID == "x12si123" && ev.Relay.Port == 25, ev)
+			}},
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Completed`,
 			func(t *testing.T, ev Event) { want(t, ev.Kind == KindRemoved, ev) }},
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Frozen (delivery error message)`,
