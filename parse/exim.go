@@ -202,7 +202,7 @@ func nextEximField(s string) int {
 func isEximKey(k string) bool {
 	switch k {
 	case "H", "I", "P", "S", "R", "T", "U", "C", "X", "CV", "DN", "F", "A", "K", "L",
-		"id", "M8S", "RT", "QT", "DT", "DS", "PRX", "SNI", "TFO", "Q", "ST", "DKIM", "D", "E", "IDN", "UTF8":
+		"id", "id*", "Ci", "M8S", "RT", "QT", "DT", "DS", "PRX", "SNI", "TFO", "Q", "ST", "DKIM", "D", "E", "IDN", "UTF8":
 		return true
 	}
 	return false
@@ -234,7 +234,8 @@ func parseEximArrival(ev *Event, s string) {
 			if n, ok := digits(v); ok {
 				ev.Size = int64(n)
 			}
-		case "id":
+		case "id", "id*":
+			// "id*=" (Exim 4.95+) is a Message-ID Exim made up itself.
 			ev.MessageID = v
 		case "R":
 			// A bounce or autoreply names the message it reports on.

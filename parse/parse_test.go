@@ -225,6 +225,11 @@ func TestLines(t *testing.T) {
 			func(t *testing.T, ev Event) {
 				want(t, ev.Outcome == Delivered && ev.Reply.Code == 250 && ev.Reply.RemoteID == "x12si123" && ev.Relay.Port == 25, ev)
 			}},
+		// Exim 4.97 +connection_id and a Message-ID Exim made up (id*=).
+		{`2026-11-28 07:04:05 1rKo4K-00000000Xkp-2abc <= a@b.example H=(x) [192.0.2.1] Ci=4711 P=esmtp S=100 id*=E1rKo4K-00000000Xkp-2abc@mx.example`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindArrival && ev.Size == 100 && ev.MessageID == "E1rKo4K-00000000Xkp-2abc@mx.example", ev)
+			}},
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Completed`,
 			func(t *testing.T, ev Event) { want(t, ev.Kind == KindRemoved, ev) }},
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Frozen (delivery error message)`,
