@@ -214,11 +214,29 @@ func (s *sim) newMessage(kind int) *message {
 		default:
 			dom = s.doms.pick(s.r)
 		}
-		m.rcpts = append(m.rcpts, recipient{addr: s.address(dom), dom: dom})
+		// Postfix's cleanup drops a recipient given twice (duplicate_filter_limit),
+		// and Exim delivers once per address: no message lists one twice.
+		addr := s.address(dom)
+		for try := 0; try < 8 && hasRecipient(m.rcpts, addr); try++ {
+			addr = s.address(dom)
+		}
+		if hasRecipient(m.rcpts, addr) {
+			continue
+		}
+		m.rcpts = append(m.rcpts, recipient{addr: addr, dom: dom})
 	}
 	m.msgID = s.newMessageID(m.senderDom)
 	s.plan(m)
 	return m
+}
+
+func hasRecipient(rs []recipient, addr string) bool {
+	for _, r := range rs {
+		if r.addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *sim) arrive() {
