@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -390,7 +391,7 @@ func (tr *trace) text(e *env, loc *time.Location) {
 			head += " relay=" + ev.Relay
 		}
 		if ev.Delay != nil {
-			head += fmt.Sprintf(" delay=%.2g", *ev.Delay)
+			head += " delay=" + strconv.FormatFloat(*ev.Delay, 'f', -1, 64)
 		}
 		fmt.Fprintln(&b, strings.TrimRight(sanitize(head), " "))
 		if ev.Detail != "" {
