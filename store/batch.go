@@ -118,6 +118,7 @@ type Batch struct {
 	// Sums for the hourly rollups, added to their tables at Commit.
 	hours    map[hourKey]*hourCounts
 	deferred map[deferredKey]int64
+	rejects  map[rejectKey]int64
 	done     bool
 }
 
@@ -394,6 +395,7 @@ func (b *Batch) AddReject(r Reject) error {
 		nullString(r.Enhanced), nullString(r.Reply), nullString(r.Reason)); err != nil {
 		return b.db.wrapErr("add reject", err)
 	}
+	b.rollupReject(r.Time.UnixMicro(), domainID, hostID, r.Reason)
 	b.n++
 	return nil
 }

@@ -122,12 +122,18 @@ func (r *reportRun) extraGroups() int {
 func (db *DB) AttemptSpan(ctx context.Context, since, until time.Time) (first, last time.Time, err error) {
 	lo, hi := window(since, until)
 	var a, b sql.NullInt64
-	err = db.reader.QueryRowContext(ctx, `SELECT min(time), max(time) FROM deliveries WHERE time >= ? AND time < ?`, lo, hi).Scan(&a, &b)
+	err = db.reader.QueryRowContext(ctx, spanSQL, lo, hi, lo, hi).Scan(&a, &b)
 	if err != nil {
 		return first, last, db.wrapErr("attempt span", err)
 	}
 	return timeOf(a), timeOf(b), nil
 }
+
+// spanSQL finds the first and last attempt in [?, ?) twice over: min()
+// and max() in one SELECT would walk every index entry of the window
+// (SQLite's min/max optimisation takes a single aggregate).
+const spanSQL = `SELECT (SELECT min(time) FROM deliveries WHERE time >= ? AND time < ?),
+	(SELECT max(time) FROM deliveries WHERE time >= ? AND time < ?)`
 
 func window(since, until time.Time) (lo, hi int64) {
 	lo, hi = int64(math.MinInt64), int64(math.MaxInt64)
@@ -211,11 +217,15 @@ func (r *reportRun) run() (*ReportResult, error) {
 		return nil, err
 	}
 	byDomain := c.byDomain
-	if err := r.domainRejects(byDomain); err != nil {
+	rc, err := r.rejectScan()
+	if err != nil {
 		return nil, err
 	}
+	for id, n := range rc.byDomain {
+		rowOf(byDomain, id).Rejected = n
+	}
 	var a, b sql.NullInt64
-	if err := r.tx.QueryRowContext(r.ctx, `SELECT min(time), max(time) FROM deliveries WHERE time >= ? AND time < ?`, r.lo, r.hi).Scan(&a, &b); err != nil {
+	if err := r.tx.QueryRowContext(r.ctx, spanSQL, r.lo, r.hi, r.lo, r.hi).Scan(&a, &b); err != nil {
 		return nil, err
 	}
 	res.First, res.Last = timeOf(a), timeOf(b)
@@ -225,16 +235,14 @@ func (r *reportRun) run() (*ReportResult, error) {
 	res.Totals.Messages = c.messages
 	if r.q.Domain == "" {
 		// Rejects naming no recipient count in the totals only.
-		if err := r.tx.QueryRowContext(r.ctx, `SELECT count(*) FROM rejects WHERE time >= ? AND time < ?`, r.lo, r.hi).Scan(&res.Totals.Rejected); err != nil {
-			return nil, err
-		}
+		res.Totals.Rejected = rc.total
 	}
 	res.Failures = mergeFailures(domains)
 	if err := r.examples(domains, byDomain, res.Failures); err != nil {
 		return nil, err
 	}
 	res.Trend = c.trend
-	if res.Rejects, err = r.rejectReasons(); err != nil {
+	if res.Rejects, err = r.rejectReasons(rc.byReason); err != nil {
 		return nil, err
 	}
 	if r.q.By == ByDomain {
@@ -243,7 +251,7 @@ func (r *reportRun) run() (*ReportResult, error) {
 			return nil, err
 		}
 	} else {
-		if res.Groups, err = r.otherGroups(c.byOther); err != nil {
+		if res.Groups, err = r.otherGroups(c.byOther, rc.byHost); err != nil {
 			return nil, err
 		}
 	}
@@ -407,7 +415,7 @@ func (r *reportRun) domainID(name string) (int64, bool) {
 
 // otherGroups names and orders the groups of --by relay, host or
 // sender-domain, and adds the rejects per host.
-func (r *reportRun) otherGroups(out map[int64]*GroupRow) ([]GroupRow, error) {
+func (r *reportRun) otherGroups(out map[int64]*GroupRow, hostRejects map[int64]int64) ([]GroupRow, error) {
 	var names map[int64]string
 	var err error
 	switch r.q.By {
@@ -415,8 +423,8 @@ func (r *reportRun) otherGroups(out map[int64]*GroupRow) ([]GroupRow, error) {
 		names, err = r.names("relays")
 	case ByHost:
 		names, err = r.names("hosts")
-		if err == nil {
-			err = r.hostRejects(out)
+		for id, n := range hostRejects {
+			rowOf(out, id).Rejected = n
 		}
 	case BySenderDomain:
 		names = r.domainNames
@@ -518,26 +526,6 @@ func rowOf(m map[int64]*GroupRow, id int64) *GroupRow {
 		m[id] = g
 	}
 	return g
-}
-
-// domainRejects counts the rejects naming a recipient per domain.
-func (r *reportRun) domainRejects(out map[int64]*GroupRow) error {
-	filter, args := r.domainFilter()
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT domain_id, count(*) FROM rejects
-		WHERE time >= ? AND time < ? AND domain_id IN (`+filter+`) GROUP BY domain_id`,
-		append([]any{r.lo, r.hi}, args...)...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return err
-		}
-		rowOf(out, id).Rejected = n
-	}
-	return rows.Err()
 }
 
 // rowFilter is the WHERE clause for reads of deliveries d by time.
@@ -717,29 +705,20 @@ func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, o
 	return nil
 }
 
-func (r *reportRun) rejectReasons() ([]ReasonStat, error) {
+// rejectReasons lists the rejects by reason (counted by rejectScan), each
+// with its latest reply.
+func (r *reportRun) rejectReasons(counts map[string]int64) ([]ReasonStat, error) {
 	where, args := `time >= ? AND time < ?`, []any{r.lo, r.hi}
 	if r.q.Domain != "" {
 		filter, fargs := r.domainFilter()
 		where += ` AND domain_id IN (` + filter + `)`
 		args = append(args, fargs...)
 	}
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT reason, count(*) FROM rejects WHERE `+where+` GROUP BY reason`, args...)
-	if err != nil {
-		return nil, err
-	}
 	var out []ReasonStat
-	for rows.Next() {
-		var reason sql.NullString
-		var n int64
-		if err := rows.Scan(&reason, &n); err != nil {
-			rows.Close()
-			return nil, err
+	for reason, n := range counts {
+		if n != 0 {
+			out = append(out, ReasonStat{Outcome: "rejected", Reason: reason, Count: n})
 		}
-		out = append(out, ReasonStat{Outcome: "rejected", Reason: reason.String, Count: n})
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
 	}
 	sortFailures(out)
 	for i := range out {
@@ -839,27 +818,4 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 func quantile(sorted []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func (r *reportRun) hostRejects(out map[int64]*GroupRow) error {
-	where, args := `time >= ? AND time < ?`, []any{r.lo, r.hi}
-	if r.q.Domain != "" {
-		filter, fargs := r.domainFilter()
-		where += ` AND domain_id IN (` + filter + `)`
-		args = append(args, fargs...)
-	}
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT host_id, count(*) FROM rejects WHERE `+where+` GROUP BY 1`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id sql.NullInt64
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return err
-		}
-		rowOf(out, id.Int64).Rejected = n
-	}
-	return rows.Err()
 }

@@ -10,12 +10,13 @@ import (
 	"strings"
 )
 
-// The hourly rollups (delivery_hours, host_hours, sender_hours and their
-// deferred_* counterparts; see migrations/0002_hourly_rollup.sql) are kept
-// by the writer: every attempt added to a batch is counted in memory, per
-// hour and per combination of all the columns reports group by, and at
-// Commit those sums are projected on each table's key and added to it, in
-// the same transaction as the rows. A report then reads the window's rows
+// The hourly rollups (delivery_hours, host_hours, sender_hours, their
+// deferred_* counterparts and reject_hours; see
+// migrations/0002_hourly_rollup.sql) are kept by the writer: every attempt
+// (and reject) added to a batch is counted in memory, per hour and per
+// combination of all the columns reports group by, and at Commit those
+// sums are projected on each table's key and added to it, in the same
+// transaction as the rows. A report then reads the window's rows
 // of one or two small tables, summed by SQLite per group.
 
 // hourMicros is one rollup hour in stored time units.
@@ -347,8 +348,32 @@ func (t deferredTable) deleteSQL() string {
 		placeholders(1+t.nkey+1) + `) AND recipients = 0`
 }
 
+// rejectKey is the key of reject_hours; ids are 0 where NULL.
+type rejectKey struct {
+	hour, domain, host int64
+	reason             string
+}
+
+// rollupReject counts one stored reject into the batch's sums.
+func (b *Batch) rollupReject(t int64, domain, host any, reason string) {
+	if b.rejects == nil {
+		b.rejects = make(map[rejectKey]int64)
+	}
+	b.rejects[rejectKey{hourOf(t), idOrZero(domain), idOrZero(host), reason}]++
+}
+
+const upsertRejectHoursSQL = `INSERT INTO reject_hours (hour, domain_id, host_id, reason, rejects)
+	VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT DO UPDATE SET rejects = rejects + excluded.rejects`
+
+// rejectRowsSQL computes reject_hours' rows from rejects for the rows
+// matching a WHERE clause, as the writer and the migration count them.
+const rejectRowsSQL = `SELECT time / 3600000000 AS hour, ifnull(domain_id, 0) AS domain_id,
+	ifnull(host_id, 0) AS host_id, ifnull(reason, '') AS reason, count(*) AS rejects
+FROM rejects WHERE %s GROUP BY 1, 2, 3, 4`
+
 // rollupUpserts are the writer's prepared upserts, hourTables then
-// deferredTables.
+// deferredTables, then reject_hours.
 func rollupUpserts() []string {
 	var out []string
 	for _, t := range hourTables {
@@ -357,7 +382,7 @@ func rollupUpserts() []string {
 	for _, t := range deferredTables {
 		out = append(out, t.upsertSQL())
 	}
-	return out
+	return append(out, upsertRejectHoursSQL)
 }
 
 // flushRollup adds the batch's sums to the rollup tables, each sum
@@ -435,7 +460,15 @@ func (b *Batch) flushRollup() error {
 			}
 		}
 	}
-	b.hours, b.deferred = nil, nil
+	if len(b.rejects) > 0 {
+		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+len(deferredTables)])
+		for k, n := range b.rejects {
+			if _, err := up.ExecContext(b.ctx, k.hour, k.domain, k.host, k.reason, n); err != nil {
+				return b.db.wrapErr("update reject_hours", err)
+			}
+		}
+	}
+	b.hours, b.deferred, b.rejects = nil, nil, nil
 	return nil
 }
 
@@ -614,32 +647,47 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 		var domainID, relay, hour int64
 		var final bool
 		var c hourCounts
-		if err := query(`SELECT domain_id, relay_id, outcome, final, reason,
-				sum(attempts), sum(messages), sum(domain_messages), sum(relay_messages)
-			FROM delivery_hours WHERE hour >= ? AND hour < ?`+domainWhere+`
-			GROUP BY domain_id, relay_id, outcome, final, reason`, args(hLo, hHi), func(rows *sql.Rows) error {
-			if err := rows.Scan(&domainID, &relay, &outcome, &final, &reason,
+		// One pass over the window's rows in key order, summed here: a
+		// GROUP BY would sort them all, and the trend would be a second
+		// pass.
+		type groupKey struct {
+			domain, relay int64
+			outcome       string
+			final         bool
+			reason        string
+		}
+		sums := make(map[groupKey]*hourCounts)
+		var tk groupKey
+		lastOutcome, lastReason := "", ""
+		if err := query(`SELECT hour, domain_id, relay_id, outcome, final, reason,
+				attempts, messages, domain_messages, relay_messages
+			FROM delivery_hours WHERE hour >= ? AND hour < ?`+domainWhere, args(hLo, hHi), func(rows *sql.Rows) error {
+			if err := rows.Scan(&hour, &domainID, &relay, &outcome, &final, &reason,
 				&c.attempts, &c.messages, &c.domainMessages, &c.relayMessages); err != nil {
 				return err
 			}
-			s.domain(domainID, relay, r.intern(outcome), final, r.intern(reason), c)
+			if string(outcome) != lastOutcome {
+				lastOutcome = r.intern(outcome)
+			}
+			if string(reason) != lastReason {
+				lastReason = r.intern(reason)
+			}
+			tk = groupKey{domainID, relay, lastOutcome, final, lastReason}
+			if p := sums[tk]; p != nil {
+				p.addCounts(c)
+			} else {
+				cc := c
+				sums[tk] = &cc
+			}
+			if s.trend != nil && trendOutcome(lastOutcome, final) {
+				s.trend(hour, lastOutcome, c.attempts)
+			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		if s.trend != nil {
-			var n int64
-			if err := query(`SELECT hour, outcome, sum(attempts) FROM delivery_hours
-				WHERE hour >= ? AND hour < ?`+domainWhere+` AND (outcome = 'deferred' OR final = 1 AND outcome <> 'hop')
-				GROUP BY hour, outcome`, args(hLo, hHi), func(rows *sql.Rows) error {
-				if err := rows.Scan(&hour, &outcome, &n); err != nil {
-					return err
-				}
-				s.trend(hour, r.intern(outcome), n)
-				return nil
-			}); err != nil {
-				return err
-			}
+		for k, c := range sums {
+			s.domain(k.domain, k.relay, k.outcome, k.final, k.reason, *c)
 		}
 		var n, waiting int64
 		if err := query(`SELECT domain_id, relay_id, sum(recipients), `+waitingSQL+`
@@ -745,6 +793,82 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 	return nil
 }
 
+// rejectCounts are the rejects of the window, from reject_hours for the
+// whole hours and from rejects for the partial ones.
+type rejectCounts struct {
+	total    int64
+	byDomain map[int64]int64 // recipient domains only (no 0)
+	byHost   map[int64]int64 // only for --by host
+	byReason map[string]int64
+}
+
+// rejectScan reads the rejects of the window (of the --domain only, if
+// given) from the rollup, like rollupScan.
+func (r *reportRun) rejectScan() (*rejectCounts, error) {
+	c := &rejectCounts{byDomain: make(map[int64]int64), byReason: make(map[string]int64)}
+	byHost := r.q.By == ByHost
+	if byHost {
+		c.byHost = make(map[int64]int64)
+	}
+	var domain any
+	domainWhere := ``
+	if r.q.Domain != "" {
+		id, ok := r.domainID(r.q.Domain)
+		if !ok {
+			return c, nil
+		}
+		domain, domainWhere = id, ` AND domain_id = ?`
+	}
+	args := func(args ...any) []any {
+		if domain != nil {
+			args = append(args, domain)
+		}
+		return args
+	}
+	hostCol := `0`
+	if byHost {
+		hostCol = `host_id`
+	}
+	read := func(q string, args []any) error {
+		rows, err := r.tx.QueryContext(r.ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var domainID, host, n int64
+		var reason sql.RawBytes
+		for rows.Next() {
+			if err := rows.Scan(&domainID, &host, &reason, &n); err != nil {
+				return err
+			}
+			c.total += n
+			if domainID != 0 {
+				c.byDomain[domainID] += n
+			}
+			if byHost {
+				c.byHost[host] += n
+			}
+			c.byReason[r.intern(reason)] += n
+		}
+		return rows.Err()
+	}
+	hLo, hHi, edges := hoursSplit(r.lo, r.hi)
+	if hLo < hHi {
+		if err := read(`SELECT domain_id, `+hostCol+`, reason, sum(rejects) FROM reject_hours
+			WHERE hour >= ? AND hour < ?`+domainWhere+` GROUP BY 1, 2, 3`, args(hLo, hHi)); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range edges {
+		if err := read(`SELECT domain_id, `+hostCol+`, reason, sum(rejects) FROM (`+
+			fmt.Sprintf(rejectRowsSQL, `time >= ? AND time < ?`+domainWhere)+`) GROUP BY 1, 2, 3`,
+			args(e[0], e[1])); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 // intern returns the one string for an outcome or reason, so that the
 // scan of thousands of rows allocates one per distinct value.
 func (r *reportRun) intern(b sql.RawBytes) string {
@@ -799,6 +923,8 @@ func (db *DB) VerifyRollup(ctx context.Context) error {
 		checks = append(checks, check{t.name, cols + `, recipients`,
 			`SELECT ` + cols + `, sum(recipients) FROM (` + fmt.Sprintf(deferredRowsSQL, `1`) + `) GROUP BY ` + cols})
 	}
+	checks = append(checks, check{"reject_hours", `hour, domain_id, host_id, reason, rejects`,
+		fmt.Sprintf(rejectRowsSQL, `1`)})
 	var diffs []string
 	for _, c := range checks {
 		q := `WITH want AS (` + c.want + `), have AS (SELECT ` + c.columns + ` FROM ` + c.table + `)

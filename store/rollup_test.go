@@ -34,6 +34,19 @@ func moreHistory(t *testing.T, db *DB) *DB {
 			Relay: "mx3.example.com[192.0.2.3]:25", Outcome: OutcomeDelivered}))
 		must[int64](t)(b.AddDelivery(Delivery{Time: hour(2, 30), Recipient: "root", Outcome: OutcomeDeferred, Reason: "network_error"}))
 		must[int64](t)(b.AddDelivery(Delivery{Time: hour(2, 31), Recipient: "root", Outcome: OutcomeDeferred, Reason: "network_error"}))
+		// Rejects in later hours, of other hosts, with and without a
+		// recipient and a reason.
+		for _, r := range []Reject{
+			{Host: "mx2", Time: hour(1, 5), Recipient: "p@example.com", Code: 554, Reason: "blocked", Reply: "554 5.7.1 first"},
+			{Host: "mx2", Time: hour(1, 50), Recipient: "z@other.org", Code: 550, Reason: "user_unknown"},
+			{Host: "mx", Time: hour(2, 15), Recipient: "p@example.com", Code: 554, Reason: "blocked", Reply: "554 5.7.1 later"},
+			{Time: hour(3, 20), Client: "bad[198.51.100.2]", Stage: "CONNECT", Code: 554},
+			{Host: "mx2", Time: hour(3, 40), Recipient: "q@example.com", Code: 450},
+		} {
+			if err := b.AddReject(r); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 	// A new process: the writer remembers nothing of Q8.
 	db.Close()
@@ -61,6 +74,9 @@ func TestRollupMatchesRows(t *testing.T) {
 	verifyRollup(t, db)
 	db = moreHistory(t, db)
 	verifyRollup(t, db)
+	if n := count(t, db, `SELECT sum(rejects) FROM reject_hours`); n != count(t, db, `SELECT count(*) FROM rejects`) || n == 0 {
+		t.Errorf("reject_hours counts %d rejects", n)
+	}
 	if n := count(t, db, `SELECT count(*) FROM sender_hours WHERE sender_domain_id = (SELECT id FROM domains WHERE name = 'other.sender')`); n == 0 {
 		t.Error("the sender domain of a message written before its attempts is not in sender_hours")
 	}
@@ -80,8 +96,14 @@ func TestRollupRollback(t *testing.T) {
 	m2 := must[int64](t)(b.InsertMessage(Message{Host: "mx", QueueID: "Q2"}))
 	must[int64](t)(b.AddDelivery(Delivery{MessageRef: m2, Time: t0, Recipient: "b@example.com", Outcome: OutcomeDeferred}))
 	must[int64](t)(b.AddDelivery(Delivery{MessageRef: ref, Time: t0.Add(time.Hour), Recipient: "a@example.com", Outcome: OutcomeDelivered, Final: true}))
+	if err := b.AddReject(Reject{Host: "mx", Time: t0, Recipient: "spam@example.com", Reason: "blocked"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Rollback(); err != nil {
 		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM reject_hours`); n != 0 {
+		t.Errorf("reject_hours has %d rows after a rollback, want 0", n)
 	}
 	if n := count(t, db, `SELECT sum(attempts) FROM delivery_hours`); n != 1 {
 		t.Errorf("delivery_hours counts %d attempts after a rollback, want 1", n)
@@ -219,7 +241,7 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 	}
 	// Back to version 1: as an older mailbounce left it.
 	if _, err := db.writer.ExecContext(ctx, `DROP TABLE delivery_hours; DROP TABLE host_hours; DROP TABLE sender_hours;
-		DROP TABLE deferred_hours; DROP TABLE deferred_host_hours; DROP TABLE deferred_sender_hours;
+		DROP TABLE deferred_hours; DROP TABLE deferred_host_hours; DROP TABLE deferred_sender_hours; DROP TABLE reject_hours;
 		DELETE FROM schema_migrations WHERE version > 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +256,9 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM delivery_hours`); n == 0 {
 		t.Fatal("no rollup rows after the upgrade")
+	}
+	if n := count(t, db, `SELECT count(*) FROM reject_hours`); n == 0 {
+		t.Fatal("no reject_hours rows after the upgrade")
 	}
 	verifyRollup(t, db)
 	after, err := db.Report(ctx, ReportQuery{By: ByRelay})

@@ -1,4 +1,5 @@
--- mailbounce database schema, version 2: hourly rollups of the deliveries.
+-- mailbounce database schema, version 2: hourly rollups of the deliveries
+-- and the rejects.
 --
 -- A report over millions of attempts must not read millions of rows. These
 -- tables hold the deliveries counted per hour and per value of the columns
@@ -8,8 +9,8 @@
 -- writer keeps them up to date in the same transaction as the rows they
 -- count (a rolled back batch leaves nothing behind), and this migration
 -- fills them from the rows already stored. They are derived data:
--- deliveries stays the record, and every figure here can be recomputed
--- from it.
+-- deliveries (and rejects) stay the record, and every figure here can be
+-- recomputed from them.
 --
 -- Conventions of all the tables:
 --   * hour is a time in whole hours since the Unix epoch, UTC:
@@ -124,10 +125,24 @@ CREATE TABLE deferred_sender_hours (
 	PRIMARY KEY (hour, sender_domain_id, decided_hour)
 ) WITHOUT ROWID;
 
+-- Rejects (refusals at our own door, the rejects table) per hour,
+-- recipient domain (0: the reject named no recipient), host and reason:
+-- the rejected column per domain, the totals, rejects by reason and --by
+-- host.
+CREATE TABLE reject_hours (
+	hour             INTEGER NOT NULL,
+	domain_id        INTEGER NOT NULL,  -- of the recipient, 0 for NULL
+	host_id          INTEGER NOT NULL,
+	reason           TEXT NOT NULL,     -- as rejects.reason, '' for NULL
+	rejects          INTEGER NOT NULL,
+	PRIMARY KEY (hour, domain_id, host_id, reason)
+) WITHOUT ROWID;
+
 -- Fill them from the rows stored by version 1, through the counts per
 -- every grouping at once (computed once, then summed per table). The same
--- definitions are in store/rollup.go (rollupRowsSQL, deferredRowsSQL),
--- which reads the partial hours at the ends of a report's window this way.
+-- definitions are in store/rollup.go (rollupRowsSQL, deferredRowsSQL,
+-- rejectRowsSQL), which reads the partial hours at the ends of a
+-- report's window this way.
 CREATE TEMP TABLE rollup_backfill AS
 SELECT d.time / 3600000000 AS hour, d.domain_id AS domain_id, d.outcome AS outcome, d.final AS final,
 	ifnull(d.reason, '') AS reason,
@@ -177,3 +192,7 @@ SELECT hour, host_id, decided_hour, sum(recipients) FROM deferred_backfill GROUP
 INSERT INTO deferred_sender_hours
 SELECT hour, sender_domain_id, decided_hour, sum(recipients) FROM deferred_backfill GROUP BY 1, 2, 3;
 DROP TABLE deferred_backfill;
+
+INSERT INTO reject_hours
+SELECT time / 3600000000, ifnull(domain_id, 0), ifnull(host_id, 0), ifnull(reason, ''), count(*)
+FROM rejects GROUP BY 1, 2, 3, 4;
