@@ -257,6 +257,16 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		}
 	}
 	d := c.row(ev, st, out)
+	if out == parse.Expired {
+		// Exim's "retry timeout exceeded" says only that it gave up; the
+		// recipient's last deferral says why, as for Postfix's expiries.
+		if p, ok := st.pending[d.Recipient]; ok && p.Reason != "" {
+			d.Reason = p.Reason
+			if d.Code == 0 && d.Enhanced == "" {
+				d.Code, d.Enhanced, d.Stage = p.Code, p.Enhanced, p.Stage
+			}
+		}
+	}
 	switch out {
 	case parse.Delivered, parse.Bounced, parse.Expired:
 		d.Final = true

@@ -368,6 +368,10 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		}
 		return
 	}
+	// log_selector +deliver_time appends " DT=0s" to a failure's text.
+	if i := strings.LastIndex(text, " DT="); i >= 0 && strings.IndexByte(text[i+1:], ' ') < 0 {
+		text = text[:i]
+	}
 	ev.Reply = ParseReply(text)
 	if out == Deferred && strings.Contains(text, "retry time not reached") {
 		// A queue runner passed the address before its retry time: nothing

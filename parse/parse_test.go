@@ -230,6 +230,10 @@ func TestLines(t *testing.T) {
 			func(t *testing.T, ev Event) {
 				want(t, ev.Kind == KindArrival && ev.Size == 100 && ev.MessageID == "E1rKo4K-00000000Xkp-2abc@mx.example", ev)
 			}},
+		{`2026-11-28 23:31:30 1xXRt8-0000BA-2m ** nouser-e0085-2@nouser.example R=sink T=sink_main H=127.0.0.1 [127.0.0.1]:2601: SMTP error from remote mail server after RCPT TO:<nouser-e0085-2@nouser.example>: 550 5.1.1 <nouser-e0085-2@nouser.example>: Recipient address rejected: User unknown in virtual mailbox table DT=0s`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Outcome == Bounced && strings.HasSuffix(ev.Reply.Text, "virtual mailbox table"), ev)
+			}},
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Completed`,
 			func(t *testing.T, ev Event) { want(t, ev.Kind == KindRemoved, ev) }},
 		{`2020-06-19 04:54:02 1jmFYj-00039V-QX Frozen (delivery error message)`,
