@@ -29,6 +29,8 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	last := fs.String("last", "", "the window is the last DURATION (24h, 7d, 90m)")
 	domain := fs.String("domain", "", "only this recipient domain")
 	top := fs.Int("top", -1, "show the N largest groups; 0 shows all (default 20 for text, markdown and html, all for json and csv)")
+	// -1 means "the default of the format", which the usage text says.
+	fs.Lookup("top").DefValue = "0"
 	by := fs.String("by", report.ByDomain, "group by domain, relay, sender-domain or host")
 	format := fs.StringP("format", "f", "text", "text, json, csv, markdown or html")
 	output := fs.StringP("output", "o", "", "write the report to FILE instead of standard output")
