@@ -115,7 +115,7 @@ type Batch struct {
 	added []dictEntry
 
 	counters map[counterKey]int64
-	// Sums for the hourly rollups, added to their tables at Commit.
+	// Sums for the rollups, added to their hourly and daily tables at Commit.
 	hours    map[hourKey]*hourCounts
 	deferred map[deferredKey]int64
 	rejects  map[rejectKey]int64

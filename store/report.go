@@ -150,10 +150,10 @@ func window(since, until time.Time) (lo, hi int64) {
 // figure comes from the same snapshot even while an ingest commits.
 //
 // The counts per group, the failure reasons, the relay view and the trend
-// come from the hourly rollups (delivery_hours, deferred_hours, and
-// host_hours or sender_hours for those groupings) summed over the whole
-// hours of the window, and from deliveries for the partial hours at its
-// ends (see count). Typical replies are a
+// come from the rollups (delivery_days and delivery_hours, deferred_days
+// and deferred_hours, and host_* or sender_* for those groupings) summed
+// over the whole days and the other whole hours of the window, and from
+// deliveries for the partial hours at its ends (see count). Typical replies are a
 // few index seeks per reason; delay percentiles read at most DelaySample
 // rows per group.
 func (db *DB) Report(ctx context.Context, q ReportQuery) (*ReportResult, error) {

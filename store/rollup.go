@@ -16,8 +16,10 @@ import (
 // (and reject) added to a batch is counted in memory, per hour and per
 // combination of all the columns reports group by, and at Commit those
 // sums are projected on each table's key and added to it, in the same
-// transaction as the rows. A report then reads the window's rows
-// of one or two small tables, summed by SQLite per group.
+// transaction as the rows, and summed again per day into the daily tables
+// (delivery_days and so on). A report then reads the window's rows of one
+// or two small tables per tier: days for the whole days of the window,
+// hours for the whole hours of the days at its ends (see daysSplit).
 
 // hourMicros is one rollup hour in stored time units.
 const hourMicros = int64(3600_000_000)
@@ -273,9 +275,12 @@ func (b *Batch) addDeferred(k deferredKey, n int64) {
 }
 
 // The rollup tables, each a projection of the writer's sums (hourKey,
-// deferredKey) on its own key columns.
+// deferredKey) on its own key columns. Each has a daily counterpart (days)
+// with the same key but the day (hour / 24) for the hour, kept the same
+// way: the sums per hour are summed again per day at Commit.
 type hourTable struct {
 	name    string
+	days    string // the daily table
 	key     string // key columns after hour
 	counts  string // counter columns
 	nkey    int    // number of key columns after hour, ids first
@@ -285,14 +290,15 @@ type hourTable struct {
 
 type deferredTable struct {
 	name    string
+	days    string
 	key     string // key columns between hour and decided_hour
 	nkey    int
 	project func(k deferredKey) rowKey
 }
 
-// rowKey is the key of a row of any rollup table: hour, up to two ids,
-// then outcome, final and reason (delivery tables) or the decided hour
-// (deferred tables, in id3).
+// rowKey is the key of a row of any rollup table: hour (or day), up to two
+// ids, then outcome, final and reason (delivery tables) or the decided
+// hour (deferred tables, in id3).
 type rowKey struct {
 	hour, id1, id2, id3 int64
 	outcome             string
@@ -300,51 +306,71 @@ type rowKey struct {
 	reason              string
 }
 
+// hoursPerDay: a rollup day is 24 rollup hours, UTC.
+const hoursPerDay = 24
+
+// dayOf is the rollup day of a rollup hour (hours before 1970 are not
+// expected, as for hourOf).
+func dayOf(hour int64) int64 { return hour / hoursPerDay }
+
+// A rollup tier: the hourly tables or the daily ones.
+type rollupTier struct {
+	col   string // "hour" or "day"
+	hours int64  // hours per unit
+	table func(hourly, daily string) string
+}
+
+var (
+	tierHours = rollupTier{"hour", 1, func(h, _ string) string { return h }}
+	tierDays  = rollupTier{"day", hoursPerDay, func(_, d string) string { return d }}
+	tiers     = []rollupTier{tierHours, tierDays}
+)
+
 var hourTables = []hourTable{
-	{"delivery_hours", "domain_id, relay_id", "attempts, messages, domain_messages, relay_messages", 2, 4,
+	{"delivery_hours", "delivery_days", "domain_id, relay_id", "attempts, messages, domain_messages, relay_messages", 2, 4,
 		func(k hourKey) rowKey { return rowKey{k.hour, k.domain, k.relay, 0, k.outcome, k.final, k.reason} }},
-	{"host_hours", "host_id", "attempts, messages", 1, 2,
+	{"host_hours", "host_days", "host_id", "attempts, messages", 1, 2,
 		func(k hourKey) rowKey { return rowKey{k.hour, k.host, 0, 0, k.outcome, k.final, k.reason} }},
-	{"sender_hours", "sender_domain_id", "attempts, messages", 1, 2,
+	{"sender_hours", "sender_days", "sender_domain_id", "attempts, messages", 1, 2,
 		func(k hourKey) rowKey { return rowKey{k.hour, k.senderID, 0, 0, k.outcome, k.final, k.reason} }},
 }
 
 var deferredTables = []deferredTable{
-	{"deferred_hours", "domain_id, relay_id", 2,
+	{"deferred_hours", "deferred_days", "domain_id, relay_id", 2,
 		func(k deferredKey) rowKey {
 			return rowKey{hour: k.hour, id1: k.domain, id2: k.relay, id3: k.decidedHour}
 		}},
-	{"deferred_host_hours", "host_id", 1,
+	{"deferred_host_hours", "deferred_host_days", "host_id", 1,
 		func(k deferredKey) rowKey { return rowKey{hour: k.hour, id1: k.host, id3: k.decidedHour} }},
-	{"deferred_sender_hours", "sender_domain_id", 1,
+	{"deferred_sender_hours", "deferred_sender_days", "sender_domain_id", 1,
 		func(k deferredKey) rowKey { return rowKey{hour: k.hour, id1: k.senderID, id3: k.decidedHour} }},
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-func (t hourTable) upsertSQL() string {
+func (t hourTable) upsertSQL(tier rollupTier) string {
 	var set []string
 	for _, c := range strings.Split(t.counts, ", ") {
 		set = append(set, c+" = "+c+" + excluded."+c)
 	}
-	return `INSERT INTO ` + t.name + ` (hour, ` + t.key + `, outcome, final, reason, ` + t.counts + `)
+	return `INSERT INTO ` + tier.table(t.name, t.days) + ` (` + tier.col + `, ` + t.key + `, outcome, final, reason, ` + t.counts + `)
 	VALUES (` + placeholders(1+t.nkey+3+t.ncounts) + `)
 	ON CONFLICT DO UPDATE SET ` + strings.Join(set, ", ")
 }
 
-func (t hourTable) deleteSQL() string {
-	return `DELETE FROM ` + t.name + ` WHERE (hour, ` + t.key + `, outcome, final, reason) = (` +
+func (t hourTable) deleteSQL(tier rollupTier) string {
+	return `DELETE FROM ` + tier.table(t.name, t.days) + ` WHERE (` + tier.col + `, ` + t.key + `, outcome, final, reason) = (` +
 		placeholders(1+t.nkey+3) + `) AND attempts = 0`
 }
 
-func (t deferredTable) upsertSQL() string {
-	return `INSERT INTO ` + t.name + ` (hour, ` + t.key + `, decided_hour, recipients)
+func (t deferredTable) upsertSQL(tier rollupTier) string {
+	return `INSERT INTO ` + tier.table(t.name, t.days) + ` (` + tier.col + `, ` + t.key + `, decided_hour, recipients)
 	VALUES (` + placeholders(1+t.nkey+2) + `)
 	ON CONFLICT DO UPDATE SET recipients = recipients + excluded.recipients`
 }
 
-func (t deferredTable) deleteSQL() string {
-	return `DELETE FROM ` + t.name + ` WHERE (hour, ` + t.key + `, decided_hour) = (` +
+func (t deferredTable) deleteSQL(tier rollupTier) string {
+	return `DELETE FROM ` + tier.table(t.name, t.days) + ` WHERE (` + tier.col + `, ` + t.key + `, decided_hour) = (` +
 		placeholders(1+t.nkey+1) + `) AND recipients = 0`
 }
 
@@ -362,9 +388,11 @@ func (b *Batch) rollupReject(t int64, domain, host any, reason string) {
 	b.rejects[rejectKey{hourOf(t), idOrZero(domain), idOrZero(host), reason}]++
 }
 
-const upsertRejectHoursSQL = `INSERT INTO reject_hours (hour, domain_id, host_id, reason, rejects)
+func upsertRejectSQL(tier rollupTier) string {
+	return `INSERT INTO ` + tier.table("reject_hours", "reject_days") + ` (` + tier.col + `, domain_id, host_id, reason, rejects)
 	VALUES (?, ?, ?, ?, ?)
 	ON CONFLICT DO UPDATE SET rejects = rejects + excluded.rejects`
+}
 
 // rejectRowsSQL computes reject_hours' rows from rejects for the rows
 // matching a WHERE clause, as the writer and the migration count them.
@@ -372,23 +400,39 @@ const rejectRowsSQL = `SELECT time / 3600000000 AS hour, ifnull(domain_id, 0) AS
 	ifnull(host_id, 0) AS host_id, ifnull(reason, '') AS reason, count(*) AS rejects
 FROM rejects WHERE %s GROUP BY 1, 2, 3, 4`
 
-// rollupUpserts are the writer's prepared upserts, hourTables then
-// deferredTables, then reject_hours.
+// rollupUpserts are the writer's prepared upserts, per tier (hours, then
+// days): hourTables, then deferredTables, then reject_hours (reject_days).
 func rollupUpserts() []string {
 	var out []string
-	for _, t := range hourTables {
-		out = append(out, t.upsertSQL())
+	for _, tier := range tiers {
+		for _, t := range hourTables {
+			out = append(out, t.upsertSQL(tier))
+		}
+		for _, t := range deferredTables {
+			out = append(out, t.upsertSQL(tier))
+		}
+		out = append(out, upsertRejectSQL(tier))
 	}
-	for _, t := range deferredTables {
-		out = append(out, t.upsertSQL())
-	}
-	return append(out, upsertRejectHoursSQL)
+	return out
 }
 
-// flushRollup adds the batch's sums to the rollup tables, each sum
-// projected on each table's key.
+// flushRollup adds the batch's sums to the rollup tables of both tiers,
+// each sum projected on each table's key (and summed per day for the
+// daily tables).
 func (b *Batch) flushRollup() error {
 	stmts := b.db.stmts.upsertRollup
+	perTier := len(hourTables) + len(deferredTables) + 1
+	for ti, tier := range tiers {
+		stmts := stmts[ti*perTier : (ti+1)*perTier]
+		if err := b.flushTier(tier, stmts); err != nil {
+			return err
+		}
+	}
+	b.hours, b.deferred, b.rejects = nil, nil, nil
+	return nil
+}
+
+func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 	for i, t := range hourTables {
 		if len(b.hours) == 0 {
 			break
@@ -396,6 +440,7 @@ func (b *Batch) flushRollup() error {
 		sums := make(map[rowKey]*hourCounts, len(b.hours))
 		for k, c := range b.hours {
 			rk := t.project(k)
+			rk.hour /= tier.hours
 			if p := sums[rk]; p != nil {
 				p.addCounts(*c)
 			} else {
@@ -420,11 +465,11 @@ func (b *Batch) flushRollup() error {
 				args = append(args, c.domainMessages, c.relayMessages)
 			}
 			if _, err := up.ExecContext(b.ctx, args...); err != nil {
-				return b.db.wrapErr("update "+t.name, err)
+				return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
 			}
 			if c.attempts < 0 {
-				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(), args[:keyLen]...); err != nil {
-					return b.db.wrapErr("update "+t.name, err)
+				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(tier), args[:keyLen]...); err != nil {
+					return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
 				}
 			}
 		}
@@ -435,7 +480,9 @@ func (b *Batch) flushRollup() error {
 		}
 		sums := make(map[rowKey]int64, len(b.deferred))
 		for k, n := range b.deferred {
-			sums[t.project(k)] += n
+			rk := t.project(k)
+			rk.hour /= tier.hours
+			sums[rk] += n
 		}
 		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+i])
 		args := make([]any, 0, 5)
@@ -451,24 +498,28 @@ func (b *Batch) flushRollup() error {
 			keyLen := len(args)
 			args = append(args, n)
 			if _, err := up.ExecContext(b.ctx, args...); err != nil {
-				return b.db.wrapErr("update "+t.name, err)
+				return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
 			}
 			if n < 0 {
-				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(), args[:keyLen]...); err != nil {
-					return b.db.wrapErr("update "+t.name, err)
+				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(tier), args[:keyLen]...); err != nil {
+					return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
 				}
 			}
 		}
 	}
 	if len(b.rejects) > 0 {
-		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+len(deferredTables)])
+		sums := make(map[rejectKey]int64, len(b.rejects))
 		for k, n := range b.rejects {
+			k.hour /= tier.hours
+			sums[k] += n
+		}
+		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+len(deferredTables)])
+		for k, n := range sums {
 			if _, err := up.ExecContext(b.ctx, k.hour, k.domain, k.host, k.reason, n); err != nil {
-				return b.db.wrapErr("update reject_hours", err)
+				return b.db.wrapErr("update "+tier.table("reject_hours", "reject_days"), err)
 			}
 		}
 	}
-	b.hours, b.deferred, b.rejects = nil, nil, nil
 	return nil
 }
 
@@ -541,6 +592,52 @@ func hoursSplit(lo, hi int64) (hLo, hHi int64, edges [][2]int64) {
 	return hLo, hHi, edges
 }
 
+// dayRowsSQL computes a daily table's rows from its hourly table, as the
+// writer and the migration sum them.
+func dayRowsSQL(hourly, key, sums string) string {
+	return `SELECT hour / 24 AS day, ` + key + `, ` + sums + ` FROM ` + hourly + ` GROUP BY day, ` + key
+}
+
+// hoursOnly makes reports read the whole hours from the hourly tables
+// only, never the daily ones: tests compare the two.
+var hoursOnly = false
+
+// segment is a range [lo, hi) of hours or days read from one tier.
+type segment struct {
+	tier   rollupTier
+	lo, hi int64
+}
+
+// daysSplit cuts the whole hours [hLo, hHi) of a window into the whole
+// days that the daily tables answer and the hours of the part-days at its
+// ends, read from the hourly ones. Open ends stay open.
+func daysSplit(hLo, hHi int64) []segment {
+	if hLo >= hHi {
+		return nil
+	}
+	dLo, dHi := int64(math.MinInt64), int64(math.MaxInt64)
+	if hLo != math.MinInt64 {
+		dLo = dayOf(hLo)
+		if dLo*hoursPerDay < hLo {
+			dLo++
+		}
+	}
+	if hHi != math.MaxInt64 {
+		dHi = dayOf(hHi)
+	}
+	if hoursOnly || dLo >= dHi {
+		return []segment{{tierHours, hLo, hHi}}
+	}
+	segs := []segment{{tierDays, dLo, dHi}}
+	if hLo != math.MinInt64 && hLo < dLo*hoursPerDay {
+		segs = append(segs, segment{tierHours, hLo, dLo * hoursPerDay})
+	}
+	if hHi != math.MaxInt64 && dHi*hoursPerDay < hHi {
+		segs = append(segs, segment{tierHours, dHi * hoursPerDay, hHi})
+	}
+	return segs
+}
+
 // rollupRows adds sign times the rollup rows of attempt id, and of the
 // first deferral of its recipient, as computed from deliveries.
 func (b *Batch) rollupRows(id int64, ref sql.NullInt64, rcpt string, sign int64) error {
@@ -600,12 +697,15 @@ func trendOutcome(outcome string, final bool) bool {
 	return outcome == OutcomeDeferred || final && outcome != OutcomeHop
 }
 
-// rollupScan reads the rollups over the report's window: the whole hours
-// from the rollup tables, summed over the hours by SQLite so that the rows
-// read are per group rather than per group and hour, and the partial hours
-// at the ends from deliveries by the same definitions. With --domain, --by
-// host and sender-domain read that domain's rows of deliveries for the
-// whole window: host_hours and sender_hours have no domain.
+// rollupScan reads the rollups over the report's window: the whole days
+// from the daily tables and the other whole hours from the hourly ones,
+// summed over the days and hours (by SQLite, or here for delivery_*) so
+// that the rows read are per group rather than per group and hour, and the
+// partial hours at the ends from deliveries by the same definitions. The
+// trend, which needs hours, reads host_hours (or, with --domain,
+// delivery_hours only). With --domain, --by host and sender-domain read
+// that domain's rows of deliveries for the whole window: host_hours and
+// sender_hours have no domain.
 func (r *reportRun) rollupScan(s rollupSink) error {
 	hLo, hHi, edges := hoursSplit(r.lo, r.hi)
 	var domain any
@@ -644,86 +744,158 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 	waitingSQL := `sum(CASE WHEN decided_hour <> 0 AND decided_hour * 3600000000 + 3600000000 > ?
 		AND decided_hour * 3600000000 < ? THEN 0 ELSE recipients END)`
 	if hLo < hHi {
-		var domainID, relay, hour int64
+		segs := daysSplit(hLo, hHi)
+		var domainID, relay, unit int64
 		var final bool
-		var c hourCounts
+		// The trend needs hours: without --domain it comes from
+		// host_hours (few rows: a host has every outcome and reason of
+		// the hour once; summed over hosts, the attempts per hour and
+		// outcome are delivery_hours'), and delivery_* is read per day;
+		// with --domain from that domain's rows of delivery_hours.
+		deliverySegs, trendInScan := segs, false
+		if s.trend != nil && domain != nil {
+			deliverySegs, trendInScan = []segment{{tierHours, hLo, hHi}}, true
+		}
+		if s.trend != nil && domain == nil {
+			var n int64
+			if err := query(`SELECT hour, outcome, final, sum(attempts) FROM host_hours
+				WHERE hour >= ? AND hour < ? AND (outcome = 'deferred' OR final AND outcome <> 'hop')
+				GROUP BY 1, 2, 3`, []any{hLo, hHi}, func(rows *sql.Rows) error {
+				if err := rows.Scan(&unit, &outcome, &final, &n); err != nil {
+					return err
+				}
+				o := r.intern(outcome)
+				if trendOutcome(o, final) {
+					s.trend(unit, o, n)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
 		// One pass over the window's rows in key order, summed here: a
 		// GROUP BY would sort them all, and the trend would be a second
-		// pass.
+		// pass. The values are scanned as they come from the driver (into
+		// any: no conversion) and the strings numbered, so that the sums'
+		// key hashes no string.
 		type groupKey struct {
-			domain, relay int64
-			outcome       string
-			final         bool
-			reason        string
+			domain, relay   int64
+			outcome, reason int32 // in names
+			final           bool
 		}
-		sums := make(map[groupKey]*hourCounts)
-		var tk groupKey
+		var names []string
+		ids := make(map[string]int32)
+		nameID := func(s string) int32 {
+			id, ok := ids[s]
+			if !ok {
+				id = int32(len(names))
+				s = r.internString(s)
+				names = append(names, s)
+				ids[s] = id
+			}
+			return id
+		}
+		index := make(map[groupKey]int32) // in sums
+		var sums []hourCounts
+		var keys []groupKey
+		var v [10]any
+		var ptrs [10]any
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
 		lastOutcome, lastReason := "", ""
-		if err := query(`SELECT hour, domain_id, relay_id, outcome, final, reason,
-				attempts, messages, domain_messages, relay_messages
-			FROM delivery_hours WHERE hour >= ? AND hour < ?`+domainWhere, args(hLo, hHi), func(rows *sql.Rows) error {
-			if err := rows.Scan(&hour, &domainID, &relay, &outcome, &final, &reason,
-				&c.attempts, &c.messages, &c.domainMessages, &c.relayMessages); err != nil {
+		var lastOutcomeID, lastReasonID int32
+		t := hourTables[0]
+		for _, g := range deliverySegs {
+			trend := trendInScan && g.tier.col == "hour"
+			if err := query(`SELECT `+g.tier.col+`, domain_id, relay_id, outcome, final, reason,
+					attempts, messages, domain_messages, relay_messages
+				FROM `+g.tier.table(t.name, t.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere,
+				args(g.lo, g.hi), func(rows *sql.Rows) error {
+					if err := rows.Scan(ptrs[:]...); err != nil {
+						return err
+					}
+					o, ok1 := v[3].(string)
+					rs, ok2 := v[5].(string)
+					if !ok1 || !ok2 {
+						return fmt.Errorf("%s: outcome %T, reason %T", t.name, v[3], v[5])
+					}
+					if o != lastOutcome || lastOutcome == "" {
+						lastOutcome, lastOutcomeID = o, nameID(o)
+					}
+					if rs != lastReason || lastReason == "" {
+						lastReason, lastReasonID = rs, nameID(rs)
+					}
+					var n [8]int64
+					for i, j := range [8]int{0, 1, 2, 4, 6, 7, 8, 9} {
+						x, ok := v[j].(int64)
+						if !ok {
+							return fmt.Errorf("%s: column %d is %T", t.name, j, v[j])
+						}
+						n[i] = x
+					}
+					c := hourCounts{n[4], n[5], n[6], n[7]}
+					tk := groupKey{n[1], n[2], lastOutcomeID, lastReasonID, n[3] != 0}
+					if i, ok := index[tk]; ok {
+						sums[i].addCounts(c)
+					} else {
+						index[tk] = int32(len(sums))
+						sums = append(sums, c)
+						keys = append(keys, tk)
+					}
+					if trend && trendOutcome(names[lastOutcomeID], tk.final) {
+						s.trend(n[0], names[lastOutcomeID], c.attempts)
+					}
+					return nil
+				}); err != nil {
 				return err
 			}
-			if string(outcome) != lastOutcome {
-				lastOutcome = r.intern(outcome)
-			}
-			if string(reason) != lastReason {
-				lastReason = r.intern(reason)
-			}
-			tk = groupKey{domainID, relay, lastOutcome, final, lastReason}
-			if p := sums[tk]; p != nil {
-				p.addCounts(c)
-			} else {
-				cc := c
-				sums[tk] = &cc
-			}
-			if s.trend != nil && trendOutcome(lastOutcome, final) {
-				s.trend(hour, lastOutcome, c.attempts)
-			}
-			return nil
-		}); err != nil {
-			return err
 		}
-		for k, c := range sums {
-			s.domain(k.domain, k.relay, k.outcome, k.final, k.reason, *c)
+		for i, k := range keys {
+			s.domain(k.domain, k.relay, names[k.outcome], k.final, names[k.reason], sums[i])
 		}
 		var n, waiting int64
-		if err := query(`SELECT domain_id, relay_id, sum(recipients), `+waitingSQL+`
-			FROM deferred_hours WHERE hour >= ? AND hour < ?`+domainWhere+`
-			GROUP BY domain_id, relay_id`, args(r.lo, r.hi, hLo, hHi), func(rows *sql.Rows) error {
-			if err := rows.Scan(&domainID, &relay, &n, &waiting); err != nil {
+		dt := deferredTables[0]
+		for _, g := range segs {
+			if err := query(`SELECT domain_id, relay_id, sum(recipients), `+waitingSQL+`
+				FROM `+g.tier.table(dt.name, dt.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere+`
+				GROUP BY domain_id, relay_id`, args(r.lo, r.hi, g.lo, g.hi), func(rows *sql.Rows) error {
+				if err := rows.Scan(&domainID, &relay, &n, &waiting); err != nil {
+					return err
+				}
+				s.deferred(domainID, relay, n, waiting)
+				return nil
+			}); err != nil {
 				return err
 			}
-			s.deferred(domainID, relay, n, waiting)
-			return nil
-		}); err != nil {
-			return err
 		}
 		if otherTable > 0 && !otherFromRows {
 			t, dt := hourTables[otherTable], deferredTables[otherTable]
 			var id int64
-			c = hourCounts{}
-			if err := query(`SELECT `+t.key+`, outcome, final, reason, sum(attempts), sum(messages)
-				FROM `+t.name+` WHERE hour >= ? AND hour < ? GROUP BY 1, 2, 3, 4`, []any{hLo, hHi}, func(rows *sql.Rows) error {
-				if err := rows.Scan(&id, &outcome, &final, &reason, &c.attempts, &c.messages); err != nil {
+			var c hourCounts
+			for _, g := range segs {
+				if err := query(`SELECT `+t.key+`, outcome, final, reason, sum(attempts), sum(messages)
+					FROM `+g.tier.table(t.name, t.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ? GROUP BY 1, 2, 3, 4`,
+					[]any{g.lo, g.hi}, func(rows *sql.Rows) error {
+						if err := rows.Scan(&id, &outcome, &final, &reason, &c.attempts, &c.messages); err != nil {
+							return err
+						}
+						s.other(id, r.intern(outcome), final, r.intern(reason), c)
+						return nil
+					}); err != nil {
 					return err
 				}
-				s.other(id, r.intern(outcome), final, r.intern(reason), c)
-				return nil
-			}); err != nil {
-				return err
-			}
-			if err := query(`SELECT `+dt.key+`, sum(recipients), `+waitingSQL+`
-				FROM `+dt.name+` WHERE hour >= ? AND hour < ? GROUP BY 1`, []any{r.lo, r.hi, hLo, hHi}, func(rows *sql.Rows) error {
-				if err := rows.Scan(&id, &n, &waiting); err != nil {
+				if err := query(`SELECT `+dt.key+`, sum(recipients), `+waitingSQL+`
+					FROM `+g.tier.table(dt.name, dt.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ? GROUP BY 1`,
+					[]any{r.lo, r.hi, g.lo, g.hi}, func(rows *sql.Rows) error {
+						if err := rows.Scan(&id, &n, &waiting); err != nil {
+							return err
+						}
+						s.deferredOther(id, n, waiting)
+						return nil
+					}); err != nil {
 					return err
 				}
-				s.deferredOther(id, n, waiting)
-				return nil
-			}); err != nil {
-				return err
 			}
 		}
 	}
@@ -793,8 +965,9 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 	return nil
 }
 
-// rejectCounts are the rejects of the window, from reject_hours for the
-// whole hours and from rejects for the partial ones.
+// rejectCounts are the rejects of the window, from reject_days for the
+// whole days, reject_hours for the other whole hours and from rejects for
+// the partial ones.
 type rejectCounts struct {
 	total    int64
 	byDomain map[int64]int64 // recipient domains only (no 0)
@@ -853,9 +1026,9 @@ func (r *reportRun) rejectScan() (*rejectCounts, error) {
 		return rows.Err()
 	}
 	hLo, hHi, edges := hoursSplit(r.lo, r.hi)
-	if hLo < hHi {
-		if err := read(`SELECT domain_id, `+hostCol+`, reason, sum(rejects) FROM reject_hours
-			WHERE hour >= ? AND hour < ?`+domainWhere+` GROUP BY 1, 2, 3`, args(hLo, hHi)); err != nil {
+	for _, g := range daysSplit(hLo, hHi) {
+		if err := read(`SELECT domain_id, `+hostCol+`, reason, sum(rejects) FROM `+g.tier.table("reject_hours", "reject_days")+`
+			WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere+` GROUP BY 1, 2, 3`, args(g.lo, g.hi)); err != nil {
 			return nil, err
 		}
 	}
@@ -875,10 +1048,17 @@ func (r *reportRun) intern(b sql.RawBytes) string {
 	if s, ok := r.strings[string(b)]; ok {
 		return s
 	}
+	return r.internString(string(b))
+}
+
+// internString is intern for a string.
+func (r *reportRun) internString(s string) string {
+	if is, ok := r.strings[s]; ok {
+		return is
+	}
 	if r.strings == nil {
 		r.strings = make(map[string]string)
 	}
-	s := string(b)
 	r.strings[s] = s
 	return s
 }
@@ -925,6 +1105,21 @@ func (db *DB) VerifyRollup(ctx context.Context) error {
 	}
 	checks = append(checks, check{"reject_hours", `hour, domain_id, host_id, reason, rejects`,
 		fmt.Sprintf(rejectRowsSQL, `1`)})
+	// The daily tables: the sums of the hourly ones per day.
+	for _, t := range hourTables {
+		var sums []string
+		for _, c := range strings.Split(t.counts, ", ") {
+			sums = append(sums, "sum("+c+")")
+		}
+		checks = append(checks, check{t.days, `day, ` + t.key + `, outcome, final, reason, ` + t.counts,
+			dayRowsSQL(t.name, t.key+`, outcome, final, reason`, strings.Join(sums, ", "))})
+	}
+	for _, t := range deferredTables {
+		checks = append(checks, check{t.days, `day, ` + t.key + `, decided_hour, recipients`,
+			dayRowsSQL(t.name, t.key+`, decided_hour`, `sum(recipients)`)})
+	}
+	checks = append(checks, check{"reject_days", `day, domain_id, host_id, reason, rejects`,
+		dayRowsSQL("reject_hours", `domain_id, host_id, reason`, `sum(rejects)`)})
 	var diffs []string
 	for _, c := range checks {
 		q := `WITH want AS (` + c.want + `), have AS (SELECT ` + c.columns + ` FROM ` + c.table + `)

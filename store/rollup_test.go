@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,12 +70,72 @@ func moreHistory(t *testing.T, db *DB) *DB {
 	return db
 }
 
+// moreDays adds attempts and rejects on the days after moreHistory's: a
+// recipient deferred on one day and decided two days later, one decided
+// the next day, a message of an earlier day attempted again, attempts
+// marked final a day later, and rejects on every day.
+func moreDays(t *testing.T, db *DB) *DB {
+	at := func(d, h, m int) time.Time {
+		return t0.Add(time.Duration(d)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	var m9, late int64
+	withBatch(t, db, func(b *Batch) {
+		m9 = must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "Q9", Sender: "y@Day.Sender", HasSender: true}))
+		for i, rcpt := range []string{"d1@example.com", "d2@example.com", "d3@other.org"} {
+			must[int64](t)(b.AddDelivery(Delivery{MessageRef: m9, Host: "mx", Time: at(1, 1, i), Recipient: rcpt,
+				Relay: "mx2.example.com[192.0.2.2]:25", Outcome: OutcomeDeferred, Reason: "greylisted"}))
+		}
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m9, Host: "mx", Time: at(1, 13, 0), Recipient: "d1@example.com",
+			Relay: "mx2.example.com[192.0.2.2]:25", Outcome: OutcomeDelivered, Final: true}))
+		late = must[int64](t)(b.AddDelivery(Delivery{MessageRef: m9, Host: "mx", Time: at(2, 2, 0), Recipient: "d2@example.com",
+			Relay: "mx3.example.com[192.0.2.3]:25", Outcome: OutcomeBounced, Reason: "user_unknown"}))
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m9, Host: "mx", Time: at(3, 4, 0), Recipient: "d3@other.org",
+			Relay: "mx4.other.org[192.0.2.4]:25", Outcome: OutcomeExpired, Final: true, Reason: "mailbox_full"}))
+		must[int64](t)(b.AddDelivery(Delivery{Time: at(2, 6, 0), Recipient: "root", Outcome: OutcomeDeferred, Reason: "network_error"}))
+		for d := range 4 {
+			for i, r := range []Reject{
+				{Host: "mx2", Time: at(d, 11, 30), Recipient: "p@example.com", Code: 554, Reason: "blocked"},
+				{Host: "mx", Time: at(d, 23, 50), Recipient: "z@other.org", Code: 550, Reason: "user_unknown"},
+				{Time: at(d, 0, 10), Client: "bad[198.51.100.2]", Stage: "CONNECT", Code: 554},
+			} {
+				if d == 0 && i == 0 {
+					continue
+				}
+				if err := b.AddReject(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+	db.Close()
+	db2, err := Open(context.Background(), db.Path(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db2.Close() })
+	db = db2
+	withBatch(t, db, func(b *Batch) {
+		// An earlier day's message again, in a new process.
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m9, Host: "mx", Time: at(3, 20, 0), Recipient: "d2@example.com",
+			Relay: "mx2.example.com[192.0.2.2]:25", Outcome: OutcomeDelivered, Final: true}))
+		if err := b.MarkFinal(late); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return db
+}
+
 func TestRollupMatchesRows(t *testing.T) {
 	db, _ := openTest(t, Options{})
 	buildSample(t, db)
 	verifyRollup(t, db)
 	db = moreHistory(t, db)
 	verifyRollup(t, db)
+	db = moreDays(t, db)
+	verifyRollup(t, db)
+	if n := count(t, db, `SELECT count(DISTINCT day) FROM delivery_days`); n < 4 {
+		t.Errorf("delivery_days has %d days, want 4 or more", n)
+	}
 	if n := count(t, db, `SELECT sum(rejects) FROM reject_hours`); n != count(t, db, `SELECT count(*) FROM rejects`) || n == 0 {
 		t.Errorf("reject_hours counts %d rejects", n)
 	}
@@ -102,11 +164,18 @@ func TestRollupRollback(t *testing.T) {
 	if err := b.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, db, `SELECT count(*) FROM reject_hours`); n != 0 {
-		t.Errorf("reject_hours has %d rows after a rollback, want 0", n)
+	for _, table := range []string{"reject_hours", "reject_days"} {
+		if n := count(t, db, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%s has %d rows after a rollback, want 0", table, n)
+		}
 	}
-	if n := count(t, db, `SELECT sum(attempts) FROM delivery_hours`); n != 1 {
-		t.Errorf("delivery_hours counts %d attempts after a rollback, want 1", n)
+	for _, table := range []string{"delivery_hours", "delivery_days"} {
+		if n := count(t, db, `SELECT sum(attempts) FROM `+table); n != 1 {
+			t.Errorf("%s counts %d attempts after a rollback, want 1", table, n)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM deferred_days WHERE decided_hour = 0`); n != 1 {
+		t.Errorf("deferred_days: %d waiting rows, want 1", n)
 	}
 	if n := count(t, db, `SELECT count(*) FROM deferred_hours WHERE decided_hour = 0`); n != 1 {
 		t.Errorf("deferred_hours: %d waiting rows, want 1", n)
@@ -166,13 +235,16 @@ func TestReportRollupEqualsRows(t *testing.T) {
 	db, _ := openTest(t, Options{})
 	buildSample(t, db)
 	db = moreHistory(t, db)
-	buckets := func(from time.Time, n int) []Bucket {
+	db = moreDays(t, db)
+	buckets := func(from time.Time, n int, d time.Duration) []Bucket {
 		var bs []Bucket
 		for i := range n {
-			bs = append(bs, Bucket{from.Add(time.Duration(i) * time.Hour), from.Add(time.Duration(i+1) * time.Hour)})
+			bs = append(bs, Bucket{from.Add(time.Duration(i) * d), from.Add(time.Duration(i+1) * d)})
 		}
 		return bs
 	}
+	day := 24 * time.Hour
+	midnight := t0.Truncate(day)
 	for _, w := range []struct{ since, until time.Time }{
 		{},
 		{t0, t0.Add(time.Hour)},
@@ -180,14 +252,69 @@ func TestReportRollupEqualsRows(t *testing.T) {
 		{t0.Add(90 * time.Minute), time.Time{}},
 		{time.Time{}, t0.Add(150 * time.Minute)},
 		{t0.Add(10 * time.Minute), t0.Add(20 * time.Minute)},
+		// Across days: whole days, the hours of the part-days and the
+		// part-hours at the ends.
+		{t0.Add(5 * time.Minute), t0.Add(3*day + 30*time.Minute)},
+		{midnight.Add(day), midnight.Add(3 * day)},
+		{midnight.Add(day - 30*time.Minute), midnight.Add(3*day + 5*time.Hour)},
+		{t0.Add(-time.Hour), t0.Add(2*day - 11*time.Hour)},
+		{midnight.Add(day + time.Hour), time.Time{}},
+		{time.Time{}, midnight.Add(2*day + 150*time.Minute)},
+		{midnight.Add(2 * day), time.Time{}},
+		{time.Time{}, midnight.Add(day)},
 	} {
 		for _, by := range []string{ByDomain, ByRelay, ByHost, BySenderDomain} {
 			for _, domain := range []string{"", "example.com"} {
-				q := ReportQuery{Since: w.since, Until: w.until, By: by, Domain: domain, Buckets: buckets(t0.Add(-time.Hour), 8)}
-				rollup, raw := reportBoth(t, db, q)
-				if diff := cmp.Diff(raw, rollup); diff != "" {
-					t.Errorf("%v..%v by %s, domain %q (-rows +rollup):\n%s", w.since, w.until, by, domain, diff)
+				for _, bs := range [][]Bucket{
+					buckets(t0.Add(-time.Hour), 8, time.Hour),
+					buckets(midnight, 5, day),
+					buckets(midnight.Add(5*time.Hour), 5, day), // local days, not UTC ones
+				} {
+					q := ReportQuery{Since: w.since, Until: w.until, By: by, Domain: domain, Buckets: bs}
+					rollup, raw := reportBoth(t, db, q)
+					if diff := cmp.Diff(raw, rollup); diff != "" {
+						t.Errorf("%v..%v by %s, domain %q, buckets from %v (-rows +rollup):\n%s", w.since, w.until, by, domain, bs[0].Start, diff)
+					}
+					// And the whole hours from the hourly tables only.
+					hoursOnly = true
+					hourly, err := db.Report(context.Background(), q)
+					hoursOnly = false
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(hourly, rollup); diff != "" {
+						t.Errorf("%v..%v by %s, domain %q (-hours +days):\n%s", w.since, w.until, by, domain, diff)
+					}
 				}
+			}
+		}
+	}
+}
+
+// The daily tier is read where a window has whole days, and only there.
+func TestDaysSplit(t *testing.T) {
+	const d = hoursPerDay
+	for _, c := range []struct {
+		hLo, hHi int64
+		want     []segment
+	}{
+		{10*d + 3, 10*d + 20, []segment{{tierHours, 10*d + 3, 10*d + 20}}},
+		{10*d + 3, 11*d + 20, []segment{{tierHours, 10*d + 3, 11*d + 20}}},
+		{10 * d, 11 * d, []segment{{tierDays, 10, 11}}},
+		{10*d + 3, 13*d + 2, []segment{{tierDays, 11, 13}, {tierHours, 10*d + 3, 11 * d}, {tierHours, 13 * d, 13*d + 2}}},
+		{math.MinInt64, 13*d + 2, []segment{{tierDays, math.MinInt64, 13}, {tierHours, 13 * d, 13*d + 2}}},
+		{10*d + 3, math.MaxInt64, []segment{{tierDays, 11, math.MaxInt64}, {tierHours, 10*d + 3, 11 * d}}},
+		{math.MinInt64, math.MaxInt64, []segment{{tierDays, math.MinInt64, math.MaxInt64}}},
+	} {
+		got := daysSplit(c.hLo, c.hHi)
+		if len(got) != len(c.want) {
+			t.Errorf("daysSplit(%d, %d) = %v, want %v", c.hLo, c.hHi, got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i].tier.col != c.want[i].tier.col || got[i].lo != c.want[i].lo || got[i].hi != c.want[i].hi {
+				t.Errorf("daysSplit(%d, %d)[%d] = %s %d..%d, want %s %d..%d", c.hLo, c.hHi, i,
+					got[i].tier.col, got[i].lo, got[i].hi, c.want[i].tier.col, c.want[i].lo, c.want[i].hi)
 			}
 		}
 	}
@@ -242,6 +369,8 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 	// Back to version 1: as an older mailbounce left it.
 	if _, err := db.writer.ExecContext(ctx, `DROP TABLE delivery_hours; DROP TABLE host_hours; DROP TABLE sender_hours;
 		DROP TABLE deferred_hours; DROP TABLE deferred_host_hours; DROP TABLE deferred_sender_hours; DROP TABLE reject_hours;
+		DROP TABLE delivery_days; DROP TABLE host_days; DROP TABLE sender_days;
+		DROP TABLE deferred_days; DROP TABLE deferred_host_days; DROP TABLE deferred_sender_days; DROP TABLE reject_days;
 		DELETE FROM schema_migrations WHERE version > 1`); err != nil {
 		t.Fatal(err)
 	}
@@ -286,5 +415,25 @@ func TestVerifyRollupFindsDrift(t *testing.T) {
 	}
 	if err := db.VerifyRollup(context.Background()); !errors.Is(err, ErrRollupMismatch) {
 		t.Errorf("VerifyRollup = %v, want ErrRollupMismatch", err)
+	}
+}
+
+// A daily table that differs from the sums of its hourly one is found too.
+func TestVerifyRollupFindsDayDrift(t *testing.T) {
+	for _, table := range []string{"delivery_days", "host_days", "sender_days", "deferred_days", "deferred_host_days", "deferred_sender_days", "reject_days"} {
+		db, _ := openTest(t, Options{})
+		buildSample(t, db)
+		db = moreHistory(t, db)
+		verifyRollup(t, db)
+		col := map[bool]string{true: "recipients", false: "attempts"}[strings.HasPrefix(table, "deferred")]
+		if table == "reject_days" {
+			col = "rejects"
+		}
+		if _, err := db.writer.Exec(`UPDATE ` + table + ` SET ` + col + ` = ` + col + ` + 1`); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.VerifyRollup(context.Background()); !errors.Is(err, ErrRollupMismatch) || !strings.Contains(err.Error(), table) {
+			t.Errorf("%s: VerifyRollup = %v, want ErrRollupMismatch", table, err)
+		}
 	}
 }

@@ -1,5 +1,5 @@
--- mailbounce database schema, version 2: hourly rollups of the deliveries
--- and the rejects.
+-- mailbounce database schema, version 2: hourly and daily rollups of the
+-- deliveries and the rejects.
 --
 -- A report over millions of attempts must not read millions of rows. These
 -- tables hold the deliveries counted per hour and per value of the columns
@@ -196,3 +196,104 @@ DROP TABLE deferred_backfill;
 INSERT INTO reject_hours
 SELECT time / 3600000000, ifnull(domain_id, 0), ifnull(host_id, 0), ifnull(reason, ''), count(*)
 FROM rejects GROUP BY 1, 2, 3, 4;
+
+-- The daily tier: the same tables per day instead of per hour, so that a
+-- report over weeks reads a row per group and day rather than per group
+-- and hour. day is a time in whole days since the Unix epoch, UTC:
+-- hour / 24 (time / 86400000000); by hand: date(day * 86400, 'unixepoch').
+-- Each holds the sums of its hourly table's rows per day and key (the
+-- deferred ones keep decided_hour: a report tells a recipient decided in
+-- its window to the hour). The writer adds to them in the same
+-- transaction as to the hourly tables; a report reads them for the whole
+-- days of its window, the hourly tables for the whole hours of the days at
+-- its ends, and deliveries (rejects) for the partial hours.
+CREATE TABLE delivery_days (
+	day              INTEGER NOT NULL,
+	domain_id        INTEGER NOT NULL,
+	relay_id         INTEGER NOT NULL,
+	outcome          TEXT NOT NULL,
+	final            INTEGER NOT NULL,
+	reason           TEXT NOT NULL,
+	attempts         INTEGER NOT NULL,
+	messages         INTEGER NOT NULL,
+	domain_messages  INTEGER NOT NULL,
+	relay_messages   INTEGER NOT NULL,
+	PRIMARY KEY (day, domain_id, relay_id, outcome, final, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE host_days (
+	day              INTEGER NOT NULL,
+	host_id          INTEGER NOT NULL,
+	outcome          TEXT NOT NULL,
+	final            INTEGER NOT NULL,
+	reason           TEXT NOT NULL,
+	attempts         INTEGER NOT NULL,
+	messages         INTEGER NOT NULL,
+	PRIMARY KEY (day, host_id, outcome, final, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE sender_days (
+	day              INTEGER NOT NULL,
+	sender_domain_id INTEGER NOT NULL,
+	outcome          TEXT NOT NULL,
+	final            INTEGER NOT NULL,
+	reason           TEXT NOT NULL,
+	attempts         INTEGER NOT NULL,
+	messages         INTEGER NOT NULL,
+	PRIMARY KEY (day, sender_domain_id, outcome, final, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE deferred_days (
+	day              INTEGER NOT NULL,  -- of the first deferral
+	domain_id        INTEGER NOT NULL,
+	relay_id         INTEGER NOT NULL,
+	decided_hour     INTEGER NOT NULL,  -- an hour, as in deferred_hours
+	recipients       INTEGER NOT NULL,
+	PRIMARY KEY (day, domain_id, relay_id, decided_hour)
+) WITHOUT ROWID;
+
+CREATE TABLE deferred_host_days (
+	day              INTEGER NOT NULL,
+	host_id          INTEGER NOT NULL,
+	decided_hour     INTEGER NOT NULL,
+	recipients       INTEGER NOT NULL,
+	PRIMARY KEY (day, host_id, decided_hour)
+) WITHOUT ROWID;
+
+CREATE TABLE deferred_sender_days (
+	day              INTEGER NOT NULL,
+	sender_domain_id INTEGER NOT NULL,
+	decided_hour     INTEGER NOT NULL,
+	recipients       INTEGER NOT NULL,
+	PRIMARY KEY (day, sender_domain_id, decided_hour)
+) WITHOUT ROWID;
+
+CREATE TABLE reject_days (
+	day              INTEGER NOT NULL,
+	domain_id        INTEGER NOT NULL,
+	host_id          INTEGER NOT NULL,
+	reason           TEXT NOT NULL,
+	rejects          INTEGER NOT NULL,
+	PRIMARY KEY (day, domain_id, host_id, reason)
+) WITHOUT ROWID;
+
+-- Filled from the hourly tables just filled (the same definitions are in
+-- store/rollup.go, dayRowsSQL, which VerifyRollup checks them with).
+INSERT INTO delivery_days
+SELECT hour / 24, domain_id, relay_id, outcome, final, reason,
+	sum(attempts), sum(messages), sum(domain_messages), sum(relay_messages)
+FROM delivery_hours GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO host_days
+SELECT hour / 24, host_id, outcome, final, reason, sum(attempts), sum(messages)
+FROM host_hours GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO sender_days
+SELECT hour / 24, sender_domain_id, outcome, final, reason, sum(attempts), sum(messages)
+FROM sender_hours GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO deferred_days
+SELECT hour / 24, domain_id, relay_id, decided_hour, sum(recipients) FROM deferred_hours GROUP BY 1, 2, 3, 4;
+INSERT INTO deferred_host_days
+SELECT hour / 24, host_id, decided_hour, sum(recipients) FROM deferred_host_hours GROUP BY 1, 2, 3;
+INSERT INTO deferred_sender_days
+SELECT hour / 24, sender_domain_id, decided_hour, sum(recipients) FROM deferred_sender_hours GROUP BY 1, 2, 3;
+INSERT INTO reject_days
+SELECT hour / 24, domain_id, host_id, reason, sum(rejects) FROM reject_hours GROUP BY 1, 2, 3, 4;
