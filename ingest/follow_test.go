@@ -717,26 +717,7 @@ func TestFollowPermissionDenied(t *testing.T) {
 	if err := os.Chown(work, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	test := filepath.Join(dir, "ingest.test")
-	copyFile(t, exe, test)
-	cmd := exec.Command(test, "-test.run=^TestFollowPermissionDenied$", "-test.v", "-test.count=1")
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), followNobodyEnv+"="+work)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestFollowPermissionDenied") {
-		t.Fatalf("as nobody: %v\n%s", err, out)
-	}
-	t.Logf("as nobody:\n%s", out)
+	runAsNobody(t, dir, work, "TestFollowPermissionDenied", followNobodyEnv+"="+work)
 }
 
 func checkFollowPermission(t *testing.T, dir string) {

@@ -39,7 +39,15 @@ func TestPermissionDenied(t *testing.T) {
 	if err := os.Chmod(path, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	// nobody must reach the file and the copy of the test binary.
+	runAsNobody(t, dir, dir, "TestPermissionDenied", unreadableEnv+"="+path)
+}
+
+// runAsNobody runs one test of this package again, as user nobody, from a
+// copy of the test binary in dir (which nobody must be able to reach), in
+// workDir, with env added: as root, chmod cannot make a file unreadable,
+// and only a real EACCES shows what a user sees.
+func runAsNobody(t *testing.T, dir, workDir, test, env string) {
+	t.Helper()
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -49,14 +57,14 @@ func TestPermissionDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	test := filepath.Join(dir, "ingest.test")
-	copyFile(t, exe, test)
-	cmd := exec.Command(test, "-test.run=^TestPermissionDenied$", "-test.v", "-test.count=1")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), unreadableEnv+"="+path)
+	bin := filepath.Join(dir, "ingest.test")
+	copyFile(t, exe, bin)
+	cmd := exec.Command(bin, "-test.run=^"+test+"$", "-test.v", "-test.count=1")
+	cmd.Dir = workDir
+	cmd.Env = append(os.Environ(), env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestPermissionDenied") {
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
 		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 	t.Logf("as nobody:\n%s", out)

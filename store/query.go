@@ -133,27 +133,7 @@ func (db *DB) DomainSummary(ctx context.Context, since, until time.Time) ([]Doma
 			rows.Close()
 			return nil, db.wrapErr("domain summary", err)
 		}
-		r := row(id)
-		if final && outcome != OutcomeHop {
-			r.Recipients += n
-			switch outcome {
-			case OutcomeDelivered:
-				r.Delivered += n
-			case OutcomeBounced:
-				r.Bounced += n
-			case OutcomeExpired:
-				r.Expired += n
-			}
-		}
-		if outcome == OutcomeDeferred {
-			r.Deferred += n
-		}
-		if reason.Valid && (outcome == OutcomeDeferred || outcome == OutcomeBounced || outcome == OutcomeExpired) {
-			if r.Reasons == nil {
-				r.Reasons = make(map[string]int64)
-			}
-			r.Reasons[reason.String] += n
-		}
+		row(id).add(outcome, final, reason, n)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, db.wrapErr("domain summary", err)
@@ -241,6 +221,32 @@ func (db *DB) DomainSummary(ctx context.Context, since, until time.Time) ([]Doma
 		return out[i].Domain < out[j].Domain
 	})
 	return out, nil
+}
+
+// add counts n attempts of one outcome, finality and reason: a recipient
+// once, on its final attempt (a hop decides nothing); deferrals as
+// attempts; failure reasons over deferred, bounced and expired attempts.
+func (r *DomainRow) add(outcome string, final bool, reason sql.NullString, n int64) {
+	if final && outcome != OutcomeHop {
+		r.Recipients += n
+		switch outcome {
+		case OutcomeDelivered:
+			r.Delivered += n
+		case OutcomeBounced:
+			r.Bounced += n
+		case OutcomeExpired:
+			r.Expired += n
+		}
+	}
+	if outcome == OutcomeDeferred {
+		r.Deferred += n
+	}
+	if reason.Valid && (outcome == OutcomeDeferred || outcome == OutcomeBounced || outcome == OutcomeExpired) {
+		if r.Reasons == nil {
+			r.Reasons = make(map[string]int64)
+		}
+		r.Reasons[reason.String] += n
+	}
 }
 
 // Totals sums domain rows into one, named "".

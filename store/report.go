@@ -485,30 +485,11 @@ func (r *reportRun) names(table string) (map[int64]string, error) {
 	return m, rows.Err()
 }
 
-// add counts n attempts of one outcome, finality and reason into g, as
-// DomainSummary does.
+// add counts n attempts of one outcome, finality and reason into g, and
+// keeps the failures split by outcome.
 func (g *GroupRow) add(outcome string, final bool, reason sql.NullString, n int64) {
-	if final && outcome != OutcomeHop {
-		g.Recipients += n
-		switch outcome {
-		case OutcomeDelivered:
-			g.Delivered += n
-		case OutcomeBounced:
-			g.Bounced += n
-		case OutcomeExpired:
-			g.Expired += n
-		}
-	}
-	if outcome == OutcomeDeferred {
-		g.Deferred += n
-	}
+	g.DomainRow.add(outcome, final, reason, n)
 	if outcome == OutcomeDeferred || outcome == OutcomeBounced || outcome == OutcomeExpired {
-		if reason.Valid {
-			if g.Reasons == nil {
-				g.Reasons = make(map[string]int64)
-			}
-			g.Reasons[reason.String] += n
-		}
 		for i := range g.Failures {
 			if f := &g.Failures[i]; f.Outcome == outcome && f.Reason == reason.String {
 				f.Count += n
