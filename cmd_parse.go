@@ -143,6 +143,7 @@ type jsonEvent struct {
 	Stage         string  `json:"stage,omitempty"`
 	RemoteHost    string  `json:"remote_host,omitempty"`
 	RemoteID      string  `json:"remote_id,omitempty"`
+	RemoteName    string  `json:"remote_name,omitempty"`
 	Text          string  `json:"text,omitempty"`
 	NextQueueID   string  `json:"next_queue_id,omitempty"`
 	Delay         float64 `json:"delay,omitempty"`
@@ -158,7 +159,7 @@ func eventJSON(ev *parse.Event) jsonEvent {
 		QueueID: ev.QueueID, Recipient: ev.Recipient, OrigRecipient: ev.OrigRecipient, Relay: ev.Relay.Raw,
 		Status: ev.Status, Outcome: ev.Outcome.String(), Reason: ev.Reason.String(), Code: ev.Reply.Code,
 		Enhanced: ev.Reply.Enhanced.String(), Stage: ev.Reply.Stage, RemoteHost: ev.Reply.RemoteHost,
-		RemoteID: ev.Reply.RemoteID, Text: ev.Reply.Text, NextQueueID: ev.NextQueueID,
+		RemoteID: ev.Reply.RemoteID, RemoteName: ev.Reply.RemoteName, Text: ev.Reply.Text, NextQueueID: ev.NextQueueID,
 		MessageID: ev.MessageID, Client: ev.Client.Raw,
 	}
 	if ev.Delay >= 0 {

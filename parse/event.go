@@ -146,6 +146,7 @@ type Reply struct {
 	Stage      string         // the SMTP stage: "RCPT TO", "MAIL FROM", "end of DATA", "DATA", "CONNECT", ...
 	Text       string         // the reply text without code, enhanced code or stage
 	RemoteID   string         // the identifier the receiving server gave in a 2xx reply
+	RemoteName string         // the receiving server's own name, where its 2xx reply gives one ("Hostname=...")
 }
 
 // EnhancedStatus is an RFC 3463 status code class.subject.detail. The zero

@@ -46,6 +46,7 @@ func render(ev *Event) string {
 	kv("stage", ev.Reply.Stage)
 	kv("remote", ev.Reply.RemoteHost)
 	kv("remote_id", ev.Reply.RemoteID)
+	kv("remote_name", ev.Reply.RemoteName)
 	kv("text", ev.Reply.Text)
 	kv("next_qid", ev.NextQueueID)
 	kv("router", ev.Router)

@@ -211,6 +211,11 @@ func parsePostfixDelivery(ev *Event, s string) {
 		next := nextQueueID(ev.Reply.Raw)
 		if next != "" {
 			ev.NextQueueID = next
+			if ev.Reply.RemoteID == "" {
+				// "forwarded as NEWQID": the ID the next queue gave, as
+				// a remote server's would be, to stitch the legs on.
+				ev.Reply.RemoteID = next
+			}
 			if isContentFilter(ev.Relay, ev.Reply.Raw) {
 				// A content filter (amavis, a second Postfix smtpd)
 				// that re-queues the message: a hop, not a delivery.

@@ -76,6 +76,7 @@ func ParseReply(s string) Reply {
 	r.Text = text
 	if r.Code >= 200 && r.Code < 300 {
 		r.RemoteID = remoteID(text)
+		r.RemoteName = remoteName(text)
 	}
 	return r
 }
@@ -276,10 +277,26 @@ func remoteID(text string) string {
 	if i := strings.Index(text, "id="); i >= 0 && (i == 0 || text[i-1] == ' ') {
 		return token(text[i+3:])
 	}
-	// Gmail: "OK  1700000000 x12si123 - gsmtp".
-	if strings.HasSuffix(text, " - gsmtp") {
-		rest := strings.TrimRight(text[:len(text)-len(" - gsmtp")], " ")
-		return rest[strings.LastIndexByte(rest, ' ')+1:]
+	// Gmail: "OK  1700000000 x12si123 - gsmtp", also "- smtp" (Google
+	// Workspace relays).
+	for _, suffix := range []string{" - gsmtp", " - smtp"} {
+		if strings.HasSuffix(text, suffix) {
+			rest := strings.TrimRight(text[:len(text)-len(suffix)], " ")
+			return rest[strings.LastIndexByte(rest, ' ')+1:]
+		}
+	}
+	// Amazon SES: "Ok 010001805204880d-1c44c665-...-000000": one long
+	// token after Ok and nothing else.
+	if len(text) > 3 && (strings.HasPrefix(text, "Ok ") || strings.HasPrefix(text, "OK ")) {
+		if t := token(text[3:]); len(t) == len(text)-3 && len(t) >= 16 && strings.ContainsAny(t, "0123456789") {
+			return t
+		}
+	}
+	// "6FVIjIMwUJwU66FVIjAEB0 mail accepted for delivery" (Telia).
+	if i := strings.Index(text, " mail accepted for delivery"); i > 0 {
+		if t := token(text); len(t) == i {
+			return t
+		}
 	}
 	// qmail-like: "ok: Message 12345 accepted", "Message 12345 accepted for delivery".
 	if i := strings.Index(text, "Message "); i >= 0 {
@@ -302,6 +319,16 @@ func remoteID(text string) string {
 		}
 	}
 	return ""
+}
+
+// remoteName reads the receiving server's own name where a 2xx reply
+// gives one: Microsoft's "[InternalId=..., Hostname=AM0PR01MB1234...]".
+func remoteName(text string) string {
+	i := strings.Index(text, "Hostname=")
+	if i < 0 {
+		return ""
+	}
+	return token(text[i+len("Hostname="):])
 }
 
 // token reads a run of characters that can make up a queue or message ID.
