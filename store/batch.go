@@ -170,6 +170,12 @@ func (b *Batch) Commit() error {
 		b.Rollback()
 		return err
 	}
+	// Stitching may turn deliveries into hops: before the rollups' sums
+	// are written.
+	if err := b.stitch(); err != nil {
+		b.Rollback()
+		return err
+	}
 	if err := b.flushRollup(); err != nil {
 		b.Rollback()
 		return err

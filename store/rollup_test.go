@@ -371,7 +371,7 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 		DROP TABLE deferred_hours; DROP TABLE deferred_host_hours; DROP TABLE deferred_sender_hours; DROP TABLE reject_hours;
 		DROP TABLE delivery_days; DROP TABLE host_days; DROP TABLE sender_days;
 		DROP TABLE deferred_days; DROP TABLE deferred_host_days; DROP TABLE deferred_sender_days; DROP TABLE reject_days;
-		DELETE FROM schema_migrations WHERE version > 1`); err != nil {
+		DELETE FROM schema_migrations WHERE version = 2`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

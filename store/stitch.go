@@ -1,0 +1,195 @@
+package store
+
+import (
+	"database/sql"
+	"sort"
+)
+
+// Stitching links the legs of one message across hops and hosts: an
+// attempt whose reply named a queue ID (deliveries.remote_id) and the
+// message stored under that queue ID, on this host or another. The attempt
+// becomes a hop (its recipient is counted where its fate was decided, at
+// the last of our hosts it crossed) and message_links records the link.
+// See migrations/0005_stitch.sql.
+
+// Stitching windows. Two servers' clocks and logs agree only roughly; the
+// receiving side logs the message before it answers 250, so its first line
+// is normally a little earlier than the sender's delivery line.
+const (
+	// With the Message-ID known on both sides and equal, the queue ID and
+	// the Message-ID together leave no doubt: a wide window covers clocks
+	// that are far off.
+	stitchWindowSameMessageID = 7 * 24 * 3600 * 1e6
+	// Without a Message-ID on one side, only the queue ID and the time
+	// say it is the same message: a short Postfix queue ID could be
+	// another server's, so the time must agree closely.
+	stitchWindowQueueIDOnly = 15 * 60 * 1e6
+)
+
+// handoff is one attempt and one message that its remote ID may name.
+type handoff struct {
+	delivery, fromRef int64
+	hasFrom           bool
+	outcome           string
+	toRef             int64
+	dist              int64 // |message's first line - attempt|, microseconds
+}
+
+// stitchRowsSQL reads candidates: attempts that handed a message on (an
+// accepted delivery or a hop with a queue ID in the reply) joined with the
+// messages their remote ID names. %s picks the attempts or the messages.
+const stitchSelect = `SELECT d.id, d.message_ref, d.time, d.outcome, m.id, coalesce(m.first_seen, m.last_seen),
+	ifnull(m.message_id, ''), ifnull(am.message_id, '')`
+
+const stitchNewDeliveriesSQL = stitchSelect + `
+FROM deliveries d
+CROSS JOIN messages m ON m.queue_id = d.remote_id
+LEFT JOIN messages am ON am.id = d.message_ref
+WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_ref`
+
+const stitchNewMessagesSQL = stitchSelect + `
+FROM stitch_queue q
+CROSS JOIN messages m ON m.id = q.message_ref
+CROSS JOIN deliveries d ON d.remote_id = m.queue_id
+LEFT JOIN messages am ON am.id = d.message_ref
+WHERE d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_ref`
+
+// stitch links the attempts and messages stored since the last stitch to
+// each other and to what was stored before. Commit calls it before the
+// rollups are written, since a delivery turned hop changes their sums.
+func (b *Batch) stitch() error {
+	var mark, last int64
+	var queued bool
+	err := b.tx.QueryRowContext(b.ctx, `SELECT s.delivery_id, ifnull((SELECT max(id) FROM deliveries), 0),
+		EXISTS (SELECT 1 FROM stitch_queue) FROM stitch_state s`).Scan(&mark, &last, &queued)
+	if err != nil {
+		return b.db.wrapErr("stitch: read state", err)
+	}
+	if last <= mark && !queued {
+		return nil
+	}
+	best := make(map[int64]*handoff)
+	read := func(query string, args ...any) error {
+		rows, err := b.tx.QueryContext(b.ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var h handoff
+			var from sql.NullInt64
+			var at int64
+			var mt sql.NullInt64
+			var mid, fromMID string
+			if err := rows.Scan(&h.delivery, &from, &at, &h.outcome, &h.toRef, &mt, &mid, &fromMID); err != nil {
+				return err
+			}
+			h.fromRef, h.hasFrom = from.Int64, from.Valid
+			var ok bool
+			h.dist, ok = sameMessage(at, mt, mid, fromMID)
+			if !ok {
+				continue
+			}
+			if p := best[h.delivery]; p == nil || h.dist < p.dist {
+				best[h.delivery] = &h
+			}
+		}
+		return rows.Err()
+	}
+	if last > mark {
+		if err := read(stitchNewDeliveriesSQL, mark); err != nil {
+			return b.db.wrapErr("stitch new attempts", err)
+		}
+	}
+	if queued {
+		if err := read(stitchNewMessagesSQL); err != nil {
+			return b.db.wrapErr("stitch new messages", err)
+		}
+	}
+	ids := make([]int64, 0, len(best))
+	for id := range best {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		h := best[id]
+		var from any
+		if h.hasFrom {
+			from = h.fromRef
+		}
+		res, err := b.tx.ExecContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`,
+			h.delivery, from, h.toRef)
+		if err != nil {
+			return b.db.wrapErr("stitch: link messages", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // linked before
+		}
+		if h.outcome == OutcomeDelivered {
+			if err := b.markHop(h.delivery); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := b.tx.ExecContext(b.ctx, `UPDATE stitch_state SET delivery_id = ?`, max(last, mark)); err != nil {
+		return b.db.wrapErr("stitch: save state", err)
+	}
+	if queued {
+		if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM stitch_queue`); err != nil {
+			return b.db.wrapErr("stitch: save state", err)
+		}
+	}
+	return nil
+}
+
+// sameMessage says whether a message whose first line is at mt can be
+// what an attempt at time at handed on, given the Message-IDs of both
+// sides ("" where not known), and how far apart they are.
+func sameMessage(at int64, mt sql.NullInt64, mid, fromMID string) (dist int64, ok bool) {
+	window := int64(stitchWindowQueueIDOnly)
+	if mid != "" && fromMID != "" {
+		if mid != fromMID {
+			return 0, false
+		}
+		window = stitchWindowSameMessageID
+	}
+	if !mt.Valid {
+		return 1 << 62, window == stitchWindowSameMessageID
+	}
+	dist = mt.Int64 - at
+	if dist < 0 {
+		dist = -dist
+	}
+	return dist, dist <= window
+}
+
+// markHop turns a stored delivery into a hop: the next hop was one of our
+// own queues, where the recipient's fate is decided and counted. The
+// rollups move the row's part from delivered to hop.
+func (b *Batch) markHop(deliveryID int64) error {
+	var ref sql.NullInt64
+	var rcpt string
+	err := b.tx.QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND outcome = 'delivered'`,
+		deliveryID).Scan(&ref, &rcpt)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return b.db.wrapErr("stitch: read attempt", err)
+	}
+	if err := b.rollupRows(deliveryID, ref, rcpt, -1); err != nil {
+		return err
+	}
+	if _, err := b.tx.ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0,
+		next_queue_id = coalesce(next_queue_id, remote_id) WHERE id = ?`, deliveryID); err != nil {
+		return b.db.wrapErr("stitch: mark hop", err)
+	}
+	if err := b.rollupRows(deliveryID, ref, rcpt, 1); err != nil {
+		return err
+	}
+	if s := b.db.seen[ref.Int64]; ref.Valid && s != nil {
+		s.reread = true
+		s.loaded = false
+	}
+	return nil
+}
