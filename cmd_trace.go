@@ -17,11 +17,12 @@ import (
 )
 
 // runTrace prints every event of the messages matching a queue ID, a
-// Message-ID or an address, in time order across files and hosts, with
-// each reply explained and each recipient's final outcome: what exigrep
-// and Postfix's collate.pl do, from the database.
+// Message-ID, an address or the ID a receiving server gave (remote ID), in
+// time order across files and hosts, with the path the message took
+// through our hosts, each reply explained and each recipient's final
+// outcome: what exigrep and Postfix's collate.pl do, from the database.
 func runTrace(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "trace", "[flags] QUEUE-ID|MESSAGE-ID|ADDRESS")
+	fs := newFlags(e, "trace", "[flags] QUEUE-ID|MESSAGE-ID|ADDRESS|REMOTE-ID")
 	dbPath := fs.String("db", defaultDB(e), "database file (env MAILBOUNCE_DB)")
 	since := fs.String("since", "", "only messages with attempts from then on (2026-11-28, RFC 3339, 24h, 7d)")
 	until := fs.String("until", "", "only messages with attempts before then")
@@ -32,7 +33,7 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageError("name one queue ID, Message-ID or address")
+		return usageError("name one queue ID, Message-ID, address or remote ID")
 	}
 	if *format != "text" && *format != "json" {
 		return usageError("--format %q: want text or json", *format)
@@ -108,9 +109,24 @@ type traceOutcome struct {
 	Detail    string    `json:"detail,omitempty"`
 }
 
+// traceHop is one hand-over between two of the traced messages: a
+// content filter's re-queue, a local forward, or one of our hosts handing
+// the message to another whose log is in the database too.
+type traceHop struct {
+	Time        time.Time `json:"time"`
+	FromHost    string    `json:"from_host,omitempty"`
+	FromQueueID string    `json:"from_queue_id"`
+	ToHost      string    `json:"to_host,omitempty"`
+	ToQueueID   string    `json:"to_queue_id"`
+	Relay       string    `json:"relay,omitempty"`
+	Recipients  []string  `json:"recipients"`
+	from, to    int64
+}
+
 type trace struct {
 	Query    string         `json:"query"`
 	Messages []traceMessage `json:"messages"`
+	Path     []traceHop     `json:"path"`
 	Events   []traceEvent   `json:"events"`
 	Outcomes []traceOutcome `json:"outcomes"`
 }
@@ -119,7 +135,7 @@ type trace struct {
 // bounce links on the same host. Queue IDs, Message-IDs and addresses are
 // in no index: the lookups scan messages and deliveries.
 func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit int) (*trace, error) {
-	tr := &trace{Query: query, Messages: []traceMessage{}, Events: []traceEvent{}, Outcomes: []traceOutcome{}}
+	tr := &trace{Query: query, Messages: []traceMessage{}, Path: []traceHop{}, Events: []traceEvent{}, Outcomes: []traceOutcome{}}
 	lo, hi := int64(-1<<63), int64(1<<63-1)
 	if !win.since.IsZero() {
 		lo = win.since.UnixMicro()
@@ -148,6 +164,12 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 		AND coalesce(last_seen, first_seen, 0) >= ? AND coalesce(first_seen, 0) < ?`, q, q, lo, hi)); err != nil {
 		return nil, err
 	}
+	// The ID a receiving server gave: ours (the message it became is
+	// found through message_links below) or a provider's.
+	if err := collect(db.QueryContext(ctx, `SELECT DISTINCT message_ref FROM deliveries
+		WHERE remote_id = ? AND message_ref IS NOT NULL AND time >= ? AND time < ?`, q, lo, hi)); err != nil {
+		return nil, err
+	}
 	if isAddress {
 		if err := collect(db.QueryContext(ctx, `SELECT DISTINCT message_ref FROM deliveries
 			WHERE (recipient = ? COLLATE NOCASE OR orig_recipient = ? COLLATE NOCASE) AND message_ref IS NOT NULL AND time >= ? AND time < ?`, q, q, lo, hi)); err != nil {
@@ -158,7 +180,8 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 			return nil, err
 		}
 	}
-	// Follow next_queue_id and parent_queue_id on the same host.
+	// Follow the stitched links (any host), and next_queue_id and
+	// parent_queue_id on the same host.
 	seen := make(map[int64]bool)
 	for len(ids) > 0 && len(seen) < limit {
 		id := ids[0]
@@ -193,6 +216,11 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 		if err := collect(db.QueryContext(ctx, `SELECT id FROM messages WHERE parent_queue_id = ? AND host_id IS ?`, m.QueueID, hostID)); err != nil {
 			return nil, err
 		}
+		// Hand-overs stitched to other messages, on any host, both ways.
+		if err := collect(db.QueryContext(ctx, `SELECT to_ref FROM message_links WHERE from_ref = ?
+			UNION SELECT from_ref FROM message_links WHERE to_ref = ? AND from_ref IS NOT NULL`, id, id)); err != nil {
+			return nil, err
+		}
 		// Deliveries that created a new queue ID (hops, forwards).
 		if err := collect(db.QueryContext(ctx, `SELECT m2.id FROM deliveries d JOIN messages m2 ON m2.queue_id = d.next_queue_id AND m2.host_id IS d.host_id
 			WHERE d.message_ref = ? AND d.next_queue_id IS NOT NULL`, id)); err != nil {
@@ -209,9 +237,48 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 			return nil, err
 		}
 	}
+	if err := tr.path(ctx, db); err != nil {
+		return nil, err
+	}
 	sort.SliceStable(tr.Events, func(i, j int) bool { return tr.Events[i].Time.Before(tr.Events[j].Time) })
 	tr.outcomes()
 	return tr, nil
+}
+
+// path lists the hand-overs between the traced messages, in time order.
+func (tr *trace) path(ctx context.Context, db *sql.DB) error {
+	byID := make(map[int64]*traceMessage, len(tr.Messages))
+	ids := make([]string, 0, len(tr.Messages))
+	for i := range tr.Messages {
+		byID[tr.Messages[i].id] = &tr.Messages[i]
+		ids = append(ids, strconv.FormatInt(tr.Messages[i].id, 10))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	// ids are integers from the database, not user input.
+	rows, err := db.QueryContext(ctx, `SELECT l.from_ref, l.to_ref, min(d.time), ifnull(r.name, ''), group_concat(d.recipient, char(10))
+		FROM message_links l JOIN deliveries d ON d.id = l.delivery_id LEFT JOIN relays r ON r.id = d.relay_id
+		WHERE l.to_ref IN (`+strings.Join(ids, ",")+`) AND l.from_ref IN (`+strings.Join(ids, ",")+`)
+		GROUP BY l.from_ref, l.to_ref ORDER BY min(d.time), l.to_ref`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h traceHop
+		var t int64
+		var rcpts string
+		if err := rows.Scan(&h.from, &h.to, &t, &h.Relay, &rcpts); err != nil {
+			return err
+		}
+		from, to := byID[h.from], byID[h.to]
+		h.Time, h.FromHost, h.FromQueueID, h.ToHost, h.ToQueueID = store.FromMicros(t), from.Host, from.QueueID, to.Host, to.QueueID
+		h.Recipients = strings.Split(rcpts, "\n")
+		sort.Strings(h.Recipients)
+		tr.Path = append(tr.Path, h)
+	}
+	return rows.Err()
 }
 
 func (tr *trace) load(ctx context.Context, db *sql.DB, m *traceMessage) error {
@@ -381,7 +448,20 @@ func explain(code int, enhanced, reason string) string {
 
 func (tr *trace) text(e *env, loc *time.Location) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "trace %s: %d message(s), %d event(s)\n\n", tr.Query, len(tr.Messages), len(tr.Events))
+	fmt.Fprintf(&b, "trace %s: %d message(s), %d event(s)\n\n", sanitize(tr.Query), len(tr.Messages), len(tr.Events))
+	if len(tr.Path) > 0 {
+		fmt.Fprintf(&b, "Path:\n")
+		for _, h := range tr.Path {
+			line := fmt.Sprintf("  %s %s %s -> %s %s", h.Time.In(loc).Format("2006-01-02 15:04:05"),
+				orDash(h.FromHost), h.FromQueueID, orDash(h.ToHost), h.ToQueueID)
+			if h.Relay != "" {
+				line += " via " + h.Relay
+			}
+			line += fmt.Sprintf(" (%d recipient(s))", len(h.Recipients))
+			fmt.Fprintln(&b, sanitize(line))
+		}
+		fmt.Fprintln(&b)
+	}
 	for _, ev := range tr.Events {
 		head := fmt.Sprintf("%s %s %s %-9s", ev.Time.In(loc).Format("2006-01-02 15:04:05"), orDash(ev.Host), orDash(ev.QueueID), ev.Kind)
 		if ev.Recipient != "" {
@@ -400,7 +480,7 @@ func (tr *trace) text(e *env, loc *time.Location) {
 		if ev.Reply != "" {
 			fmt.Fprintf(&b, "    reply: %s\n", sanitize(ev.Reply))
 		}
-		if ev.Explanation != "" && ev.Kind != "delivered" {
+		if ev.Explanation != "" && ev.Kind != "delivered" && ev.Kind != "hop" {
 			fmt.Fprintf(&b, "    means: %s\n", sanitize(ev.Explanation))
 		}
 	}
