@@ -208,6 +208,17 @@ func isEximKey(k string) bool {
 	return false
 }
 
+// trimReceivedRecipients takes off the " for rcpt1 rcpt2" that Exim puts at
+// the end of an arrival line with log_selector +received_recipients, which
+// would otherwise run on into the last field's value (id=, the Message-ID).
+func trimReceivedRecipients(s string) string {
+	i := strings.LastIndex(s, " for ")
+	if i < 0 || strings.ContainsAny(s[i+len(" for "):], "=\"[]()") {
+		return s
+	}
+	return s[:i]
+}
+
 // parseEximArrival reads "sender H=... P=esmtp S=1234 id=msgid ...".
 func parseEximArrival(ev *Event, s string) {
 	ev.Kind = KindArrival
@@ -222,6 +233,7 @@ func parseEximArrival(ev *Event, s string) {
 		sender = ""
 	}
 	ev.Sender = sender
+	s = trimReceivedRecipients(s)
 	eximFields(s, func(k, v string) {
 		switch k {
 		case "H":

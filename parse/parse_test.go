@@ -225,6 +225,16 @@ func TestLines(t *testing.T) {
 			func(t *testing.T, ev Event) {
 				want(t, ev.Outcome == Delivered && ev.Reply.Code == 250 && ev.Reply.RemoteID == "x12si123" && ev.Relay.Port == 25, ev)
 			}},
+		// log_selector +received_recipients: " for rcpt ..." ends the line,
+		// after the Message-ID, which must not take it in.
+		{`2026-11-29 01:26:21 1xXTgL-0001Sj-0X <= dsnbox+c0001@bounces.example H=(edge.mailbounce.test) [127.0.0.1] P=esmtp S=5438 id=c0001@chain.mailbounce.test for temp452-c0001-1@full.example b@x.example`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindArrival && ev.Size == 5438 && ev.MessageID == "c0001@chain.mailbounce.test", ev)
+			}},
+		{`2026-11-29 01:26:21 1xXTgL-0001Sj-0X <= a@b.example H=(x) [192.0.2.1] P=esmtp S=100 T="Offers for you" for c@d.example`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindArrival && ev.Size == 100 && ev.Client.Addr == "192.0.2.1", ev)
+			}},
 		// Exim 4.97 +connection_id and a Message-ID Exim made up (id*=).
 		{`2026-11-28 07:04:05 1rKo4K-00000000Xkp-2abc <= a@b.example H=(x) [192.0.2.1] Ci=4711 P=esmtp S=100 id*=E1rKo4K-00000000Xkp-2abc@mx.example`,
 			func(t *testing.T, ev Event) {
