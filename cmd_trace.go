@@ -240,7 +240,21 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 	if err := tr.path(ctx, db); err != nil {
 		return nil, err
 	}
-	sort.SliceStable(tr.Events, func(i, j int) bool { return tr.Events[i].Time.Before(tr.Events[j].Time) })
+	// Logs have whole seconds: within one, a message's upstream legs come
+	// first.
+	depth := make(map[int64]int)
+	for range tr.Path {
+		for _, h := range tr.Path {
+			depth[h.to] = max(depth[h.to], depth[h.from]+1)
+		}
+	}
+	sort.SliceStable(tr.Events, func(i, j int) bool {
+		a, b := tr.Events[i], tr.Events[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		return depth[a.messageRef] < depth[b.messageRef]
+	})
 	tr.outcomes()
 	return tr, nil
 }
