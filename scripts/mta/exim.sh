@@ -13,22 +13,7 @@ MESSAGES=${MESSAGES:-300}
 SEED=${SEED:-20261129}
 EXIM="$PKG/usr/sbin/exim4"
 
-if [ ! -x "$EXIM" ]; then
-	log "downloading and unpacking exim4"
-	rm -rf "$PKG.dl" && mkdir -p "$PKG.dl" "$PKG"
-	# The shared libraries the binary needs do not conflict with postfix.
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q libidn12 libgnutls-dane0 libdb5.3 libpcre2-8-0 libnsl2 >/dev/null ||
-		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libidn12 libgnutls-dane0 libdb5.3 libpcre2-8-0 libnsl2 >/dev/null; } ||
-		die "apt-get install exim's libraries"
-	(cd "$PKG.dl" && apt-get download exim4-daemon-light exim4-base exim4-config) 2>/dev/null ||
-		die "apt-get download exim4"
-	for deb in "$PKG.dl"/*.deb; do dpkg -x "$deb" "$PKG"; done
-	rm -rf "$PKG.dl"
-fi
-# The binary's compiled-in exim user; it must exist even with exim_user set.
-getent group Debian-exim >/dev/null || groupadd --system Debian-exim
-getent passwd Debian-exim >/dev/null || useradd --system -g Debian-exim --no-create-home \
-	--home-dir /nonexistent --shell /usr/sbin/nologin Debian-exim
+unpack_exim "$PKG"
 ensure_user mbtest
 ensure_user dsnbox
 build_sink
@@ -41,12 +26,7 @@ CONF="$WORK/exim.conf"
 sed -e "s|@WORK@|$WORK|g" -e "s|@EXIM@|$EXIM|g" "$MTA_DIR/exim/exim.conf" >"$CONF"
 cp "$MTA_DIR/exim/transports" "$WORK/transports"
 chmod 644 "$CONF" "$WORK/transports"
-# Without this, Exim drops root privilege for -C when it re-executes itself
-# (to send a bounce) and logs "exim user lost privilege for using -C option".
-# The path is compiled into Debian's binary.
-mkdir -p /etc/exim4
-grep -qxF "$CONF" /etc/exim4/trusted_configs 2>/dev/null || echo "$CONF" >>/etc/exim4/trusted_configs
-chmod 644 /etc/exim4/trusted_configs
+exim_trust_config "$CONF"
 "$EXIM" -C "$CONF" -bV >"$WORK/exim-bV.txt" 2>&1 || { cat "$WORK/exim-bV.txt"; die "exim -bV"; }
 head -1 "$WORK/exim-bV.txt" | sed 's/^/    /' >&2
 
@@ -69,24 +49,9 @@ for i in $(seq 50); do port_busy 2625 && break; sleep 0.1; done
 port_busy 2625 || die "exim daemon did not start"
 log "exim daemon running (pid $(cat "$WORK/daemon.pid"))"
 
-# A forced queue run ("exim -qf") starts every 20 seconds, at most three at
-# a time (a run takes longer than 20 s when it meets the slow listener), until
-# the stop file appears. Concurrent runs skip messages another run has locked.
+# Forced queue runs every 20 seconds (see exim_queue_runner in lib.sh).
 rm -f "$WORK/runner.stop"
-(
-	runs=()
-	while [ ! -e "$WORK/runner.stop" ]; do
-		alive=()
-		for p in "${runs[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
-		runs=("${alive[@]}")
-		if [ ${#runs[@]} -lt 3 ]; then
-			"$EXIM" -C "$CONF" -qf >/dev/null 2>&1 &
-			runs+=($!)
-		fi
-		for i in $(seq 20); do [ -e "$WORK/runner.stop" ] && break; sleep 1; done
-	done
-	wait
-) &
+exim_queue_runner "$EXIM" "$CONF" "$WORK/runner.stop" &
 RUNNER=$!
 
 START=$(date +%s)

@@ -1,13 +1,14 @@
 #!/bin/bash
-# Regenerates testdata/mta/{postfix,exim} from real MTAs and the scripted sink.
-# Run as root on Debian 12; installs what it needs; leaves no process running.
-# Usage: scripts/mta/generate.sh [postfix] [exim]   (default: both)
+# Regenerates testdata/mta/{postfix,exim,chain} from real MTAs and the scripted
+# sink. Run as root on Debian 12; installs what it needs; leaves no process
+# running.
+# Usage: scripts/mta/generate.sh [postfix] [exim] [chain]   (default: all three)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_root
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(postfix exim)
+[ ${#targets[@]} -eq 0 ] && targets=(postfix exim chain)
 
 tally_postfix() {
 	local f=$1
@@ -22,11 +23,28 @@ tally_exim() {
 		"$(grep -c ' \*\* ' "$f")" "$(grep -c 'retry timeout exceeded' "$f")" >&2
 }
 
+# The chain: the edge's relays to the hub must all succeed at once (a
+# deferral there is an attempt no journal sees); the hub's lines as for Exim.
+tally_chain() {
+	local edge=$1 hub=$2 deferred
+	deferred=$(grep -c 'status=deferred' "$edge" || true)
+	printf '    edge log: sent=%s (to the hub %s, content-filter hop %s) deferred=%s bounced=%s (refused by the hub at RCPT %s) expired(messages)=%s\n' \
+		"$(grep -c 'status=sent' "$edge")" "$(grep -c 'relay=127.0.0.1\[127.0.0.1\]:2626,.*status=sent (250 OK id=' "$edge")" \
+		"$(grep -c 'relay=127.0.0.1\[127.0.0.1\]:10025,.*status=sent' "$edge")" "$deferred" \
+		"$(grep -c 'status=bounced' "$edge" || true)" "$(grep -c 'status=bounced (host 127.0.0.1\[127.0.0.1\] said: 550 .*RCPT TO' "$edge" || true)" \
+		"$(grep -c 'status=expired' "$edge" || true)" >&2
+	printf '    hub log: <=%s (from the edge %s) rejected RCPT %s\n' "$(grep -c ' <= ' "$hub")" \
+		"$(grep -c ' <= .* H=(edge.mailbounce.test) ' "$hub")" "$(grep -c 'rejected RCPT' "$hub" || true)" >&2
+	tally_exim "$hub"
+	[ "$deferred" = 0 ] || log "WARNING: the edge deferred $deferred times; expected.json does not count those attempts"
+}
+
 for t in "${targets[@]}"; do
 	start=$(date +%s)
 	case $t in
 	postfix) bash "$MTA_DIR/postfix.sh" ;;
 	exim) bash "$MTA_DIR/exim.sh" ;;
+	chain) bash "$MTA_DIR/chain.sh" ;;
 	*) die "unknown target $t" ;;
 	esac
 	log "$t: done in $(( $(date +%s) - start ))s"
@@ -34,5 +52,6 @@ for t in "${targets[@]}"; do
 	case $t in
 	postfix) tally_postfix "$REPO/testdata/mta/postfix/maillog" ;;
 	exim) tally_exim "$REPO/testdata/mta/exim/mainlog" ;;
+	chain) tally_chain "$REPO/testdata/mta/chain/maillog" "$REPO/testdata/mta/chain/mainlog" ;;
 	esac
 done

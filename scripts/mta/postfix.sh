@@ -10,13 +10,7 @@ OUT=${OUT_DIR:-$REPO/testdata/mta/postfix}
 MESSAGES=${MESSAGES:-300}
 SEED=${SEED:-20261128}
 
-if ! command -v postfix >/dev/null 2>&1; then
-	log "installing postfix"
-	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null ||
-		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } ||
-		die "apt-get install postfix"
-fi
+install_postfix
 # Debian's package may have started the default instance (policy-rc.d allowing).
 postfix status >/dev/null 2>&1 && { log "stopping a running Postfix"; postfix stop; sleep 2; }
 
@@ -29,30 +23,15 @@ mkdir -p "$WORK/mail"
 chmod 1777 "$WORK/mail"
 
 # Take over the default instance; the original files are kept and put back.
-# (Debian's "No configuration" install has master.cf but no main.cf: an
-# empty marker stands for a file that did not exist.)
-for f in main.cf master.cf; do
-	if [ ! -e "/etc/postfix/$f.mailbounce-orig" ] && [ ! -e "/etc/postfix/$f.mailbounce-none" ]; then
-		if [ -e "/etc/postfix/$f" ]; then cp -p "/etc/postfix/$f" "/etc/postfix/$f.mailbounce-orig"
-		else : >"/etc/postfix/$f.mailbounce-none"; fi
-	fi
-done
+postfix_save_config
 sed "s|@WORK@|$WORK|g" "$MTA_DIR/postfix/main.cf" >/etc/postfix/main.cf
 cp "$MTA_DIR/postfix/master.cf" /etc/postfix/master.cf
 cp "$MTA_DIR/postfix/transport" /etc/postfix/mailbounce_transport
 
-restore_config() {
-	for f in main.cf master.cf; do
-		if [ -e "/etc/postfix/$f.mailbounce-orig" ]; then mv -f "/etc/postfix/$f.mailbounce-orig" "/etc/postfix/$f"
-		elif [ -e "/etc/postfix/$f.mailbounce-none" ]; then rm -f "/etc/postfix/$f" "/etc/postfix/$f.mailbounce-none"; fi
-	done
-	rm -f /etc/postfix/mailbounce_transport
-	return 0
-}
 cleanup() {
 	postfix status >/dev/null 2>&1 && postfix stop >/dev/null 2>&1
 	stop_pid "$WORK/sink.pid"
-	restore_config
+	postfix_restore_config
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM

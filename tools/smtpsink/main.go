@@ -7,13 +7,14 @@
 // Subcommands:
 //
 //	smtpsink serve  -journal FILE [-listen profile=127.0.0.1:PORT ...]
-//	smtpsink plan   -out FILE -n N -seed S -prefix p -via sendmail,smtp
+//	smtpsink plan   -out FILE -n N -seed S -prefix p -via sendmail,smtp [-msgid-domain D]
 //	smtpsink inject -plan FILE -sendmail "CMD ARGS" -smtp ADDR [-filter ADDR]
-//	smtpsink expect -plan FILE -journal FILE -mbox DIR -out FILE [-truth FILE]
+//	smtpsink expect -plan FILE -journal FILE -mbox DIR -out FILE [-truth FILE] [-chain FILE -hub-expected FILE]
 //	smtpsink totals -expected FILE
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,10 +69,11 @@ func run(ctx context.Context, args []string) error {
 		seed := fs.Uint64("seed", 1, "random seed")
 		prefix := fs.String("prefix", "p", "message id prefix")
 		via := fs.String("via", "sendmail,smtp", "comma-separated injection paths")
+		msgidDomain := fs.String("msgid-domain", "", "give every message the fixed Message-ID <ID@DOMAIN> (default: made up at injection)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return writePlan(*out, makePlan(*n, *seed, *prefix, strings.Split(*via, ",")))
+		return writePlan(*out, makePlan(*n, *seed, *prefix, strings.Split(*via, ","), *msgidDomain))
 	case "inject":
 		planPath := fs.String("plan", "plan.jsonl", "plan file")
 		sendmail := fs.String("sendmail", "/usr/sbin/sendmail", "sendmail-compatible command (space-separated)")
@@ -95,6 +97,10 @@ func run(ctx context.Context, args []string) error {
 		header := fs.String("delivered-header", "Delivered-To", "header naming the envelope recipient in local mailboxes")
 		out := fs.String("out", "expected.json", "expected counts to write")
 		truthPath := fs.String("truth", "", "per-recipient truth (JSON lines) to write")
+		chainPath := fs.String("chain", "", "two-server chain: per-message ids and fates (chain.json) to write")
+		hubPath := fs.String("hub-expected", "", "two-server chain: expected counts of the hub's log alone to write")
+		edgeHost := fs.String("edge-host", "edge.mailbounce.test", "two-server chain: the edge's host name in Received headers")
+		hubHost := fs.String("hub-host", "hub.mailbounce.test", "two-server chain: the hub's host name in Received headers")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -110,12 +116,24 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		b, err := json.MarshalIndent(exp, "", "  ")
-		if err != nil {
+		if err := writeJSON(*out, exp); err != nil {
 			return err
 		}
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write expected: %w", err)
+		if *chainPath != "" || *hubPath != "" {
+			ct, hub, err := computeChain(plan, journal, truths, exp, *mbox, *edgeHost, *hubHost, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if *chainPath != "" {
+				if err := writeJSON(*chainPath, ct); err != nil {
+					return err
+				}
+			}
+			if *hubPath != "" {
+				if err := writeJSON(*hubPath, hub); err != nil {
+					return err
+				}
+			}
 		}
 		if *truthPath != "" {
 			f, err := os.Create(*truthPath)
@@ -167,5 +185,20 @@ func printTotals(path string) error {
 	}
 	fmt.Printf("recipients=%d delivered=%d bounced=%d expired=%d deferred=%d (+ not knowable for %v) deferred_recipients=%d\n",
 		sum["recipients"], sum["delivered"], sum["bounced"], sum["expired"], sum["deferred"], unknown, sum["deferred_recipients"])
+	return nil
+}
+
+// writeJSON writes v indented, with <, > and & as they are (Message-IDs).
+func writeJSON(path string, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	return nil
 }

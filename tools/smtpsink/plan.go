@@ -20,6 +20,10 @@ type PlannedMessage struct {
 	From      string   `json:"from"`
 	Rcpts     []string `json:"rcpts"`
 	BodyLines int      `json:"body_lines"`
+	// MessageID, when set, is the Message-ID header the message is sent
+	// with; fixed in the plan so that a message can be traced across hosts
+	// (scripts/mta/chain.sh). Without it the header is made up at injection.
+	MessageID string `json:"message_id,omitempty"`
 }
 
 func pickWeighted[T any](r *rand.Rand, items []T, weight func(T) int) T {
@@ -37,8 +41,9 @@ func pickWeighted[T any](r *rand.Rand, items []T, weight func(T) int) T {
 }
 
 // makePlan draws n messages. prefix ("p" or "e") keeps the two MTAs'
-// addresses apart; vias are the injection paths the MTA offers.
-func makePlan(n int, seed uint64, prefix string, vias []string) []PlannedMessage {
+// addresses apart; vias are the injection paths the MTA offers. A non-empty
+// msgidDomain gives every message a fixed Message-ID <ID@msgidDomain>.
+func makePlan(n int, seed uint64, prefix string, vias []string, msgidDomain string) []PlannedMessage {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var plan []PlannedMessage
 	for i := 1; i <= n; i++ {
@@ -57,6 +62,9 @@ func makePlan(n int, seed uint64, prefix string, vias []string) []PlannedMessage
 			Via:       vias[r.IntN(len(vias))],
 			From:      "dsnbox+" + id + "@" + dsnDomain,
 			BodyLines: 5 + r.IntN(60),
+		}
+		if msgidDomain != "" {
+			m.MessageID = "<" + id + "@" + msgidDomain + ">"
 		}
 		used := map[string]bool{}
 		for k := 1; len(m.Rcpts) < count && k < 50; k++ {
@@ -116,7 +124,11 @@ func messageText(m PlannedMessage, now time.Time) string {
 	fmt.Fprintf(&b, "To: %s\r\n", strings.Join(m.Rcpts, ",\r\n\t"))
 	fmt.Fprintf(&b, "Subject: mailbounce test message %s\r\n", m.ID)
 	fmt.Fprintf(&b, "Date: %s\r\n", now.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "Message-ID: <%s.%d@mailbounce.test>\r\n", m.ID, now.Unix())
+	if m.MessageID != "" {
+		fmt.Fprintf(&b, "Message-ID: %s\r\n", m.MessageID)
+	} else {
+		fmt.Fprintf(&b, "Message-ID: <%s.%d@mailbounce.test>\r\n", m.ID, now.Unix())
+	}
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
 	for i := 0; i < m.BodyLines; i++ {
 		fmt.Fprintf(&b, "Line %03d of test message %s. The quick brown fox jumps over the lazy dog.\r\n", i+1, m.ID)

@@ -38,6 +38,13 @@ type JournalEntry struct {
 	// Event names a failure that is not a reply: hangup, dropped, stalled,
 	// tls-broken.
 	Event string `json:"event,omitempty"`
+	// MessageID and Received describe the message of a data entry, from its
+	// headers: the Message-ID, and "HOST ID" for each Received header that
+	// names both (top first, so the last MTA that handled the message comes
+	// first). They tie the sink's view to the queue ids of the MTAs that
+	// relayed the message, without reading any MTA log.
+	MessageID string   `json:"message_id,omitempty"`
+	Received  []string `json:"received,omitempty"`
 }
 
 // Journal appends entries as JSON lines; safe for concurrent use.
@@ -113,6 +120,9 @@ type session struct {
 	from    string
 	hasMail bool
 	rcpts   []string
+	// Headers of the message being answered (data entries only).
+	msgID    string
+	received []string
 }
 
 var errLineTooLong = errors.New("line too long")
@@ -128,6 +138,9 @@ func (s *session) record(stage, rcpt string, r Reply, event string) {
 	e := s.entry(stage)
 	e.Rcpt = rcpt
 	e.Code, e.Enhanced, e.Text, e.RemoteID, e.Event = r.Code, r.Enhanced, r.text(), r.RemoteID, event
+	if stage == "data" {
+		e.MessageID, e.Received = s.msgID, s.received
+	}
 	s.sink.journal.Write(e)
 }
 
@@ -165,6 +178,7 @@ var angleAddr = regexp.MustCompile(`(?i)^(?:MAIL FROM|RCPT TO):\s*<([^>]*)>`)
 
 func (s *session) reset() {
 	s.from, s.hasMail, s.rcpts = "", false, nil
+	s.msgID, s.received = "", nil
 }
 
 func (s *session) run(ctx context.Context) {
@@ -273,10 +287,11 @@ func (s *session) run(ctx context.Context) {
 			if err := s.sendLine("354 End data with <CR><LF>.<CR><LF>"); err != nil {
 				return
 			}
-			msgID, size, err := s.readData()
+			msgID, received, size, err := s.readData()
 			if err != nil {
 				return
 			}
+			s.msgID, s.received = msgID, received
 			if !s.finishData(ctx, msgID, size) {
 				return
 			}
@@ -297,28 +312,64 @@ func (s *session) run(ctx context.Context) {
 	}
 }
 
-var messageIDHeader = regexp.MustCompile(`(?i)^message-id:\s*(<[^>]+>)`)
+var (
+	messageIDHeader = regexp.MustCompile(`(?i)^message-id:\s*(<[^>]+>)`)
+	receivedBy      = regexp.MustCompile(`(?i)\bby\s+([A-Za-z0-9.-]+)`)
+	receivedID      = regexp.MustCompile(`(?i)\bid\s+([A-Za-z0-9][A-Za-z0-9-]*)`)
+)
 
-// readData reads the message up to the lone dot and returns its Message-ID
-// header and size.
-func (s *session) readData() (string, int, error) {
-	msgID, size, inHeader := "", 0, true
+// headerIDs returns the Message-ID of a header block (lines as sent, folded
+// or not) and "HOST ID" for each Received header that names both "by HOST"
+// and "id ID", in order.
+func headerIDs(lines []string) (msgID string, received []string) {
+	var field string
+	flush := func() {
+		if m := messageIDHeader.FindStringSubmatch(field); m != nil && msgID == "" {
+			msgID = m[1]
+		}
+		if len(field) > 9 && strings.EqualFold(field[:9], "received:") {
+			// The host follows "by"; the id comes after it (Exim puts
+			// "(envelope-from <...>)" between the two).
+			if by := receivedBy.FindStringSubmatchIndex(field); by != nil {
+				if id := receivedID.FindStringSubmatch(field[by[1]:]); id != nil {
+					received = append(received, field[by[2]:by[3]]+" "+id[1])
+				}
+			}
+		}
+		field = ""
+	}
+	for _, l := range lines {
+		if l != "" && (l[0] == ' ' || l[0] == '\t') {
+			field += " " + strings.TrimSpace(l)
+			continue
+		}
+		flush()
+		field = l
+	}
+	flush()
+	return msgID, received
+}
+
+// readData reads the message up to the lone dot and returns its Message-ID,
+// its Received ids (see headerIDs) and its size.
+func (s *session) readData() (string, []string, int, error) {
+	var header []string
+	size, inHeader := 0, true
 	for {
 		line, err := s.readLine()
 		if err != nil {
-			return "", 0, err
+			return "", nil, 0, err
 		}
 		if line == "." {
-			return msgID, size, nil
+			msgID, received := headerIDs(header)
+			return msgID, received, size, nil
 		}
 		size += len(line) + 2
 		if line == "" {
 			inHeader = false
 		}
-		if inHeader && msgID == "" {
-			if m := messageIDHeader.FindStringSubmatch(line); m != nil {
-				msgID = m[1]
-			}
+		if inHeader && len(header) < 200 {
+			header = append(header, strings.TrimPrefix(line, "."))
 		}
 	}
 }
