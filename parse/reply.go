@@ -63,7 +63,8 @@ func ParseReply(s string) Reply {
 
 	// The stage Postfix appends: "(in reply to RCPT TO command)".
 	if strings.HasSuffix(rest, " command)") {
-		if i := strings.LastIndex(rest, " (in reply to "); i >= 0 {
+		// The two may overlap in " (in reply to command)".
+		if i := strings.LastIndex(rest, " (in reply to "); i >= 0 && i+len(" (in reply to ") <= len(rest)-len(" command)") {
 			st := rest[i+len(" (in reply to ") : len(rest)-len(" command)")]
 			r.Stage = normStage(st)
 			rest = rest[:i]
