@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -318,10 +319,14 @@ func parseDuration(s string) (time.Duration, error) {
 	for unit, d := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if strings.HasSuffix(s, unit) {
 			n, err := strconv.ParseFloat(strings.TrimSuffix(s, unit), 64)
-			if err != nil || n <= 0 {
+			// Within what a time.Duration holds (about 292 years); NaN fails.
+			if err != nil || !(n > 0 && n*float64(d) < math.MaxInt64) {
 				return 0, bad
 			}
-			return time.Duration(n * float64(d)), nil
+			if dur := time.Duration(n * float64(d)); dur > 0 {
+				return dur, nil
+			}
+			return 0, bad
 		}
 	}
 	d, err := time.ParseDuration(s)

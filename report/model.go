@@ -241,7 +241,7 @@ func ParseThreshold(s string) (Threshold, error) {
 	if percent {
 		v /= 100
 	}
-	if v < 0 || v > 1 {
+	if !(v >= 0 && v <= 1) { // NaN too
 		return t, fmt.Errorf("--fail-if %q: a rate is between 0 and 1 (or 0%% and 100%%)", s)
 	}
 	t.Limit = v
