@@ -1,6 +1,9 @@
 package parse
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // parseExim reads an Exim mainlog line after any syslog envelope:
 // "2026-11-28 07:04:05[.mmm][ +zzzz][ [pid]] [ID] rest", where the
@@ -208,6 +211,44 @@ func isEximKey(k string) bool {
 	return false
 }
 
+// eximDuration reads a time as Exim writes it in QT= and DT=: "0s", "18s",
+// "2m3s", "1h2m", "1d2h3m4s", "1w", with +millisec "1.333s".
+func eximDuration(s string) (float64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	total := 0.0
+	for s != "" {
+		n := 0
+		for n < len(s) && (s[n] >= '0' && s[n] <= '9' || s[n] == '.') {
+			n++
+		}
+		if n == 0 || n == len(s) {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(s[:n], 64)
+		if err != nil {
+			return 0, false
+		}
+		switch s[n] {
+		case 's':
+		case 'm':
+			v *= 60
+		case 'h':
+			v *= 3600
+		case 'd':
+			v *= 86400
+		case 'w':
+			v *= 7 * 86400
+		default:
+			return 0, false
+		}
+		total += v
+		s = s[n+1:]
+	}
+	return total, true
+}
+
 // trimReceivedRecipients takes off the " for rcpt1 rcpt2" that Exim puts at
 // the end of an arrival line with log_selector +received_recipients, which
 // would otherwise run on into the last field's value (id=, the Message-ID).
@@ -354,6 +395,11 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 				reply = v
 			case "F":
 				ev.Sender = trimAngle(v)
+			case "QT":
+				// log_selector +queue_time: the time since arrival.
+				if d, ok := eximDuration(v); ok {
+					ev.Delay = d
+				}
 			}
 		})
 	}

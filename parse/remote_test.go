@@ -45,3 +45,24 @@ func TestForwardedAs(t *testing.T) {
 		t.Errorf("outcome %v next %q remote %q", ev.Outcome, ev.NextQueueID, ev.Reply.RemoteID)
 	}
 }
+
+func TestEximDuration(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"0s", 0, true}, {"18s", 18, true}, {"2m3s", 123, true}, {"1m", 60, true}, {"1h2m", 3720, true},
+		{"1d2h3m4s", 93784, true}, {"1w", 604800, true}, {"1.333s", 1.333, true},
+		{"", 0, false}, {"12", 0, false}, {"3x", 0, false}, {"s", 0, false}, {"1..2s", 0, false},
+	} {
+		got, ok := eximDuration(c.in)
+		if ok != c.ok || ok && (got-c.want > 1e-9 || c.want-got > 1e-9) {
+			t.Errorf("eximDuration(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+	ev := NewParser(Options{}).Parse(`2026-11-28 07:04:06 1pXyZ1-0001Ab-Cd => bob@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.1.27] C="250 OK" QT=2m3s DT=1s`)
+	if ev.Outcome != Delivered || ev.Delay != 123 {
+		t.Errorf("outcome %v delay %v, want delivered after 123 s", ev.Outcome, ev.Delay)
+	}
+}
