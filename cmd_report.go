@@ -38,8 +38,17 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "time zone for dates and the report, e.g. Europe/Berlin (default: local)")
 	failIf := fs.StringArray("fail-if", nil, "exit with status 3 when a rate crosses a limit: 'bounce_rate>5%' (also deferral_rate, expired_rate, delivery_rate<90%); repeatable")
 	minVolume := fs.Int64("min-volume", 0, "with --fail-if: check every domain with at least N recipients instead of the totals")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
+	fs.MarkHidden("cpuprofile")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	loc, err := loadLocation(*tz)
 	if err != nil {

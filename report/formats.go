@@ -159,8 +159,8 @@ func groupJSON(g Group, byDomain bool) jsonGroup {
 	return j
 }
 
-// JSON writes the report as one JSON object.
-func JSON(w io.Writer, s *Summary) error {
+// reportJSON is the report as JSON values.
+func reportJSON(s *Summary) jsonReport {
 	loc := s.loc()
 	j := jsonReport{Since: rfc3339(s.Since, loc), Until: rfc3339(s.Until, loc), TimeZone: loc.String(),
 		First: rfc3339(s.First, loc), Last: rfc3339(s.Last, loc), By: s.By, Domain: s.Filter,
@@ -192,9 +192,34 @@ func JSON(w io.Writer, s *Summary) error {
 	for _, b := range s.Thresholds {
 		j.Thresholds = append(j.Thresholds, jsonBreach{Threshold: b.Threshold.Text, Domain: b.Group, Value: round4(b.Value), Volume: b.Volume})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(j)
+	return j
+}
+
+// JSON writes the report as one JSON object.
+func JSON(w io.Writer, s *Summary) error {
+	j := reportJSON(s)
+	// The groups are written by appendGroups and put in their place in
+	// the rest, which encoding/json writes: the same bytes as
+	// json.NewEncoder(w) with SetIndent("", "  ") writes of the whole.
+	key, groups := "groups", j.Groups
+	if j.Domains != nil {
+		key, groups = "domains", j.Domains
+	}
+	j.Domains, j.Groups = nil, nil
+	rest, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	out := rest
+	if len(groups) > 0 { // omitempty
+		list, err := appendGroups(make([]byte, 0, len(groups)*4096), groups, "  ")
+		if err != nil {
+			return err
+		}
+		out = spliceGroups(rest, key, list, "omitted", "failure_reasons")
+	}
+	_, err = w.Write(append(out, '\n'))
+	return err
 }
 
 // csvSafe keeps a spreadsheet from running a cell from a log as a formula.

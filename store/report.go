@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -150,9 +152,9 @@ func window(since, until time.Time) (lo, hi int64) {
 // figure comes from the same snapshot even while an ingest commits.
 //
 // The counts per group, the failure reasons, the relay view and the trend
-// come from the rollups (delivery_days and delivery_hours, deferred_days
-// and deferred_hours, and host_* or sender_* for those groupings) summed
-// over the whole days and the other whole hours of the window, and from
+// come from the rollups (delivery_*, deferred_*, and host_* or sender_* for
+// those groupings) summed over the whole months, the other whole days and
+// the other whole hours of the window (see tierSplit), and from
 // deliveries for the partial hours at its ends (see count). Typical replies are a
 // few index seeks per reason; delay percentiles read at most DelaySample
 // rows per group.
@@ -588,22 +590,48 @@ func mergeFailures(groups []GroupRow) []ReasonStat {
 
 // examples fills Code, Enhanced and Example of the first reasons of the
 // first Top domains, and of every overall failure (from the domain that
-// had most of it), each from the latest exampleScan attempts: a few index
-// seeks, whatever the size of the window.
+// had most of it), each from the latest exampleScan attempts: a walk of
+// deliveries_domain_outcome, which carries the codes, and one table row
+// for the reply text, whatever the size of the window.
 func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, overall []ReasonStat) error {
 	ids := make(map[string]int64, len(byDomain))
 	for id := range byDomain {
 		ids[r.domainNames[id]] = id
 	}
-	stmt, err := r.tx.PrepareContext(r.ctx, `SELECT code, enhanced, reply
+	stmt, err := r.tx.PrepareContext(r.ctx, `SELECT code, enhanced, id
 		FROM deliveries INDEXED BY deliveries_domain_outcome
 		WHERE domain_id = ? AND outcome = ? AND final = ? AND reason IS ? AND time >= ? AND time < ?
-		ORDER BY time DESC LIMIT ?`)
+		ORDER BY time DESC, id DESC LIMIT ?`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
+	// The reply texts are read at the end, all in one query: id -> the
+	// reasons that take that attempt's reply as their example.
+	examples := make(map[int64][]*ReasonStat)
+	// The overall failures mostly take their example from a domain whose
+	// reason was filled already.
+	type filled struct {
+		domain          int64
+		outcome, reason string
+	}
+	done := make(map[filled]int64) // -> the id of the example, 0: none
+	type reply struct {
+		code     int
+		enhanced string
+	}
+	var order []reply
+	var counts []int
+	var latest []int64 // the id of the latest attempt with each reply
 	fill := func(domain int64, f *ReasonStat) error {
+		fk := filled{domain, f.Outcome, f.Reason}
+		if id, ok := done[fk]; ok {
+			if id != 0 {
+				f.Code, f.Enhanced = examples[id][0].Code, examples[id][0].Enhanced
+				examples[id] = append(examples[id], f)
+			}
+			return nil
+		}
 		final := f.Outcome != OutcomeDeferred
 		var reason any
 		if f.Reason != "" {
@@ -614,38 +642,50 @@ func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, o
 			return err
 		}
 		defer rows.Close()
-		type reply struct {
-			code     int
-			enhanced string
-		}
-		seen := make(map[reply]int)
-		first := make(map[reply]string)
-		var order []reply
-		for rows.Next() {
+		// The replies in the order they come (latest first) with their
+		// counts; the scan stops once no other reply, seen or not, can
+		// catch up with the commonest in the rows left.
+		order, counts, latest = order[:0], counts[:0], latest[:0]
+		best := -1
+		for n := 1; rows.Next(); n++ {
 			var code sql.NullInt64
-			var enh, text sql.NullString
-			if err := rows.Scan(&code, &enh, &text); err != nil {
+			var enh sql.NullString
+			var id int64
+			if err := rows.Scan(&code, &enh, &id); err != nil {
 				return err
 			}
 			k := reply{int(code.Int64), enh.String}
-			if seen[k] == 0 {
-				order = append(order, k)
-				first[k] = text.String
+			i := slices.Index(order, k)
+			if i < 0 {
+				order, counts, latest = append(order, k), append(counts, 0), append(latest, id)
+				i = len(order) - 1
 			}
-			seen[k]++
+			counts[i]++
+			best = 0
+			for j := range counts {
+				if counts[j] > counts[best] {
+					best = j
+				}
+			}
+			second := 0
+			for j := range counts {
+				if j != best {
+					second = max(second, counts[j])
+				}
+			}
+			if counts[best] > second+exampleScan-n {
+				break
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		best := -1
-		for i, k := range order {
-			if best < 0 || seen[k] > seen[order[best]] {
-				best = i
-			}
-		}
+		rows.Close()
+		done[fk] = 0
 		if best >= 0 {
-			k := order[best]
-			f.Code, f.Enhanced, f.Example = k.code, k.enhanced, first[k]
+			f.Code, f.Enhanced = order[best].code, order[best].enhanced
+			examples[latest[best]] = append(examples[latest[best]], f)
+			done[fk] = latest[best]
 		}
 		return nil
 	}
@@ -663,18 +703,21 @@ func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, o
 			}
 		}
 	}
-	// Overall: from the domain with the most attempts of that kind.
-	for i := range overall {
-		f := &overall[i]
-		var best *GroupRow
-		var bestN int64
-		for j := range domains {
-			for _, gf := range domains[j].Failures {
-				if gf.Outcome == f.Outcome && gf.Reason == f.Reason && gf.Count > bestN {
-					best, bestN = &domains[j], gf.Count
-				}
+	// Overall: from the domain with the most attempts of that kind (the
+	// first in the order of domains on a tie), found in one pass.
+	type kind struct{ outcome, reason string }
+	bestOf := make(map[kind]*GroupRow, len(overall))
+	bestN := make(map[kind]int64, len(overall))
+	for j := range domains {
+		for _, gf := range domains[j].Failures {
+			if k := (kind{gf.Outcome, gf.Reason}); gf.Count > bestN[k] {
+				bestOf[k], bestN[k] = &domains[j], gf.Count
 			}
 		}
+	}
+	for i := range overall {
+		f := &overall[i]
+		best := bestOf[kind{f.Outcome, f.Reason}]
 		if best == nil {
 			continue
 		}
@@ -683,7 +726,33 @@ func (r *reportRun) examples(domains []GroupRow, byDomain map[int64]*GroupRow, o
 			return err
 		}
 	}
-	return nil
+	if len(examples) == 0 {
+		return nil
+	}
+	idList := make([]int64, 0, len(examples))
+	for id := range examples {
+		idList = append(idList, id)
+	}
+	list, err := json.Marshal(idList)
+	if err != nil {
+		return err
+	}
+	rows, err := r.tx.QueryContext(r.ctx, `SELECT id, reply FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var text sql.NullString
+		if err := rows.Scan(&id, &text); err != nil {
+			return err
+		}
+		for _, f := range examples[id] {
+			f.Example = text.String
+		}
+	}
+	return rows.Err()
 }
 
 // rejectReasons lists the rejects by reason (counted by rejectScan), each
@@ -723,10 +792,10 @@ func (r *reportRun) rejectReasons(counts map[string]int64) ([]ReasonStat, error)
 // delays computes the delay percentiles of the delivered recipients of the
 // first Top groups (the first 1000 when Top is 0; past the hundredth group with a
 // tenth of the sample) from at most DelaySample of the latest of them
-// each, found by index seeks; the totals from the latest 10 DelaySample
-// deliveries of the window, read backwards through deliveries_time.
-// delay is in no index, so each value read is a table row: the samples
-// bound that cost, whatever the size of the window.
+// each, read from deliveries_domain_outcome, which carries the delays; the
+// totals from the latest 10 DelaySample deliveries of the window, read
+// backwards through deliveries_time, a table row each: the samples bound
+// that cost, whatever the size of the window.
 func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 	ids := make(map[string]int64, len(r.domainNames))
 	for id, name := range r.domainNames {
@@ -735,7 +804,7 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 	stmt, err := r.tx.PrepareContext(r.ctx, `SELECT delay FROM deliveries INDEXED BY deliveries_domain_outcome
 		WHERE domain_id = ? AND outcome = 'delivered' AND final = 1 AND reason IS NULL
 		AND time >= ? AND time < ? AND delay IS NOT NULL
-		ORDER BY time DESC LIMIT ?`)
+		ORDER BY time DESC, id DESC LIMIT ?`)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The hourly rollups (delivery_hours, host_hours, sender_hours, their
@@ -17,9 +18,12 @@ import (
 // combination of all the columns reports group by, and at Commit those
 // sums are projected on each table's key and added to it, in the same
 // transaction as the rows, and summed again per day into the daily tables
-// (delivery_days and so on). A report then reads the window's rows of one
-// or two small tables per tier: days for the whole days of the window,
-// hours for the whole hours of the days at its ends (see daysSplit).
+// (delivery_days and so on) and per calendar month into the monthly ones
+// (delivery_months and so on, migrations/0003_monthly_rollup.sql). A
+// report then reads the window's rows of one or two small tables per
+// tier: months for the whole months of the window, days for the whole
+// days of the months at its ends, hours for the whole hours of the days at
+// its ends (see tierSplit).
 
 // hourMicros is one rollup hour in stored time units.
 const hourMicros = int64(3600_000_000)
@@ -275,12 +279,12 @@ func (b *Batch) addDeferred(k deferredKey, n int64) {
 }
 
 // The rollup tables, each a projection of the writer's sums (hourKey,
-// deferredKey) on its own key columns. Each has a daily counterpart (days)
-// with the same key but the day (hour / 24) for the hour, kept the same
-// way: the sums per hour are summed again per day at Commit.
+// deferredKey) on its own key columns. Each has a daily and a monthly
+// counterpart (see rollupTier.table) with the same key but the day or the
+// month for the hour, kept the same way: the sums per hour are summed
+// again per day and per month at Commit.
 type hourTable struct {
-	name    string
-	days    string // the daily table
+	name    string // the hourly table
 	key     string // key columns after hour
 	counts  string // counter columns
 	nkey    int    // number of key columns after hour, ids first
@@ -290,7 +294,6 @@ type hourTable struct {
 
 type deferredTable struct {
 	name    string
-	days    string
 	key     string // key columns between hour and decided_hour
 	nkey    int
 	project func(k deferredKey) rowKey
@@ -313,36 +316,60 @@ const hoursPerDay = 24
 // expected, as for hourOf).
 func dayOf(hour int64) int64 { return hour / hoursPerDay }
 
-// A rollup tier: the hourly tables or the daily ones.
+// monthOfDay is the rollup month of a rollup day: the calendar month
+// (UTC) as months since the year 0, year * 12 + month - 1.
+func monthOfDay(day int64) int64 {
+	t := time.Unix(day*86400, 0).UTC()
+	return int64(t.Year())*12 + int64(t.Month()) - 1
+}
+
+// monthStart is the first rollup day of rollup month m.
+func monthStart(m int64) int64 {
+	return time.Date(int(m/12), time.Month(m%12+1), 1, 0, 0, 0, 0, time.UTC).Unix() / 86400
+}
+
+// monthSQL is monthOfDay in SQL, of a day column.
+func monthSQL(day string) string {
+	return `(CAST(strftime('%Y', ` + day + ` * 86400, 'unixepoch') AS INTEGER) * 12 + CAST(strftime('%m', ` + day + ` * 86400, 'unixepoch') AS INTEGER) - 1)`
+}
+
+// A rollup tier: the hourly tables, the daily ones or the monthly ones.
 type rollupTier struct {
-	col   string // "hour" or "day"
-	hours int64  // hours per unit
-	table func(hourly, daily string) string
+	col    string                 // "hour", "day" or "month"
+	suffix string                 // of the tables' names
+	of     func(hour int64) int64 // the unit of a rollup hour
 }
 
 var (
-	tierHours = rollupTier{"hour", 1, func(h, _ string) string { return h }}
-	tierDays  = rollupTier{"day", hoursPerDay, func(_, d string) string { return d }}
-	tiers     = []rollupTier{tierHours, tierDays}
+	tierHours  = rollupTier{"hour", "_hours", func(h int64) int64 { return h }}
+	tierDays   = rollupTier{"day", "_days", dayOf}
+	tierMonths = rollupTier{"month", "_months", func(h int64) int64 { return monthOfDay(dayOf(h)) }}
+	tiers      = []rollupTier{tierHours, tierDays, tierMonths}
 )
 
+// table is this tier's table of an hourly table (delivery_hours:
+// delivery_days, delivery_months).
+func (tier rollupTier) table(hourly string) string {
+	return strings.TrimSuffix(hourly, "_hours") + tier.suffix
+}
+
 var hourTables = []hourTable{
-	{"delivery_hours", "delivery_days", "domain_id, relay_id", "attempts, messages, domain_messages, relay_messages", 2, 4,
+	{"delivery_hours", "domain_id, relay_id", "attempts, messages, domain_messages, relay_messages", 2, 4,
 		func(k hourKey) rowKey { return rowKey{k.hour, k.domain, k.relay, 0, k.outcome, k.final, k.reason} }},
-	{"host_hours", "host_days", "host_id", "attempts, messages", 1, 2,
+	{"host_hours", "host_id", "attempts, messages", 1, 2,
 		func(k hourKey) rowKey { return rowKey{k.hour, k.host, 0, 0, k.outcome, k.final, k.reason} }},
-	{"sender_hours", "sender_days", "sender_domain_id", "attempts, messages", 1, 2,
+	{"sender_hours", "sender_domain_id", "attempts, messages", 1, 2,
 		func(k hourKey) rowKey { return rowKey{k.hour, k.senderID, 0, 0, k.outcome, k.final, k.reason} }},
 }
 
 var deferredTables = []deferredTable{
-	{"deferred_hours", "deferred_days", "domain_id, relay_id", 2,
+	{"deferred_hours", "domain_id, relay_id", 2,
 		func(k deferredKey) rowKey {
 			return rowKey{hour: k.hour, id1: k.domain, id2: k.relay, id3: k.decidedHour}
 		}},
-	{"deferred_host_hours", "deferred_host_days", "host_id", 1,
+	{"deferred_host_hours", "host_id", 1,
 		func(k deferredKey) rowKey { return rowKey{hour: k.hour, id1: k.host, id3: k.decidedHour} }},
-	{"deferred_sender_hours", "deferred_sender_days", "sender_domain_id", 1,
+	{"deferred_sender_hours", "sender_domain_id", 1,
 		func(k deferredKey) rowKey { return rowKey{hour: k.hour, id1: k.senderID, id3: k.decidedHour} }},
 }
 
@@ -353,24 +380,24 @@ func (t hourTable) upsertSQL(tier rollupTier) string {
 	for _, c := range strings.Split(t.counts, ", ") {
 		set = append(set, c+" = "+c+" + excluded."+c)
 	}
-	return `INSERT INTO ` + tier.table(t.name, t.days) + ` (` + tier.col + `, ` + t.key + `, outcome, final, reason, ` + t.counts + `)
+	return `INSERT INTO ` + tier.table(t.name) + ` (` + tier.col + `, ` + t.key + `, outcome, final, reason, ` + t.counts + `)
 	VALUES (` + placeholders(1+t.nkey+3+t.ncounts) + `)
 	ON CONFLICT DO UPDATE SET ` + strings.Join(set, ", ")
 }
 
 func (t hourTable) deleteSQL(tier rollupTier) string {
-	return `DELETE FROM ` + tier.table(t.name, t.days) + ` WHERE (` + tier.col + `, ` + t.key + `, outcome, final, reason) = (` +
+	return `DELETE FROM ` + tier.table(t.name) + ` WHERE (` + tier.col + `, ` + t.key + `, outcome, final, reason) = (` +
 		placeholders(1+t.nkey+3) + `) AND attempts = 0`
 }
 
 func (t deferredTable) upsertSQL(tier rollupTier) string {
-	return `INSERT INTO ` + tier.table(t.name, t.days) + ` (` + tier.col + `, ` + t.key + `, decided_hour, recipients)
+	return `INSERT INTO ` + tier.table(t.name) + ` (` + tier.col + `, ` + t.key + `, decided_hour, recipients)
 	VALUES (` + placeholders(1+t.nkey+2) + `)
 	ON CONFLICT DO UPDATE SET recipients = recipients + excluded.recipients`
 }
 
 func (t deferredTable) deleteSQL(tier rollupTier) string {
-	return `DELETE FROM ` + tier.table(t.name, t.days) + ` WHERE (` + tier.col + `, ` + t.key + `, decided_hour) = (` +
+	return `DELETE FROM ` + tier.table(t.name) + ` WHERE (` + tier.col + `, ` + t.key + `, decided_hour) = (` +
 		placeholders(1+t.nkey+1) + `) AND recipients = 0`
 }
 
@@ -389,7 +416,7 @@ func (b *Batch) rollupReject(t int64, domain, host any, reason string) {
 }
 
 func upsertRejectSQL(tier rollupTier) string {
-	return `INSERT INTO ` + tier.table("reject_hours", "reject_days") + ` (` + tier.col + `, domain_id, host_id, reason, rejects)
+	return `INSERT INTO ` + tier.table("reject_hours") + ` (` + tier.col + `, domain_id, host_id, reason, rejects)
 	VALUES (?, ?, ?, ?, ?)
 	ON CONFLICT DO UPDATE SET rejects = rejects + excluded.rejects`
 }
@@ -400,8 +427,9 @@ const rejectRowsSQL = `SELECT time / 3600000000 AS hour, ifnull(domain_id, 0) AS
 	ifnull(host_id, 0) AS host_id, ifnull(reason, '') AS reason, count(*) AS rejects
 FROM rejects WHERE %s GROUP BY 1, 2, 3, 4`
 
-// rollupUpserts are the writer's prepared upserts, per tier (hours, then
-// days): hourTables, then deferredTables, then reject_hours (reject_days).
+// rollupUpserts are the writer's prepared upserts, per tier (hours, days,
+// months): hourTables, then deferredTables, then reject_hours (reject_days,
+// reject_months).
 func rollupUpserts() []string {
 	var out []string
 	for _, tier := range tiers {
@@ -416,9 +444,9 @@ func rollupUpserts() []string {
 	return out
 }
 
-// flushRollup adds the batch's sums to the rollup tables of both tiers,
-// each sum projected on each table's key (and summed per day for the
-// daily tables).
+// flushRollup adds the batch's sums to the rollup tables of every tier,
+// each sum projected on each table's key (and summed per day or month for
+// the daily and monthly tables).
 func (b *Batch) flushRollup() error {
 	stmts := b.db.stmts.upsertRollup
 	perTier := len(hourTables) + len(deferredTables) + 1
@@ -440,7 +468,7 @@ func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 		sums := make(map[rowKey]*hourCounts, len(b.hours))
 		for k, c := range b.hours {
 			rk := t.project(k)
-			rk.hour /= tier.hours
+			rk.hour = tier.of(rk.hour)
 			if p := sums[rk]; p != nil {
 				p.addCounts(*c)
 			} else {
@@ -465,11 +493,11 @@ func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 				args = append(args, c.domainMessages, c.relayMessages)
 			}
 			if _, err := up.ExecContext(b.ctx, args...); err != nil {
-				return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
+				return b.db.wrapErr("update "+tier.table(t.name), err)
 			}
 			if c.attempts < 0 {
 				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(tier), args[:keyLen]...); err != nil {
-					return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
+					return b.db.wrapErr("update "+tier.table(t.name), err)
 				}
 			}
 		}
@@ -481,7 +509,7 @@ func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 		sums := make(map[rowKey]int64, len(b.deferred))
 		for k, n := range b.deferred {
 			rk := t.project(k)
-			rk.hour /= tier.hours
+			rk.hour = tier.of(rk.hour)
 			sums[rk] += n
 		}
 		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+i])
@@ -498,11 +526,11 @@ func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 			keyLen := len(args)
 			args = append(args, n)
 			if _, err := up.ExecContext(b.ctx, args...); err != nil {
-				return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
+				return b.db.wrapErr("update "+tier.table(t.name), err)
 			}
 			if n < 0 {
 				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(tier), args[:keyLen]...); err != nil {
-					return b.db.wrapErr("update "+tier.table(t.name, t.days), err)
+					return b.db.wrapErr("update "+tier.table(t.name), err)
 				}
 			}
 		}
@@ -510,13 +538,13 @@ func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 	if len(b.rejects) > 0 {
 		sums := make(map[rejectKey]int64, len(b.rejects))
 		for k, n := range b.rejects {
-			k.hour /= tier.hours
+			k.hour = tier.of(k.hour)
 			sums[k] += n
 		}
 		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+len(deferredTables)])
 		for k, n := range sums {
 			if _, err := up.ExecContext(b.ctx, k.hour, k.domain, k.host, k.reason, n); err != nil {
-				return b.db.wrapErr("update "+tier.table("reject_hours", "reject_days"), err)
+				return b.db.wrapErr("update "+tier.table("reject_hours"), err)
 			}
 		}
 	}
@@ -598,20 +626,29 @@ func dayRowsSQL(hourly, key, sums string) string {
 	return `SELECT hour / 24 AS day, ` + key + `, ` + sums + ` FROM ` + hourly + ` GROUP BY day, ` + key
 }
 
-// hoursOnly makes reports read the whole hours from the hourly tables
-// only, never the daily ones: tests compare the two.
-var hoursOnly = false
+// monthRowsSQL computes a monthly table's rows from its daily table, as
+// the writer and the migration sum them.
+func monthRowsSQL(daily, key, sums string) string {
+	return `SELECT ` + monthSQL(`day`) + ` AS month, ` + key + `, ` + sums + ` FROM ` + daily + ` GROUP BY month, ` + key
+}
 
-// segment is a range [lo, hi) of hours or days read from one tier.
+// hoursOnly makes reports read the whole hours from the hourly tables
+// only, and daysOnly from the hourly and daily ones, never the monthly
+// ones: tests compare the tiers.
+var hoursOnly, daysOnly = false, false
+
+// segment is a range [lo, hi) of hours, days or months read from one tier.
 type segment struct {
 	tier   rollupTier
 	lo, hi int64
 }
 
-// daysSplit cuts the whole hours [hLo, hHi) of a window into the whole
-// days that the daily tables answer and the hours of the part-days at its
-// ends, read from the hourly ones. Open ends stay open.
-func daysSplit(hLo, hHi int64) []segment {
+// tierSplit cuts the whole hours [hLo, hHi) of a window into the whole
+// months that the monthly tables answer, the whole days of the
+// part-months at its ends, which the daily tables answer, and the hours of
+// the part-days at its ends, read from the hourly ones. Open ends stay
+// open: a window without a start reads every month before its end.
+func tierSplit(hLo, hHi int64) []segment {
 	if hLo >= hHi {
 		return nil
 	}
@@ -628,7 +665,28 @@ func daysSplit(hLo, hHi int64) []segment {
 	if hoursOnly || dLo >= dHi {
 		return []segment{{tierHours, hLo, hHi}}
 	}
-	segs := []segment{{tierDays, dLo, dHi}}
+	mLo, mHi := int64(math.MinInt64), int64(math.MaxInt64)
+	if dLo != math.MinInt64 {
+		mLo = monthOfDay(dLo)
+		if monthStart(mLo) < dLo {
+			mLo++
+		}
+	}
+	if dHi != math.MaxInt64 {
+		mHi = monthOfDay(dHi)
+	}
+	var segs []segment
+	if daysOnly || mLo >= mHi {
+		segs = append(segs, segment{tierDays, dLo, dHi})
+	} else {
+		segs = append(segs, segment{tierMonths, mLo, mHi})
+		if dLo != math.MinInt64 && dLo < monthStart(mLo) {
+			segs = append(segs, segment{tierDays, dLo, monthStart(mLo)})
+		}
+		if dHi != math.MaxInt64 && monthStart(mHi) < dHi {
+			segs = append(segs, segment{tierDays, monthStart(mHi), dHi})
+		}
+	}
 	if hLo != math.MinInt64 && hLo < dLo*hoursPerDay {
 		segs = append(segs, segment{tierHours, hLo, dLo * hoursPerDay})
 	}
@@ -697,9 +755,10 @@ func trendOutcome(outcome string, final bool) bool {
 	return outcome == OutcomeDeferred || final && outcome != OutcomeHop
 }
 
-// rollupScan reads the rollups over the report's window: the whole days
-// from the daily tables and the other whole hours from the hourly ones,
-// summed over the days and hours (by SQLite, or here for delivery_*) so
+// rollupScan reads the rollups over the report's window: the whole months
+// from the monthly tables, the other whole days from the daily ones and
+// the other whole hours from the hourly ones (see tierSplit), summed over
+// the months, days and hours (by SQLite, or here for delivery_*) so
 // that the rows read are per group rather than per group and hour, and the
 // partial hours at the ends from deliveries by the same definitions. The
 // trend, which needs hours, reads host_hours (or, with --domain,
@@ -744,13 +803,14 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 	waitingSQL := `sum(CASE WHEN decided_hour <> 0 AND decided_hour * 3600000000 + 3600000000 > ?
 		AND decided_hour * 3600000000 < ? THEN 0 ELSE recipients END)`
 	if hLo < hHi {
-		segs := daysSplit(hLo, hHi)
+		segs := tierSplit(hLo, hHi)
 		var domainID, relay, unit int64
 		var final bool
 		// The trend needs hours: without --domain it comes from
 		// host_hours (few rows: a host has every outcome and reason of
 		// the hour once; summed over hosts, the attempts per hour and
-		// outcome are delivery_hours'), and delivery_* is read per day;
+		// outcome are delivery_hours'), and delivery_* is read per month
+		// and day (see tierSplit);
 		// with --domain from that domain's rows of delivery_hours.
 		deliverySegs, trendInScan := segs, false
 		if s.trend != nil && domain != nil {
@@ -773,92 +833,73 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 				return err
 			}
 		}
-		// One pass over the window's rows in key order, summed here: a
-		// GROUP BY would sort them all, and the trend would be a second
-		// pass. The values are scanned as they come from the driver (into
-		// any: no conversion) and the strings numbered, so that the sums'
-		// key hashes no string.
-		type groupKey struct {
-			domain, relay   int64
-			outcome, reason int32 // in names
-			final           bool
+		// One pass over the window's rows, each handed to the sink as it
+		// comes: a GROUP BY would sort them all, and the trend would be a
+		// second pass. The values are scanned as they come from the driver
+		// (into any: no conversion), and only the columns this report
+		// needs; the strings, which come in runs, are interned.
+		cols := []string{`domain_id`, `relay_id`, `outcome`, `final`, `reason`, `attempts`, `messages`, `domain_messages`}
+		if r.q.By == ByRelay {
+			cols = append(cols, `relay_messages`)
 		}
-		var names []string
-		ids := make(map[string]int32)
-		nameID := func(s string) int32 {
-			id, ok := ids[s]
-			if !ok {
-				id = int32(len(names))
-				s = r.internString(s)
-				names = append(names, s)
-				ids[s] = id
-			}
-			return id
+		if trendInScan {
+			cols = append(cols, `hour`)
 		}
-		index := make(map[groupKey]int32) // in sums
-		var sums []hourCounts
-		var keys []groupKey
-		var v [10]any
-		var ptrs [10]any
+		v := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
 		for i := range v {
 			ptrs[i] = &v[i]
 		}
+		var ints [10]int64 // the integer columns, by position in cols
 		lastOutcome, lastReason := "", ""
-		var lastOutcomeID, lastReasonID int32
 		t := hourTables[0]
-		for _, g := range deliverySegs {
-			trend := trendInScan && g.tier.col == "hour"
-			if err := query(`SELECT `+g.tier.col+`, domain_id, relay_id, outcome, final, reason,
-					attempts, messages, domain_messages, relay_messages
-				FROM `+g.tier.table(t.name, t.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere,
+		for _, g := range deliverySegs { // hours only when trendInScan
+			if err := query(`SELECT `+strings.Join(cols, ", ")+` FROM `+g.tier.table(t.name)+`
+				WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere,
 				args(g.lo, g.hi), func(rows *sql.Rows) error {
-					if err := rows.Scan(ptrs[:]...); err != nil {
+					if err := rows.Scan(ptrs...); err != nil {
 						return err
 					}
-					o, ok1 := v[3].(string)
-					rs, ok2 := v[5].(string)
+					o, ok1 := v[2].(string)
+					rs, ok2 := v[4].(string)
 					if !ok1 || !ok2 {
-						return fmt.Errorf("%s: outcome %T, reason %T", t.name, v[3], v[5])
+						return fmt.Errorf("%s: outcome %T, reason %T", t.name, v[2], v[4])
 					}
 					if o != lastOutcome || lastOutcome == "" {
-						lastOutcome, lastOutcomeID = o, nameID(o)
+						lastOutcome = r.internString(o)
 					}
 					if rs != lastReason || lastReason == "" {
-						lastReason, lastReasonID = rs, nameID(rs)
+						lastReason = r.internString(rs)
 					}
-					var n [8]int64
-					for i, j := range [8]int{0, 1, 2, 4, 6, 7, 8, 9} {
-						x, ok := v[j].(int64)
-						if !ok {
-							return fmt.Errorf("%s: column %d is %T", t.name, j, v[j])
+					for i := range v {
+						if i == 2 || i == 4 {
+							continue
 						}
-						n[i] = x
+						x, ok := v[i].(int64)
+						if !ok {
+							return fmt.Errorf("%s: %s is %T", t.name, cols[i], v[i])
+						}
+						ints[i] = x
 					}
-					c := hourCounts{n[4], n[5], n[6], n[7]}
-					tk := groupKey{n[1], n[2], lastOutcomeID, lastReasonID, n[3] != 0}
-					if i, ok := index[tk]; ok {
-						sums[i].addCounts(c)
-					} else {
-						index[tk] = int32(len(sums))
-						sums = append(sums, c)
-						keys = append(keys, tk)
+					final := ints[3] != 0
+					c := hourCounts{attempts: ints[5], messages: ints[6], domainMessages: ints[7]}
+					if r.q.By == ByRelay {
+						c.relayMessages = ints[8]
 					}
-					if trend && trendOutcome(names[lastOutcomeID], tk.final) {
-						s.trend(n[0], names[lastOutcomeID], c.attempts)
+					s.domain(ints[0], ints[1], lastOutcome, final, lastReason, c)
+					if trendInScan && trendOutcome(lastOutcome, final) {
+						s.trend(ints[len(cols)-1], lastOutcome, c.attempts)
 					}
 					return nil
 				}); err != nil {
 				return err
 			}
 		}
-		for i, k := range keys {
-			s.domain(k.domain, k.relay, names[k.outcome], k.final, names[k.reason], sums[i])
-		}
 		var n, waiting int64
 		dt := deferredTables[0]
 		for _, g := range segs {
 			if err := query(`SELECT domain_id, relay_id, sum(recipients), `+waitingSQL+`
-				FROM `+g.tier.table(dt.name, dt.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere+`
+				FROM `+g.tier.table(dt.name)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere+`
 				GROUP BY domain_id, relay_id`, args(r.lo, r.hi, g.lo, g.hi), func(rows *sql.Rows) error {
 				if err := rows.Scan(&domainID, &relay, &n, &waiting); err != nil {
 					return err
@@ -875,7 +916,7 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 			var c hourCounts
 			for _, g := range segs {
 				if err := query(`SELECT `+t.key+`, outcome, final, reason, sum(attempts), sum(messages)
-					FROM `+g.tier.table(t.name, t.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ? GROUP BY 1, 2, 3, 4`,
+					FROM `+g.tier.table(t.name)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ? GROUP BY 1, 2, 3, 4`,
 					[]any{g.lo, g.hi}, func(rows *sql.Rows) error {
 						if err := rows.Scan(&id, &outcome, &final, &reason, &c.attempts, &c.messages); err != nil {
 							return err
@@ -886,7 +927,7 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 					return err
 				}
 				if err := query(`SELECT `+dt.key+`, sum(recipients), `+waitingSQL+`
-					FROM `+g.tier.table(dt.name, dt.days)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ? GROUP BY 1`,
+					FROM `+g.tier.table(dt.name)+` WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ? GROUP BY 1`,
 					[]any{r.lo, r.hi, g.lo, g.hi}, func(rows *sql.Rows) error {
 						if err := rows.Scan(&id, &n, &waiting); err != nil {
 							return err
@@ -965,9 +1006,9 @@ func (r *reportRun) rollupScan(s rollupSink) error {
 	return nil
 }
 
-// rejectCounts are the rejects of the window, from reject_days for the
-// whole days, reject_hours for the other whole hours and from rejects for
-// the partial ones.
+// rejectCounts are the rejects of the window, from reject_months,
+// reject_days and reject_hours for the whole months, days and hours (see
+// tierSplit) and from rejects for the partial hours.
 type rejectCounts struct {
 	total    int64
 	byDomain map[int64]int64 // recipient domains only (no 0)
@@ -1026,8 +1067,8 @@ func (r *reportRun) rejectScan() (*rejectCounts, error) {
 		return rows.Err()
 	}
 	hLo, hHi, edges := hoursSplit(r.lo, r.hi)
-	for _, g := range daysSplit(hLo, hHi) {
-		if err := read(`SELECT domain_id, `+hostCol+`, reason, sum(rejects) FROM `+g.tier.table("reject_hours", "reject_days")+`
+	for _, g := range tierSplit(hLo, hHi) {
+		if err := read(`SELECT domain_id, `+hostCol+`, reason, sum(rejects) FROM `+g.tier.table("reject_hours")+`
 			WHERE `+g.tier.col+` >= ? AND `+g.tier.col+` < ?`+domainWhere+` GROUP BY 1, 2, 3`, args(g.lo, g.hi)); err != nil {
 			return nil, err
 		}
@@ -1105,21 +1146,28 @@ func (db *DB) VerifyRollup(ctx context.Context) error {
 	}
 	checks = append(checks, check{"reject_hours", `hour, domain_id, host_id, reason, rejects`,
 		fmt.Sprintf(rejectRowsSQL, `1`)})
-	// The daily tables: the sums of the hourly ones per day.
-	for _, t := range hourTables {
-		var sums []string
-		for _, c := range strings.Split(t.counts, ", ") {
-			sums = append(sums, "sum("+c+")")
+	// The daily tables: the sums of the hourly ones per day; the monthly
+	// ones: the sums of the daily ones per month.
+	sumTable := func(tier rollupTier, hourly, key, counts, sums string) {
+		want := dayRowsSQL(hourly, key, sums)
+		if tier.col == tierMonths.col {
+			want = monthRowsSQL(tierDays.table(hourly), key, sums)
 		}
-		checks = append(checks, check{t.days, `day, ` + t.key + `, outcome, final, reason, ` + t.counts,
-			dayRowsSQL(t.name, t.key+`, outcome, final, reason`, strings.Join(sums, ", "))})
+		checks = append(checks, check{tier.table(hourly), tier.col + `, ` + key + `, ` + counts, want})
 	}
-	for _, t := range deferredTables {
-		checks = append(checks, check{t.days, `day, ` + t.key + `, decided_hour, recipients`,
-			dayRowsSQL(t.name, t.key+`, decided_hour`, `sum(recipients)`)})
+	for _, tier := range []rollupTier{tierDays, tierMonths} {
+		for _, t := range hourTables {
+			var sums []string
+			for _, c := range strings.Split(t.counts, ", ") {
+				sums = append(sums, "sum("+c+")")
+			}
+			sumTable(tier, t.name, t.key+`, outcome, final, reason`, t.counts, strings.Join(sums, ", "))
+		}
+		for _, t := range deferredTables {
+			sumTable(tier, t.name, t.key+`, decided_hour`, `recipients`, `sum(recipients)`)
+		}
+		sumTable(tier, "reject_hours", `domain_id, host_id, reason`, `rejects`, `sum(rejects)`)
 	}
-	checks = append(checks, check{"reject_days", `day, domain_id, host_id, reason, rejects`,
-		dayRowsSQL("reject_hours", `domain_id, host_id, reason`, `sum(rejects)`)})
 	var diffs []string
 	for _, c := range checks {
 		q := `WITH want AS (` + c.want + `), have AS (SELECT ` + c.columns + ` FROM ` + c.table + `)

@@ -125,6 +125,36 @@ func moreDays(t *testing.T, db *DB) *DB {
 	return db
 }
 
+// moreMonths adds attempts and rejects in the months before and after
+// moreDays': a recipient deferred in March and decided in April, one
+// deferred at the end of February, and rejects on both sides.
+func moreMonths(t *testing.T, db *DB) *DB {
+	march := time.Date(2025, 3, 31, 22, 30, 0, 0, time.UTC)
+	april := time.Date(2025, 4, 1, 1, 15, 0, 0, time.UTC)
+	feb := time.Date(2025, 2, 28, 23, 50, 0, 0, time.UTC)
+	withBatch(t, db, func(b *Batch) {
+		m := must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "Q10", Sender: "z@Month.Sender", HasSender: true}))
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m, Host: "mx", Time: feb, Recipient: "f@example.com",
+			Relay: "mx2.example.com[192.0.2.2]:25", Outcome: OutcomeDeferred, Reason: "greylisted"}))
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m, Host: "mx", Time: march, Recipient: "m@example.com",
+			Relay: "mx2.example.com[192.0.2.2]:25", Outcome: OutcomeDeferred, Reason: "mailbox_full"}))
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m, Host: "mx", Time: april, Recipient: "m@example.com",
+			Relay: "mx3.example.com[192.0.2.3]:25", Outcome: OutcomeDelivered, Final: true}))
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: m, Host: "mx2", Time: april.Add(26 * time.Hour), Recipient: "f@example.com",
+			Relay: "mx4.other.org[192.0.2.4]:25", Outcome: OutcomeBounced, Final: true, Reason: "user_unknown"}))
+		for _, r := range []Reject{
+			{Host: "mx2", Time: feb, Recipient: "p@example.com", Code: 554, Reason: "blocked"},
+			{Host: "mx", Time: april, Recipient: "z@other.org", Code: 550, Reason: "user_unknown"},
+			{Time: april.Add(50 * time.Hour), Client: "bad[198.51.100.2]", Stage: "CONNECT", Code: 554},
+		} {
+			if err := b.AddReject(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	return db
+}
+
 func TestRollupMatchesRows(t *testing.T) {
 	db, _ := openTest(t, Options{})
 	buildSample(t, db)
@@ -135,6 +165,14 @@ func TestRollupMatchesRows(t *testing.T) {
 	verifyRollup(t, db)
 	if n := count(t, db, `SELECT count(DISTINCT day) FROM delivery_days`); n < 4 {
 		t.Errorf("delivery_days has %d days, want 4 or more", n)
+	}
+	db = moreMonths(t, db)
+	verifyRollup(t, db)
+	if n := count(t, db, `SELECT count(DISTINCT month) FROM delivery_months`); n != 3 {
+		t.Errorf("delivery_months has %d months, want 3", n)
+	}
+	if n := count(t, db, `SELECT month FROM delivery_months ORDER BY month LIMIT 1`); n != 2025*12+1 {
+		t.Errorf("first month %d, want %d (2025-02)", n, 2025*12+1)
 	}
 	if n := count(t, db, `SELECT sum(rejects) FROM reject_hours`); n != count(t, db, `SELECT count(*) FROM rejects`) || n == 0 {
 		t.Errorf("reject_hours counts %d rejects", n)
@@ -164,12 +202,12 @@ func TestRollupRollback(t *testing.T) {
 	if err := b.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"reject_hours", "reject_days"} {
+	for _, table := range []string{"reject_hours", "reject_days", "reject_months"} {
 		if n := count(t, db, `SELECT count(*) FROM `+table); n != 0 {
 			t.Errorf("%s has %d rows after a rollback, want 0", table, n)
 		}
 	}
-	for _, table := range []string{"delivery_hours", "delivery_days"} {
+	for _, table := range []string{"delivery_hours", "delivery_days", "delivery_months"} {
 		if n := count(t, db, `SELECT sum(attempts) FROM `+table); n != 1 {
 			t.Errorf("%s counts %d attempts after a rollback, want 1", table, n)
 		}
@@ -236,6 +274,7 @@ func TestReportRollupEqualsRows(t *testing.T) {
 	buildSample(t, db)
 	db = moreHistory(t, db)
 	db = moreDays(t, db)
+	db = moreMonths(t, db)
 	buckets := func(from time.Time, n int, d time.Duration) []Bucket {
 		var bs []Bucket
 		for i := range n {
@@ -262,6 +301,14 @@ func TestReportRollupEqualsRows(t *testing.T) {
 		{time.Time{}, midnight.Add(2*day + 150*time.Minute)},
 		{midnight.Add(2 * day), time.Time{}},
 		{time.Time{}, midnight.Add(day)},
+		// Across months (moreMonths): whole months, the days of the
+		// part-months, the hours of the part-days.
+		{time.Date(2025, 2, 28, 12, 0, 0, 0, time.UTC), time.Date(2025, 4, 2, 3, 30, 0, 0, time.UTC)},
+		{time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), time.Time{}},
+		{time.Time{}, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Time{}, time.Date(2025, 4, 2, 2, 0, 0, 0, time.UTC)},
+		{time.Date(2025, 3, 31, 22, 0, 0, 0, time.UTC), time.Date(2025, 4, 1, 2, 0, 0, 0, time.UTC)},
 	} {
 		for _, by := range []string{ByDomain, ByRelay, ByHost, BySenderDomain} {
 			for _, domain := range []string{"", "example.com"} {
@@ -275,15 +322,19 @@ func TestReportRollupEqualsRows(t *testing.T) {
 					if diff := cmp.Diff(raw, rollup); diff != "" {
 						t.Errorf("%v..%v by %s, domain %q, buckets from %v (-rows +rollup):\n%s", w.since, w.until, by, domain, bs[0].Start, diff)
 					}
-					// And the whole hours from the hourly tables only.
-					hoursOnly = true
-					hourly, err := db.Report(context.Background(), q)
-					hoursOnly = false
-					if err != nil {
-						t.Fatal(err)
-					}
-					if diff := cmp.Diff(hourly, rollup); diff != "" {
-						t.Errorf("%v..%v by %s, domain %q (-hours +days):\n%s", w.since, w.until, by, domain, diff)
+					// And the whole hours from the hourly tables only, and
+					// from the hourly and daily ones only.
+					for _, only := range []*bool{&hoursOnly, &daysOnly} {
+						*only = true
+						lower, err := db.Report(context.Background(), q)
+						*only = false
+						if err != nil {
+							t.Fatal(err)
+						}
+						if diff := cmp.Diff(lower, rollup); diff != "" {
+							t.Errorf("%v..%v by %s, domain %q, hoursOnly %v (-lower tiers +all tiers):\n%s",
+								w.since, w.until, by, domain, only == &hoursOnly, diff)
+						}
 					}
 				}
 			}
@@ -291,9 +342,15 @@ func TestReportRollupEqualsRows(t *testing.T) {
 	}
 }
 
-// The daily tier is read where a window has whole days, and only there.
-func TestDaysSplit(t *testing.T) {
+// The daily tier is read where a window has whole days, the monthly one
+// where it has whole months, and only there.
+func TestTierSplit(t *testing.T) {
 	const d = hoursPerDay
+	day := func(y int, m time.Month, dd int) int64 {
+		return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	}
+	month := func(y int, m time.Month) int64 { return int64(y)*12 + int64(m) - 1 }
+	mar1, apr1, may1 := day(2025, 3, 1), day(2025, 4, 1), day(2025, 5, 1)
 	for _, c := range []struct {
 		hLo, hHi int64
 		want     []segment
@@ -302,20 +359,32 @@ func TestDaysSplit(t *testing.T) {
 		{10*d + 3, 11*d + 20, []segment{{tierHours, 10*d + 3, 11*d + 20}}},
 		{10 * d, 11 * d, []segment{{tierDays, 10, 11}}},
 		{10*d + 3, 13*d + 2, []segment{{tierDays, 11, 13}, {tierHours, 10*d + 3, 11 * d}, {tierHours, 13 * d, 13*d + 2}}},
-		{math.MinInt64, 13*d + 2, []segment{{tierDays, math.MinInt64, 13}, {tierHours, 13 * d, 13*d + 2}}},
-		{10*d + 3, math.MaxInt64, []segment{{tierDays, 11, math.MaxInt64}, {tierHours, 10*d + 3, 11 * d}}},
-		{math.MinInt64, math.MaxInt64, []segment{{tierDays, math.MinInt64, math.MaxInt64}}},
+		{mar1 * d, apr1 * d, []segment{{tierMonths, month(2025, 3), month(2025, 4)}}},
+		{(mar1-2)*d + 5, (may1+2)*d + 1, []segment{{tierMonths, month(2025, 3), month(2025, 5)},
+			{tierDays, mar1 - 1, mar1}, {tierDays, may1, may1 + 2}, {tierHours, (mar1-2)*d + 5, (mar1 - 1) * d}, {tierHours, (may1 + 2) * d, (may1+2)*d + 1}}},
+		{(mar1 + 1) * d, (apr1 + 3) * d, []segment{{tierDays, mar1 + 1, apr1 + 3}}},
+		{math.MinInt64, (mar1+2)*d + 2, []segment{{tierMonths, math.MinInt64, month(2025, 3)}, {tierDays, mar1, mar1 + 2},
+			{tierHours, (mar1 + 2) * d, (mar1+2)*d + 2}}},
+		{(mar1+2)*d + 3, math.MaxInt64, []segment{{tierMonths, month(2025, 4), math.MaxInt64}, {tierDays, mar1 + 3, apr1},
+			{tierHours, (mar1+2)*d + 3, (mar1 + 3) * d}}},
+		{math.MinInt64, math.MaxInt64, []segment{{tierMonths, math.MinInt64, math.MaxInt64}}},
 	} {
-		got := daysSplit(c.hLo, c.hHi)
+		got := tierSplit(c.hLo, c.hHi)
 		if len(got) != len(c.want) {
-			t.Errorf("daysSplit(%d, %d) = %v, want %v", c.hLo, c.hHi, got, c.want)
+			t.Errorf("tierSplit(%d, %d) = %v, want %v", c.hLo, c.hHi, got, c.want)
 			continue
 		}
 		for i := range got {
 			if got[i].tier.col != c.want[i].tier.col || got[i].lo != c.want[i].lo || got[i].hi != c.want[i].hi {
-				t.Errorf("daysSplit(%d, %d)[%d] = %s %d..%d, want %s %d..%d", c.hLo, c.hHi, i,
+				t.Errorf("tierSplit(%d, %d)[%d] = %s %d..%d, want %s %d..%d", c.hLo, c.hHi, i,
 					got[i].tier.col, got[i].lo, got[i].hi, c.want[i].tier.col, c.want[i].lo, c.want[i].hi)
 			}
+		}
+	}
+	for dd := day(1999, 12, 25); dd < day(2001, 3, 10); dd++ {
+		m := monthOfDay(dd)
+		if s := monthStart(m); s > dd || monthOfDay(s) != m || monthOfDay(s-1) != m-1 {
+			t.Fatalf("day %d: month %d starts on day %d", dd, m, s)
 		}
 	}
 }
@@ -371,7 +440,8 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 		DROP TABLE deferred_hours; DROP TABLE deferred_host_hours; DROP TABLE deferred_sender_hours; DROP TABLE reject_hours;
 		DROP TABLE delivery_days; DROP TABLE host_days; DROP TABLE sender_days;
 		DROP TABLE deferred_days; DROP TABLE deferred_host_days; DROP TABLE deferred_sender_days; DROP TABLE reject_days;
-		DELETE FROM schema_migrations WHERE version = 2`); err != nil {
+		`+dropMonths+`
+		DELETE FROM schema_migrations WHERE version IN (2, 3)`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -404,6 +474,61 @@ func TestMigrationBackfillsRollup(t *testing.T) {
 	verifyRollup(t, db)
 }
 
+// dropMonths takes a database back to version 2: the monthly tables of
+// version 3 dropped.
+const dropMonths = `DROP TABLE delivery_months; DROP TABLE host_months; DROP TABLE sender_months;
+	DROP TABLE deferred_months; DROP TABLE deferred_host_months; DROP TABLE deferred_sender_months; DROP TABLE reject_months;`
+
+// A database written by version 2 gets its monthly tables filled from the
+// daily ones by the migration, and the wider deliveries_domain_outcome:
+// the same rows as the writer keeps, the same reports, and the writer
+// carries on from there.
+func TestMigrationBackfillsMonths(t *testing.T) {
+	db, path := openTest(t, Options{})
+	buildSample(t, db)
+	db = moreHistory(t, db)
+	db = moreDays(t, db)
+	db = moreMonths(t, db)
+	ctx := context.Background()
+	queries := []ReportQuery{{}, {By: ByRelay}, {By: ByHost}, {Domain: "example.com"},
+		{Since: time.Date(2025, 2, 28, 12, 0, 0, 0, time.UTC), Until: time.Date(2025, 4, 2, 3, 30, 0, 0, time.UTC)}}
+	var before []*ReportResult
+	for _, q := range queries {
+		before = append(before, must[*ReportResult](t)(db.Report(ctx, q)))
+	}
+	if _, err := db.writer.ExecContext(ctx, dropMonths+` DROP INDEX deliveries_domain_outcome;
+		CREATE INDEX deliveries_domain_outcome ON deliveries (domain_id, outcome, final, reason, time);
+		DELETE FROM schema_migrations WHERE version = 3`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v := count(t, db, `SELECT max(version) FROM schema_migrations`); v != int64(SchemaVersion()) {
+		t.Fatalf("schema version %d after upgrade", v)
+	}
+	if n := count(t, db, `SELECT count(*) FROM delivery_months`); n == 0 {
+		t.Fatal("no delivery_months rows after the upgrade")
+	}
+	if n := count(t, db, `SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_domain_outcome' AND sql LIKE '%delay)'`); n != 1 {
+		t.Error("deliveries_domain_outcome does not carry the delays after the upgrade")
+	}
+	verifyRollup(t, db)
+	for i, q := range queries {
+		if diff := cmp.Diff(before[i], must[*ReportResult](t)(db.Report(ctx, q))); diff != "" {
+			t.Errorf("%+v: report after the upgrade (-before +after):\n%s", q, diff)
+		}
+	}
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: 3, Time: time.Date(2025, 4, 3, 0, 0, 0, 0, time.UTC),
+			Recipient: "c@example.com", Outcome: OutcomeDelivered, Final: true}))
+	})
+	verifyRollup(t, db)
+}
+
 func TestVerifyRollupFindsDrift(t *testing.T) {
 	db, _ := openTest(t, Options{})
 	buildSample(t, db)
@@ -420,13 +545,14 @@ func TestVerifyRollupFindsDrift(t *testing.T) {
 
 // A daily table that differs from the sums of its hourly one is found too.
 func TestVerifyRollupFindsDayDrift(t *testing.T) {
-	for _, table := range []string{"delivery_days", "host_days", "sender_days", "deferred_days", "deferred_host_days", "deferred_sender_days", "reject_days"} {
+	for _, table := range []string{"delivery_days", "host_days", "sender_days", "deferred_days", "deferred_host_days", "deferred_sender_days", "reject_days",
+		"delivery_months", "host_months", "sender_months", "deferred_months", "deferred_host_months", "deferred_sender_months", "reject_months"} {
 		db, _ := openTest(t, Options{})
 		buildSample(t, db)
 		db = moreHistory(t, db)
 		verifyRollup(t, db)
 		col := map[bool]string{true: "recipients", false: "attempts"}[strings.HasPrefix(table, "deferred")]
-		if table == "reject_days" {
+		if strings.HasPrefix(table, "reject") {
 			col = "rejects"
 		}
 		if _, err := db.writer.Exec(`UPDATE ` + table + ` SET ` + col + ` = ` + col + ` + 1`); err != nil {
