@@ -324,16 +324,24 @@ func (r *reportRun) count() (*reportCounts, error) {
 			reason := sql.NullString{String: reasonS, Valid: reasonS != ""}
 			g := rowOf(c.byDomain, domain)
 			g.add(outcome, final, reason, n.attempts)
-			g.Messages += n.domainMessages
-			if r.q.Domain != "" {
-				c.messages += n.domainMessages
-			} else {
-				c.messages += n.messages
+			// A message handed on to another of our queues (a content
+			// filter, a second host) is counted there, once, not on
+			// every leg.
+			hop := outcome == OutcomeHop
+			if !hop {
+				g.Messages += n.domainMessages
+				if r.q.Domain != "" {
+					c.messages += n.domainMessages
+				} else {
+					c.messages += n.messages
+				}
 			}
 			if r.q.By == ByRelay {
 				o := rowOf(c.byOther, relay)
 				o.add(outcome, final, reason, n.attempts)
-				o.Messages += n.relayMessages
+				if !hop {
+					o.Messages += n.relayMessages
+				}
 			}
 			if outcome != OutcomeHop {
 				a := c.relays[relay]
@@ -360,7 +368,9 @@ func (r *reportRun) count() (*reportCounts, error) {
 		other: func(id int64, outcome string, final bool, reason string, n hourCounts) {
 			o := rowOf(c.byOther, id)
 			o.add(outcome, final, sql.NullString{String: reason, Valid: reason != ""}, n.attempts)
-			o.Messages += n.messages
+			if outcome != OutcomeHop {
+				o.Messages += n.messages
+			}
 		},
 		deferred: func(domain, relay int64, n, waiting int64) {
 			g := rowOf(c.byDomain, domain)
