@@ -327,8 +327,29 @@ func (c *Collator) row(ev *parse.Event, st *msgState, out parse.Outcome) store.D
 	if ev.Reason != parse.ReasonNone {
 		d.Reason = ev.Reason.String()
 	}
+	if d.Delay < 0 && ev.MTA == parse.Exim {
+		d.Delay = eximDelay(ev, &st.row)
+	}
 	d.SenderDomain = senderDomain(&st.row)
 	return d
+}
+
+// eximDelay is the time since arrival of an Exim delivery whose line has
+// no QT= (log_selector +queue_time is off by default): from the "<=" line
+// when it was seen (it is the message's first line, and the only one that
+// names the sender), else from the arrival time in the message ID, unless
+// the two clocks disagree (a log read in the wrong time zone). -1 when
+// neither is known.
+func eximDelay(ev *parse.Event, m *store.Message) float64 {
+	if m.HasSender && !m.FirstSeen.IsZero() && !ev.Time.Before(m.FirstSeen) {
+		return ev.Time.Sub(m.FirstSeen).Seconds()
+	}
+	if t, ok := parse.EximIDTime(m.QueueID); ok {
+		if d := ev.Time.Sub(t); d >= 0 && d <= 60*24*time.Hour {
+			return d.Seconds()
+		}
+	}
+	return -1
 }
 
 // senderDomain is what the store's hourly rollup groups a message's

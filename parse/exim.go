@@ -3,6 +3,7 @@ package parse
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // parseExim reads an Exim mainlog line after any syslog envelope:
@@ -103,6 +104,30 @@ func eximMessageID(s string) (id, rest string, ok bool) {
 		rest = rest[1:]
 	}
 	return s[:n], rest, true
+}
+
+// EximIDTime is the arrival time that an Exim message ID carries in its
+// first six characters (seconds since the Unix epoch, base 62), to the
+// second. ok is false for what is not an Exim ID.
+func EximIDTime(id string) (t time.Time, ok bool) {
+	if _, _, ok := eximMessageID(id); !ok {
+		return time.Time{}, false
+	}
+	var sec int64
+	for i := 0; i < 6; i++ {
+		c := id[i]
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'A' && c <= 'Z':
+			d = c - 'A' + 10
+		default:
+			d = c - 'a' + 36
+		}
+		sec = sec*62 + int64(d)
+	}
+	return time.Unix(sec, 0), true
 }
 
 func base62(s string) bool {

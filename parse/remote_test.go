@@ -1,6 +1,9 @@
 package parse
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestRemoteID reads the identifier receiving servers give in their 250
 // replies, in the shapes real logs show (the shared corpus and the issue),
@@ -64,5 +67,29 @@ func TestEximDuration(t *testing.T) {
 	ev := NewParser(Options{}).Parse(`2026-11-28 07:04:06 1pXyZ1-0001Ab-Cd => bob@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.1.27] C="250 OK" QT=2m3s DT=1s`)
 	if ev.Outcome != Delivered || ev.Delay != 123 {
 		t.Errorf("outcome %v delay %v, want delivered after 123 s", ev.Outcome, ev.Delay)
+	}
+}
+
+func TestEximIDTime(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want string
+	}{
+		{"1xXTgL-0001Sj-0X", "2026-11-29T01:26:21Z"},
+		{"1ZpCCD-0002J4-Ej", "2015-10-22T09:30:05Z"},
+		{"1rKo4K-00000000Xkp-2abc", "2024-01-02T23:21:08Z"},
+		{"4DRBDj4tP9zdZLM", ""},
+		{"1xXTgL", ""},
+	} {
+		got, ok := EximIDTime(c.id)
+		if c.want == "" {
+			if ok {
+				t.Errorf("%s: %v, want not an Exim ID", c.id, got)
+			}
+			continue
+		}
+		if !ok || got.UTC().Format(time.RFC3339) != c.want {
+			t.Errorf("%s: %v %v, want %s", c.id, got.UTC(), ok, c.want)
+		}
 	}
 }
