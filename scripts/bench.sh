@@ -5,7 +5,7 @@
 #
 #   scripts/bench.sh                 # 1 GB Postfix log, 200 MB Exim log
 #   SIZE=200MB EXIM_SIZE=50MB scripts/bench.sh
-#   BENCH_DIR=/var/tmp/mb scripts/bench.sh postfix   # only one MTA
+#   BENCH_DIR=/var/tmp/mb scripts/bench.sh postfix   # only one MTA (default /var/tmp/mailbounce-bench)
 #   PFLOGSUMM=1 scripts/bench.sh postfix             # also time pflogsumm
 #
 # Logs are generated once (tools/loggen, deterministic from SEED) and kept in
@@ -13,7 +13,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/mailbounce-bench}
+# /var/tmp, not /tmp: a 1 GB log and its database would fill a small tmpfs.
+BENCH_DIR=${BENCH_DIR:-/var/tmp/mailbounce-bench}
 SIZE=${SIZE:-1GB}
 EXIM_SIZE=${EXIM_SIZE:-200MB}
 SEED=${SEED:-1}

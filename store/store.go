@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,11 @@ type Options struct {
 	MaxSamples int
 	// ReaderConns caps the read-only pool. Zero means 4.
 	ReaderConns int
+	// KeepDeferredIndexes leaves the indexes that an interrupted bulk load
+	// set aside (DeferIndexes) for the caller to restore or defer again;
+	// by default Open creates them again before anything else. Set by an
+	// ingest that may load in bulk itself.
+	KeepDeferredIndexes bool
 }
 
 // DB is an open mailbounce database: one writer connection and a read-only
@@ -79,7 +85,16 @@ type DB struct {
 	seen      map[int64]*seenMessage
 	seenFloor int64
 	newFrom   int64
+	// stitchDeferred: a bulk load runs without deliveries_remote_id, which
+	// stitching reads, so its batches leave the stitching (whose state is
+	// in the database) to the one that ends it (RestoreIndexes).
+	stitchDeferred bool
 }
+
+// writerCacheKiB is the writer's page cache. More made ingest of large
+// logs faster, but peak RSS grows by about one and a half times what is
+// added here, and ingest must stay under 150 MB whatever the input size.
+const writerCacheKiB = 32 << 10
 
 // sqliteHeader starts every SQLite 3 database file.
 var sqliteHeader = []byte("SQLite format 3\x00")
@@ -123,8 +138,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// slower with deferred checks, a third slower with immediate ones.
 	var err error
 	db.writer, err = sql.Open("sqlite3", fmt.Sprintf(
-		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_cache_size=-32768&_txlock=immediate",
-		uriPath(path), ms))
+		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_cache_size=-%d&_txlock=immediate",
+		uriPath(path), ms, writerCacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -138,6 +153,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := db.connect(ctx); err != nil {
 		db.writer.Close()
 		return nil, err
+	}
+	restored := false
+	if !opts.KeepDeferredIndexes {
+		// Before the migrations: a later one may refer to these indexes.
+		if restored, err = db.restoreIndexes(ctx); err != nil {
+			db.writer.Close()
+			return nil, err
+		}
 	}
 	if err := migrate(ctx, db, migrationsFS); err != nil {
 		db.writer.Close()
@@ -164,6 +187,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.resetCaches()
+	if restored {
+		// The interrupted bulk load left its stitching undone too.
+		if err := db.stitchNow(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
 }
 
@@ -275,6 +305,8 @@ func (db *DB) wrapErr(op string, err error) error {
 			return fmt.Errorf("%s: database %s is locked by another process (another mailbounce ingest or tail?): %w", op, db.path, ErrLocked)
 		case sqlite3.ErrNotADB:
 			return fmt.Errorf("%s: %s: %w; is this the right file?", op, db.path, ErrNotDatabase)
+		case sqlite3.ErrFull:
+			return fmt.Errorf("%s: the disk that holds database %s (or its -wal file) is full; what was committed is kept, make room and run again: %w", op, db.path, err)
 		case sqlite3.ErrReadonly, sqlite3.ErrCantOpen, sqlite3.ErrPerm:
 			return fmt.Errorf("%s: database %s (or its -wal/-shm files, or its directory) is not writable by this user: %w", op, db.path, err)
 		}
@@ -308,4 +340,173 @@ func (db *DB) resetCaches() {
 	db.relays = make(map[string]int64)
 	db.samples = make(map[string]int)
 	db.seen = make(map[int64]*seenMessage)
+}
+
+// bulkIndexes are the indexes a bulk load sets aside (DeferIndexes): only
+// reports read them, never the writer, and all but the time indexes take
+// their rows in random order (by domain), a B-tree seek and often a page
+// split per row once they outgrow the page cache. The indexes the writer
+// itself reads stay: deliveries_message (pending recipients, the rollups'
+// memory of a message) and messages_queue (finding a message by queue ID).
+// deliveries_remote_id is set aside too, though stitching reads it: the
+// batches of a bulk load do not stitch, and the end of the load stitches
+// every attempt and message it stored at once, with the index back.
+var bulkIndexes = []string{"deliveries_domain_outcome", "deliveries_deferred", "deliveries_time", "rejects_time", "deliveries_remote_id"}
+
+// DeferIndexes drops the indexes that only reports read, for a bulk load:
+// creating an index over rows already stored sorts them once, which costs
+// a fraction of inserting each row into it as it comes. The drop and the
+// record of the dropped indexes' definitions (table deferred_indexes)
+// commit together, so that whatever happens next, RestoreIndexes (which
+// Open calls) knows what to create again. It returns the number of
+// indexes dropped; indexes already deferred stay so. Until RestoreIndexes,
+// the batches of this DB do not stitch (see Batch.Commit).
+func (db *DB) DeferIndexes(ctx context.Context) (int, error) {
+	db.batchMu.Lock()
+	defer db.batchMu.Unlock()
+	db.stitchDeferred = true
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, db.wrapErr("defer indexes", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixMicro()
+	n := 0
+	for _, name := range bulkIndexes {
+		var def string
+		err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`, name).Scan(&def)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // deferred already
+		}
+		if err != nil {
+			return 0, db.wrapErr("defer indexes", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO deferred_indexes (name, sql, since) VALUES (?, ?, ?)`, name, def, now); err != nil {
+			return 0, db.wrapErr("defer indexes", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DROP INDEX "`+name+`"`); err != nil {
+			return 0, db.wrapErr("defer indexes", err)
+		}
+		n++
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, db.wrapErr("defer indexes", err)
+	}
+	return n, nil
+}
+
+// RestoreIndexes creates the indexes listed in deferred_indexes: those a
+// bulk load set aside, of this process or of one that was interrupted.
+// Each is created and its row deleted in one transaction; then what the
+// load left unstitched is stitched. It takes the write lock only when there
+// is something to do, and then waits for a running writer's batch to end
+// (up to Options.BusyTimeout).
+func (db *DB) RestoreIndexes(ctx context.Context) error {
+	restored, err := db.restoreIndexes(ctx)
+	if err != nil {
+		return err
+	}
+	db.batchMu.Lock()
+	deferred := db.stitchDeferred
+	db.batchMu.Unlock()
+	if !restored && !deferred {
+		return nil
+	}
+	return db.stitchNow(ctx)
+}
+
+// stitchNow ends a bulk load's deferral of stitching, and stitches what it
+// stored (in an empty batch: Commit stitches).
+func (db *DB) stitchNow(ctx context.Context) error {
+	db.batchMu.Lock()
+	db.stitchDeferred = false
+	db.batchMu.Unlock()
+	b, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Rollback()
+	return b.Commit()
+}
+
+// restoreIndexes creates the deferred indexes, and says whether there were
+// any.
+func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
+	var tables, pending int
+	if err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'deferred_indexes'`).Scan(&tables); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	if tables == 0 {
+		return false, nil // a schema before version 4: nothing was ever deferred
+	}
+	if err := db.writer.QueryRowContext(ctx, `SELECT count(*) FROM deferred_indexes`).Scan(&pending); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	if pending == 0 {
+		return false, nil
+	}
+	db.batchMu.Lock()
+	defer db.batchMu.Unlock()
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		err = db.wrapErr("restore indexes", err)
+		if errors.Is(err, ErrLocked) {
+			// The usual cause: an ingest is loading in bulk right now, and
+			// commits one batch after the other without a gap to wait for.
+			return false, fmt.Errorf("database %s: an ingest is loading it in bulk, with the indexes that reports read set aside until it ends; try again then: %w", db.path, err)
+		}
+		return false, err
+	}
+	defer tx.Rollback()
+	type deferred struct{ name, def string }
+	var list []deferred
+	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM deferred_indexes ORDER BY name`)
+	if err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	for rows.Next() {
+		var d deferred
+		if err := rows.Scan(&d.name, &d.def); err != nil {
+			rows.Close()
+			return false, db.wrapErr("restore indexes", err)
+		}
+		list = append(list, d)
+	}
+	if err := rows.Close(); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	// CREATE INDEX sorts in memory up to the size of the page cache, on
+	// top of the cache itself, which a bulk load has filled: the peak RSS
+	// of a whole ingest was at this point. A smaller cache while sorting
+	// makes the sorter merge runs through a temporary file instead.
+	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -8192`); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	for _, d := range list {
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, d.name).Scan(&exists); err != nil {
+			return false, db.wrapErr("restore indexes", err)
+		}
+		if exists == 0 {
+			if _, err := tx.ExecContext(ctx, d.def); err != nil {
+				return false, db.wrapErr("restore index "+d.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deferred_indexes WHERE name = ?`, d.name); err != nil {
+			return false, db.wrapErr("restore indexes", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(writerCacheKiB)); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	return true, db.wrapErr("restore indexes", tx.Commit())
+}
+
+// StoredDeliveries is about how many delivery attempts the database holds
+// (the highest row id: no count over the table), for deciding whether an
+// ingest is large next to it.
+func (db *DB) StoredDeliveries(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.reader.QueryRowContext(ctx, `SELECT ifnull(max(id), 0) FROM deliveries`).Scan(&n)
+	return n, db.wrapErr("count deliveries", err)
 }

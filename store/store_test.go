@@ -271,3 +271,74 @@ func TestPathWithURICharacters(t *testing.T) {
 		t.Error("reader pool opened another file")
 	}
 }
+
+// A bulk load sets the report-only indexes aside and creates them again;
+// one that was interrupted leaves them to the next Open, whatever opens
+// the database (a report, tail), and reports read the same either way.
+func TestDeferIndexes(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t, Options{KeepDeferredIndexes: true})
+	indexes := func() int64 {
+		return count(t, db, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN
+			('deliveries_domain_outcome', 'deliveries_deferred', 'deliveries_time', 'rejects_time', 'deliveries_remote_id')`)
+	}
+	if n := indexes(); n != 5 {
+		t.Fatalf("%d of the bulk indexes at start, want 5", n)
+	}
+	if n, err := db.DeferIndexes(ctx); err != nil || n != 5 {
+		t.Fatalf("DeferIndexes: %d, %v; want 5 dropped", n, err)
+	}
+	if n, err := db.DeferIndexes(ctx); err != nil || n != 0 {
+		t.Fatalf("DeferIndexes again: %d, %v; want 0", n, err)
+	}
+	if n := indexes(); n != 0 {
+		t.Fatalf("%d bulk indexes left after DeferIndexes", n)
+	}
+	// The rows still go in, and the rollups with them.
+	withBatch(t, db, func(b *Batch) {
+		ref := must[int64](t)(b.ReserveMessageID())
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: ref, Time: t0, Recipient: "a@example.com", Outcome: OutcomeDeferred}))
+		must[int64](t)(b.AddDelivery(Delivery{MessageRef: ref, Time: t0.Add(time.Hour), Recipient: "a@example.com", Outcome: OutcomeDelivered, Final: true}))
+		if err := b.AddReject(Reject{Time: t0, Recipient: "b@example.org", Reason: "user_unknown"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Interrupted here: a process that opens the database with the default
+	// options creates them again, before anything else.
+	db.Close()
+	db2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	db = db2
+	if n := indexes(); n != 5 {
+		t.Fatalf("%d of the bulk indexes after reopening, want 5", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM deferred_indexes`); n != 0 {
+		t.Errorf("%d rows left in deferred_indexes", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM deliveries INDEXED BY deliveries_domain_outcome WHERE domain_id > 0`); n != 2 {
+		t.Errorf("%d rows through the restored index, want 2", n)
+	}
+	var check string
+	if err := db.Reader().QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check: %q, %v", check, err)
+	}
+	if err := db.VerifyRollup(ctx); err != nil {
+		t.Error(err)
+	}
+	// Deferred and restored by the same process, as an ingest does.
+	if _, err := db.DeferIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RestoreIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexes(); n != 5 {
+		t.Fatalf("%d of the bulk indexes after RestoreIndexes, want 5", n)
+	}
+	if n, err := db.StoredDeliveries(ctx); err != nil || n != 2 {
+		t.Errorf("StoredDeliveries: %d, %v; want 2", n, err)
+	}
+}

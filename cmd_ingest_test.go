@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"mailbounce/store"
+)
+
+// TestIngestBulkLoad ingests the real MTA logs with the report indexes set
+// aside (--bulk on, what a large first ingest does by itself) and with them
+// in place, and expects the same database: the same rows, rollups and
+// per-domain counts, and every index back at the end.
+func TestIngestBulkLoad(t *testing.T) {
+	for _, dir := range []string{"testdata/mta/postfix", "testdata/mta/exim", "testdata/mta/chain"} {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*log"))
+		if len(logs) == 0 {
+			t.Fatalf("no logs in %s", dir)
+		}
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			tmp := t.TempDir()
+			dbs := map[string]string{}
+			for _, mode := range []string{"on", "off"} {
+				db := filepath.Join(tmp, mode+".db")
+				dbs[mode] = db
+				args := append([]string{"ingest", "-q", "--bulk", mode, "--db", db}, logs...)
+				if _, stderr, status := mailbounce(t, args...); status != 0 {
+					t.Fatalf("ingest --bulk %s: exit %d: %s", mode, status, stderr)
+				}
+				// Read before anything opens the database through store.Open,
+				// which would create missing indexes itself.
+				if n := scalar(t, db, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN
+					('deliveries_domain_outcome', 'deliveries_deferred', 'deliveries_time', 'rejects_time', 'deliveries_remote_id')`); n != "5" {
+					t.Errorf("--bulk %s: %s of the 5 bulk-load indexes after the ingest", mode, n)
+				}
+				if n := scalar(t, db, `SELECT count(*) FROM deferred_indexes`); n != "0" {
+					t.Errorf("--bulk %s: %s indexes still deferred", mode, n)
+				}
+			}
+			for _, q := range []string{
+				`SELECT count(*) || ' ' || sum(final) || ' ' || group_concat(DISTINCT outcome) FROM deliveries`,
+				`SELECT count(*) FROM messages`,
+				`SELECT count(*) FROM rejects`,
+				`SELECT count(*) || ' ' || sum(attempts) || ' ' || sum(messages) FROM delivery_hours`,
+				`SELECT ifnull(sum(recipients), 0) FROM deferred_hours`,
+				`SELECT count(*) || ' ' || ifnull(sum(to_ref), 0) FROM message_links`,
+				`SELECT count(*) FROM stitch_queue`,
+				`SELECT group_concat(domain || recipients || delivered || bounced || expired || deferrals || deferred_recipients, ',') FROM v_domain_summary`,
+			} {
+				if on, off := scalar(t, dbs["on"], q), scalar(t, dbs["off"], q); on != off {
+					t.Errorf("%s: bulk %s, indexed %s", q, on, off)
+				}
+			}
+			compareCounts(t, summary(t, dbs["off"]), summary(t, dbs["on"]))
+			foreignKeysHold(t, dbs["on"])
+			db, err := store.Open(context.Background(), dbs["on"], store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestIngestResumesBulkLoad: an ingest that stopped with the indexes set
+// aside (simulated: deferred and never restored) leaves a database that
+// the next ingest completes and restores, and that a report opens.
+func TestIngestResumesBulkLoad(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	path := filepath.Join(tmp, "resume.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeferIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if n := scalar(t, path, `SELECT count(*) FROM deferred_indexes`); n != "5" {
+		t.Fatalf("%s indexes deferred, want 5", n)
+	}
+	// A small ingest does not load in bulk: it restores the indexes first.
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", path, "testdata/mta/postfix/maillog"); status != 0 {
+		t.Fatalf("ingest: exit %d: %s", status, stderr)
+	}
+	if n := scalar(t, path, `SELECT count(*) FROM deferred_indexes`); n != "0" {
+		t.Errorf("%s indexes still deferred after the next ingest", n)
+	}
+	// A report on a database left with deferred indexes restores them.
+	db, err = store.Open(ctx, path, store.Options{KeepDeferredIndexes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeferIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, stderr, status := mailbounce(t, "report", "--db", path, "--format", "json"); status != 0 {
+		t.Fatalf("report: exit %d: %s", status, stderr)
+	}
+	if n := scalar(t, path, `SELECT count(*) FROM deferred_indexes`); n != "0" {
+		t.Errorf("%s indexes still deferred after a report", n)
+	}
+}
