@@ -35,24 +35,33 @@ type handoff struct {
 	dist              int64 // |message's first line - attempt|, microseconds
 }
 
-// stitchRowsSQL reads candidates: attempts that handed a message on (an
-// accepted delivery or a hop with a queue ID in the reply) joined with the
-// messages their remote ID names. %s picks the attempts or the messages.
+// The candidate queries: attempts that handed a message on (an accepted
+// delivery or a hop with a queue ID in the reply) with the messages their
+// remote ID names. A queue ID can name many messages (Postfix reuses short
+// IDs; a log read twice repeats them all): SQLite picks the one nearest in
+// time whose Message-ID does not contradict, so that Go reads one row per
+// attempt, and the messages' side only looks at attempts not yet linked.
 const stitchSelect = `SELECT d.id, d.message_ref, d.time, d.outcome, m.id, coalesce(m.first_seen, m.last_seen),
 	ifnull(m.message_id, ''), ifnull(am.message_id, '')`
 
 const stitchNewDeliveriesSQL = stitchSelect + `
-FROM deliveries d
-CROSS JOIN messages m ON m.queue_id = d.remote_id
-LEFT JOIN messages am ON am.id = d.message_ref
-WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_ref`
+FROM (SELECT d.id AS did, (SELECT c.id FROM messages c
+		WHERE c.queue_id = d.remote_id AND c.id IS NOT d.message_ref
+			AND (c.message_id IS NULL OR am.message_id IS NULL OR c.message_id = am.message_id)
+		ORDER BY abs(coalesce(c.first_seen, c.last_seen, 0) - d.time) LIMIT 1) AS mid
+	FROM deliveries d LEFT JOIN messages am ON am.id = d.message_ref
+	WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')) x
+CROSS JOIN deliveries d ON d.id = x.did
+CROSS JOIN messages m ON m.id = x.mid
+LEFT JOIN messages am ON am.id = d.message_ref`
 
 const stitchNewMessagesSQL = stitchSelect + `
 FROM stitch_queue q
 CROSS JOIN messages m ON m.id = q.message_ref
 CROSS JOIN deliveries d ON d.remote_id = m.queue_id
 LEFT JOIN messages am ON am.id = d.message_ref
-WHERE d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_ref`
+WHERE d.id <= ? AND d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_ref
+	AND NOT EXISTS (SELECT 1 FROM message_links l WHERE l.delivery_id = d.id)`
 
 // stitch links the attempts and messages stored since the last stitch to
 // each other and to what was stored before. Commit calls it before the
@@ -102,7 +111,9 @@ func (b *Batch) stitch() error {
 		}
 	}
 	if queued {
-		if err := read(stitchNewMessagesSQL); err != nil {
+		// Attempts above the mark were matched against every message
+		// just above.
+		if err := read(stitchNewMessagesSQL, mark); err != nil {
 			return b.db.wrapErr("stitch new messages", err)
 		}
 	}
