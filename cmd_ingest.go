@@ -293,6 +293,9 @@ func (j *ingestJob) run(ctx context.Context) error {
 	}()
 	var src *store.Source
 	var rawDone int64
+	// The bar shows bytes, MB/s and ETA itself; lines/s go in its description.
+	var barLines int64
+	barStart, barDescribed := time.Now(), time.Now()
 	commit := func() error {
 		if batch == nil {
 			return nil
@@ -357,6 +360,13 @@ func (j *ingestJob) run(ctx context.Context) error {
 		if j.bar != nil {
 			j.bar.Add64(b.raw - rawDone)
 			rawDone = b.raw
+			barLines += b.lines
+			if now := time.Now(); now.Sub(barDescribed) >= time.Second {
+				barDescribed = now
+				if secs := now.Sub(barStart).Seconds(); secs > 0 {
+					j.bar.Describe(fmt.Sprintf("ingest %s lines/s", thousands(int64(float64(barLines)/secs))))
+				}
+			}
 		}
 		if b.end || batch.Len() >= j.commitRows {
 			if err := commit(); err != nil {
