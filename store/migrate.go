@@ -95,6 +95,7 @@ func migrate(ctx context.Context, db *DB, fsys fs.FS) error {
 		if err := applyMigration(ctx, db, m); err != nil {
 			return err
 		}
+		db.migrated = true
 	}
 	return nil
 }

@@ -89,6 +89,9 @@ type DB struct {
 	// stitching reads, so its batches leave the stitching (whose state is
 	// in the database) to the one that ends it (RestoreIndexes).
 	stitchDeferred bool
+	// migrated: Open applied a migration; what it added may want stitching
+	// (version 5 matches every attempt stored before it).
+	migrated bool
 }
 
 // writerCacheKiB is the writer's page cache. More made ingest of large
@@ -187,8 +190,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.resetCaches()
-	if restored {
-		// The interrupted bulk load left its stitching undone too.
+	if restored || db.migrated && !opts.KeepDeferredIndexes {
+		// The interrupted bulk load left its stitching undone too; and a
+		// database from before stitching is stitched now, so that the
+		// report that upgraded it counts each message once already (an
+		// ingest stitches at its first commit, or at the end of a bulk
+		// load).
 		if err := db.stitchNow(ctx); err != nil {
 			db.Close()
 			return nil, err

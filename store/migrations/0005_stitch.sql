@@ -52,3 +52,9 @@ END;
 -- this migration (stitch_state starts at 0).
 UPDATE deliveries SET remote_id = next_queue_id
 	WHERE remote_id IS NULL AND next_queue_id IS NOT NULL AND outcome IN ('delivered', 'hop');
+
+-- Before version 5, an Exim arrival logged with +received_recipients
+-- ("... id=MSGID for rcpt1 rcpt2") had " for rcpt1 rcpt2" stored as part of
+-- its Message-ID, which stitching compares. A Message-ID has no spaces.
+UPDATE messages SET message_id = substr(message_id, 1, instr(message_id, ' for ') - 1)
+	WHERE mta = 'exim' AND instr(message_id, ' for ') > 1;
