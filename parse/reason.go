@@ -195,6 +195,13 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 		weak = rl.reason
 	}
 	st := stageHint(buf)
+	// Exim's "Unrouteable address" is its own routing failure (no DNS for
+	// the domain) when it logs it without a code; from a remote server, as
+	// a 5xx reply, it is that server refusing an address it is
+	// authoritative for: an unknown user.
+	if strong == ReasonHostUnknown && code >= 500 && code < 600 && bytes.Contains(buf, []byte("unrouteable address")) {
+		strong = ReasonUserUnknown
+	}
 	*pooled = buf[:0]
 	textPool.Put(pooled)
 	if strong != ReasonNone {

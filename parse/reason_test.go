@@ -68,6 +68,7 @@ var classifyCases = []struct {
 
 	// Host unknown, null MX.
 	{0, "", "Host or domain name not found. Name service error for name=example.invalid type=MX: Host not found", ReasonHostUnknown}, // pf
+	{550, "", "Unrouteable address", ReasonUserUnknown},                                                                      // from a remote server
 	{0, "", "Unrouteable address", ReasonHostUnknown},                                                                        // ex
 	{0, "", "all relevant MX records point to non-existent hosts", ReasonHostUnknown},                                        // ex
 	{550, "5.4.310", "550 5.4.310 DNS domain example.com does not exist [Message=InfoDomainNonexistent]", ReasonHostUnknown}, // ms
