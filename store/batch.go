@@ -22,7 +22,7 @@ type writerStmts struct {
 	findHost, insertHost                      *sql.Stmt
 	findDomain, insertDomain                  *sql.Stmt
 	findRelay, insertRelay                    *sql.Stmt
-	upsertRollup                              []*sql.Stmt // hourTables, deferredTables
+	rollup                                    []*sql.Stmt // rollupStatements
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
@@ -72,13 +72,13 @@ func (db *DB) prepare(ctx context.Context) error {
 		*p.dst = st
 		s.list = append(s.list, st)
 	}
-	s.upsertRollup = nil
-	for _, q := range rollupUpserts() {
+	s.rollup = nil
+	for _, q := range rollupStatements() {
 		st, err := db.writer.PrepareContext(ctx, q)
 		if err != nil {
 			return db.wrapErr("prepare statements", err)
 		}
-		s.upsertRollup = append(s.upsertRollup, st)
+		s.rollup = append(s.rollup, st)
 		s.list = append(s.list, st)
 	}
 	return nil
@@ -342,17 +342,8 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	rcpt := d.Recipient
-	if d.Outcome == OutcomeDeferred {
-		// The rollups' memory of a message keeps a deferred recipient as a
-		// map key for as long as it remembers the message. The caller's
-		// string points into a block of log text (ingest's 256 KiB blocks):
-		// one such key kept a whole block alive, 36 MB of them on a 200 MB
-		// log, which is page cache that SQLite could have had.
-		rcpt = strings.Clone(rcpt)
-	}
 	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID.(int64), relayID, hostID, senderDomain,
-		d.Outcome, d.Final, d.Reason, rcpt); err != nil {
+		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
 		return 0, err
 	}
 	b.n++

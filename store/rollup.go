@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -64,17 +65,31 @@ type deferredKey struct {
 // seenMessage is what the writer remembers of a message's stored
 // attempts, to tell a message's first attempt (overall, to a domain, to a
 // relay) and a recipient's first deferral and decision without a query.
+// It is kept small (most messages go to one domain through one relay, and
+// have few deferred recipients) so that many fit in the memory's bound.
 type seenMessage struct {
 	// loaded: the attempts below are all the message has. A message seen
 	// only through InsertMessage or UpdateMessage is not loaded yet.
 	loaded      bool
 	reread      bool // forget what is known and read the rows (MarkFinal)
-	attempts    int
-	domains     []int64
-	relays      []int64
-	deferred    map[string]*deferredPair // recipient -> its first deferral
-	senderID    int64
 	senderKnown bool
+	attempted   bool   // it has an attempt; domain and relay are its first's
+	used        uint32 // seenMemory.clock at its last use
+	domain      int64
+	relay       int64
+	senderID    int64
+	// deferred are its recipients deferred at least once, in the order of
+	// their first deferral.
+	deferred []deferredRecipient
+	more     *seenMore
+}
+
+// seenMore is what only some messages need: the domains and relays of
+// their attempts after the first's, and an index of their deferred
+// recipients once they are many.
+type seenMore struct {
+	domains, relays []int64
+	deferredAt      map[string]int32
 }
 
 type deferredPair struct {
@@ -82,10 +97,143 @@ type deferredPair struct {
 	decided bool
 }
 
-// maxSeenMessages bounds the memory of seenMessage entries; past it the
-// older half is dropped, and read back from deliveries if a message
-// appears again.
-const maxSeenMessages = 20_000
+type deferredRecipient struct {
+	rcpt string
+	deferredPair
+}
+
+// deferredIndexFrom: a message with this many deferred recipients gets a
+// map to find them (mailing lists), fewer are searched in order.
+const deferredIndexFrom = 16
+
+// maxSeenMessages bounds the memory of seenMessage entries (about 100
+// bytes each, more with deferred recipients: a few MB); past it the least
+// recently used half is forgotten (that takes a pass over all of them: not
+// for just a few), and read back from deliveries if a message appears
+// again. A message retried for hours is used at each retry, while most
+// others are done after one attempt: of the generated 1 GB log's 524,000
+// messages, retried over up to a day, none was read back. A variable
+// for tests.
+var maxSeenMessages = 32_768
+
+// seenMemory is the writer's bookkeeping of db.seen: a clock for its least
+// recently used entries, and which messages reserved by this process
+// (ids from newFrom on) it forgot, in a bitmap of the ids from base on
+// (ids below db.seenFloor count as forgotten). The bitmap is bounded
+// too: past maxForgottenWords, the floor moves up. A rollback clears
+// db.seen but leaves this: a mark left over only costs a read.
+type seenMemory struct {
+	clock     uint32 // ages are clock - used: it may wrap
+	base      int64
+	forgotten []uint64
+	ages      []uint32 // forgetLeastUsed's scratch
+}
+
+// maxForgottenWords bounds the bitmap of forgotten ids to 128 KiB: a
+// million messages (weeks of a busy relay's log).
+var maxForgottenWords = 1 << 14
+
+// forgot tells whether message id (reserved by this process) may have
+// attempts that db.seen does not hold.
+func (db *DB) forgot(id int64) bool {
+	m := &db.seenMem
+	if id < db.seenFloor {
+		return true
+	}
+	i := id - m.base
+	if i < 0 || i >= int64(len(m.forgotten))*64 {
+		return false
+	}
+	return m.forgotten[i/64]&(1<<(i%64)) != 0
+}
+
+// markForgotten records that message id was forgotten.
+func (db *DB) markForgotten(id int64) {
+	m := &db.seenMem
+	if db.newFrom == 0 || id < db.newFrom || id < db.seenFloor {
+		return // read back anyway
+	}
+	if len(m.forgotten) == 0 {
+		m.base = id &^ 63
+	}
+	if id < m.base {
+		n := (m.base - id&^63) / 64
+		m.forgotten = append(make([]uint64, n, n+int64(len(m.forgotten))), m.forgotten...)
+		m.base -= n * 64
+	}
+	w := (id - m.base) / 64
+	if w >= int64(len(m.forgotten)) {
+		m.forgotten = append(m.forgotten, make([]uint64, w+1-int64(len(m.forgotten)))...)
+	}
+	m.forgotten[w] |= 1 << ((id - m.base) % 64)
+	if len(m.forgotten) > maxForgottenWords {
+		// Forget the oldest half of the bitmap: ids below the new base
+		// count as forgotten, whether they were or not.
+		drop := len(m.forgotten) - maxForgottenWords/2
+		m.forgotten = append(m.forgotten[:0], m.forgotten[drop:]...)
+		m.base += int64(drop) * 64
+		db.seenFloor = max(db.seenFloor, m.base)
+	}
+}
+
+// touchSeen returns the memory of message ref, a new one if there is
+// none, marked as used now.
+func (db *DB) touchSeen(ref int64) *seenMessage {
+	db.seenMem.clock++
+	s := db.seen[ref]
+	if s != nil {
+		s.used = db.seenMem.clock
+		return s
+	}
+	if len(db.seen) >= maxSeenMessages {
+		// Before adding s: the caller's entry must stay in db.seen.
+		db.forgetLeastUsed(maxSeenMessages / 2)
+	}
+	s = &seenMessage{used: db.seenMem.clock}
+	db.seen[ref] = s
+	return s
+}
+
+// forgetLeastUsed keeps at most keep seenMessage entries, the most
+// recently used (by buckets of age: a few fewer than keep), and drops the
+// others, remembering which of them knew something that must be read
+// back: attempts, or a sender (the others, never read from deliveries,
+// have no attempts).
+func (db *DB) forgetLeastUsed(keep int) {
+	if len(db.seen) <= keep {
+		return
+	}
+	// The ages in a slice first: a pass over the map, whose entries are
+	// scattered in memory, is the slow part.
+	clock := db.seenMem.clock
+	ages := db.seenMem.ages[:0]
+	var oldest uint32
+	for _, s := range db.seen {
+		age := clock - s.used
+		ages = append(ages, age)
+		oldest = max(oldest, age)
+	}
+	db.seenMem.ages = ages[:0]
+	const buckets = 1024
+	width := uint64(oldest)/buckets + 1
+	var n [buckets]int
+	for _, age := range ages {
+		n[uint64(age)/width]++
+	}
+	cut, kept := 0, 0
+	for kept+n[cut] <= keep { // len(db.seen) > keep: it stops
+		kept += n[cut]
+		cut++
+	}
+	for id, s := range db.seen {
+		if uint64(clock-s.used)/width >= uint64(cut) {
+			delete(db.seen, id)
+			if s.attempted || s.reread || s.senderKnown {
+				db.markForgotten(id)
+			}
+		}
+	}
+}
 
 // seenFor returns the writer's memory of message ref, reading its stored
 // attempts when it may have some that the memory lacks: a message of an
@@ -93,29 +241,23 @@ const maxSeenMessages = 20_000
 // the rows before attempt id before count: that one is being added.
 func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 	db := b.db
-	s := db.seen[ref]
-	if s != nil && s.loaded {
+	s := db.touchSeen(ref)
+	if s.loaded {
 		return s, nil
 	}
-	if s == nil {
-		s = &seenMessage{}
-		db.seen[ref] = s
-		if len(db.seen) > maxSeenMessages {
-			db.forgetOldest()
-		}
-	}
 	if s.reread {
-		*s = seenMessage{senderID: s.senderID, senderKnown: s.senderKnown}
-	} else if db.newFrom > 0 && ref >= db.newFrom && ref >= db.seenFloor {
+		*s = seenMessage{used: s.used, senderID: s.senderID, senderKnown: s.senderKnown}
+	} else if db.newFrom > 0 && ref >= db.newFrom && !db.forgot(ref) {
 		// Reserved by this process and never forgotten: every attempt it
 		// has went through here.
 		s.loaded = true
 		return s, nil
 	}
 	s.loaded = true
+	stmts := db.stmts.rollup[len(db.stmts.rollup)-len(seenReads):]
 	if !s.senderKnown {
 		var sender sql.NullInt64
-		err := b.tx.QueryRowContext(b.ctx, `SELECT sender_domain_id FROM messages WHERE id = ?`, ref).Scan(&sender)
+		err := b.tx.StmtContext(b.ctx, stmts[0]).QueryRowContext(b.ctx, ref).Scan(&sender)
 		switch {
 		case err == nil:
 			s.senderID, s.senderKnown = sender.Int64, true
@@ -123,10 +265,7 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 			return nil, db.wrapErr("read message", err)
 		}
 	}
-	rows, err := b.tx.QueryContext(b.ctx, `SELECT d.time, d.domain_id, ifnull(d.relay_id, 0), ifnull(d.host_id, 0),
-			d.outcome, d.final, d.recipient, ifnull(m.sender_domain_id, 0)
-		FROM deliveries d LEFT JOIN messages m ON m.id = d.message_ref
-		WHERE d.message_ref = ? AND d.id < ? ORDER BY d.id`, ref, before)
+	rows, err := b.tx.StmtContext(b.ctx, stmts[1]).QueryContext(b.ctx, ref, before)
 	if err != nil {
 		return nil, db.wrapErr("read message attempts", err)
 	}
@@ -143,55 +282,91 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 	return s, db.wrapErr("read message attempts", rows.Err())
 }
 
-// note records one attempt in s and says which firsts it is, and what it
-// does to deferred_hours: a first deferral adds a recipient (add), a first
-// decision of a deferred recipient moves it (from, to).
-func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string, final bool, rcpt string) (c hourCounts, add, from, to *deferredKey) {
-	c.attempts = 1
-	if s.attempts == 0 {
-		c.messages = 1
-	}
-	s.attempts++
-	if !slices.Contains(s.domains, domain) {
-		s.domains = append(s.domains, domain)
-		c.domainMessages = 1
-	}
-	if !slices.Contains(s.relays, relay) {
-		s.relays = append(s.relays, relay)
-		c.relayMessages = 1
-	}
-	p := s.deferred[rcpt]
-	switch {
-	case outcome == OutcomeDeferred && p == nil:
-		if s.deferred == nil {
-			s.deferred = make(map[string]*deferredPair)
-		}
-		p = &deferredPair{key: deferredKey{hourOf(t), domain, relay, host, sender, 0}}
-		s.deferred[rcpt] = p
-		add = &p.key
-	case final && outcome != OutcomeHop && p != nil && !p.decided:
-		p.decided = true
-		old := p.key
-		p.key.decidedHour = hourOf(t)
-		from, to = &old, &p.key
-	}
-	return c, add, from, to
+// seenReads are seenFor's queries, prepared once after the rollups'
+// upserts (see rollupStatements).
+var seenReads = []string{
+	`SELECT sender_domain_id FROM messages WHERE id = ?`,
+	`SELECT d.time, d.domain_id, ifnull(d.relay_id, 0), ifnull(d.host_id, 0),
+			d.outcome, d.final, d.recipient, ifnull(m.sender_domain_id, 0)
+		FROM deliveries d LEFT JOIN messages m ON m.id = d.message_ref
+		WHERE d.message_ref = ? AND d.id < ? ORDER BY d.id`,
 }
 
-// forgetOldest drops the older half of the seenMessage entries (by id,
-// which grows with time) and remembers that ids below the cut must be read
-// back from deliveries.
-func (db *DB) forgetOldest() {
-	ids := make([]int64, 0, len(db.seen))
-	for id := range db.seen {
-		ids = append(ids, id)
+// deferredChange is what an attempt does to deferred_hours: a first
+// deferral adds a recipient (add), a first decision of a deferred
+// recipient moves it (from, to).
+type deferredChange struct {
+	add, move     bool
+	key, from, to deferredKey
+}
+
+func (s *seenMessage) moreOf() *seenMore {
+	if s.more == nil {
+		s.more = &seenMore{}
 	}
-	slices.Sort(ids)
-	cut := ids[len(ids)/2]
-	for _, id := range ids[:len(ids)/2] {
-		delete(db.seen, id)
+	return s.more
+}
+
+// findDeferred returns the recipient's entry in s.deferred, or nil.
+func (s *seenMessage) findDeferred(rcpt string) *deferredPair {
+	if s.more != nil && s.more.deferredAt != nil {
+		if i, ok := s.more.deferredAt[rcpt]; ok {
+			return &s.deferred[i].deferredPair
+		}
+		return nil
 	}
-	db.seenFloor = max(db.seenFloor, cut)
+	for i := range s.deferred {
+		if s.deferred[i].rcpt == rcpt {
+			return &s.deferred[i].deferredPair
+		}
+	}
+	return nil
+}
+
+// note records one attempt in s and says which firsts it is, and what it
+// does to deferred_hours.
+func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string, final bool, rcpt string) (c hourCounts, d deferredChange) {
+	c.attempts = 1
+	if !s.attempted {
+		s.attempted = true
+		s.domain, s.relay = domain, relay
+		c.messages, c.domainMessages, c.relayMessages = 1, 1, 1
+	} else {
+		if domain != s.domain && (s.more == nil || !slices.Contains(s.more.domains, domain)) {
+			m := s.moreOf()
+			m.domains = append(m.domains, domain)
+			c.domainMessages = 1
+		}
+		if relay != s.relay && (s.more == nil || !slices.Contains(s.more.relays, relay)) {
+			m := s.moreOf()
+			m.relays = append(m.relays, relay)
+			c.relayMessages = 1
+		}
+	}
+	p := s.findDeferred(rcpt)
+	switch {
+	case outcome == OutcomeDeferred && p == nil:
+		d.add, d.key = true, deferredKey{hourOf(t), domain, relay, host, sender, 0}
+		// The caller's string may point into a large block of log text
+		// (ingest's 256 KiB blocks): a key kept here would keep it alive.
+		rcpt = strings.Clone(rcpt)
+		s.deferred = append(s.deferred, deferredRecipient{rcpt, deferredPair{key: d.key}})
+		if s.more != nil && s.more.deferredAt != nil {
+			s.more.deferredAt[rcpt] = int32(len(s.deferred) - 1)
+		} else if len(s.deferred) >= deferredIndexFrom {
+			at := make(map[string]int32, 2*len(s.deferred))
+			for i, r := range s.deferred {
+				at[r.rcpt] = int32(i)
+			}
+			s.moreOf().deferredAt = at
+		}
+	case final && outcome != OutcomeHop && p != nil && !p.decided:
+		p.decided = true
+		d.move, d.from = true, p.key
+		p.key.decidedHour = hourOf(t)
+		d.to = p.key
+	}
+	return c, d
 }
 
 // rememberSender keeps a message's sender domain for the attempts added
@@ -201,14 +376,7 @@ func (b *Batch) rememberSender(id int64, sender any) {
 	if id == 0 {
 		return
 	}
-	s := b.db.seen[id]
-	if s == nil {
-		if len(b.db.seen) >= maxSeenMessages {
-			return
-		}
-		s = &seenMessage{}
-		b.db.seen[id] = s
-	}
+	s := b.db.touchSeen(id)
 	s.senderID, s.senderKnown = 0, true
 	if v, ok := sender.(int64); ok {
 		s.senderID = v
@@ -221,13 +389,13 @@ func (b *Batch) rollupDelivery(id, ref, t, domain int64, relay, host, sender any
 	relayID, hostID, senderID := idOrZero(relay), idOrZero(host), idOrZero(sender)
 	k := hourKey{hour: hourOf(t), domain: domain, outcome: outcome, final: final, reason: reason, relay: relayID, host: hostID}
 	var c hourCounts
-	var add, from, to *deferredKey
+	var d deferredChange
 	if ref == 0 {
 		// No message: an attempt of its own, never first of anything; a
 		// deferral is a recipient of its own that nothing decides.
 		c.attempts = 1
 		if outcome == OutcomeDeferred {
-			add = &deferredKey{k.hour, domain, relayID, hostID, senderID, 0}
+			d.add, d.key = true, deferredKey{k.hour, domain, relayID, hostID, senderID, 0}
 		}
 	} else {
 		s, err := b.seenFor(ref, id)
@@ -237,16 +405,16 @@ func (b *Batch) rollupDelivery(id, ref, t, domain int64, relay, host, sender any
 		if sender == nil && s.senderKnown {
 			senderID = s.senderID
 		}
-		c, add, from, to = s.note(t, domain, relayID, hostID, senderID, outcome, final, rcpt)
+		c, d = s.note(t, domain, relayID, hostID, senderID, outcome, final, rcpt)
 	}
 	k.senderID = senderID
 	b.addHours(k, c)
-	if add != nil {
-		b.addDeferred(*add, 1)
+	if d.add {
+		b.addDeferred(d.key, 1)
 	}
-	if from != nil {
-		b.addDeferred(*from, -1)
-		b.addDeferred(*to, 1)
+	if d.move {
+		b.addDeferred(d.from, -1)
+		b.addDeferred(d.to, 1)
 	}
 	return nil
 }
@@ -375,13 +543,19 @@ var deferredTables = []deferredTable{
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-func (t hourTable) upsertSQL(tier rollupTier) string {
+// rowsSQL is the VALUES of an INSERT of rows rows of n values each.
+func rowsSQL(rows, n int) string {
+	return strings.TrimSuffix(strings.Repeat("("+placeholders(n)+"), ", rows), ", ")
+}
+
+// upsertSQL adds rows rows of sums to this tier's table.
+func (t hourTable) upsertSQL(tier rollupTier, rows int) string {
 	var set []string
 	for _, c := range strings.Split(t.counts, ", ") {
 		set = append(set, c+" = "+c+" + excluded."+c)
 	}
 	return `INSERT INTO ` + tier.table(t.name) + ` (` + tier.col + `, ` + t.key + `, outcome, final, reason, ` + t.counts + `)
-	VALUES (` + placeholders(1+t.nkey+3+t.ncounts) + `)
+	VALUES ` + rowsSQL(rows, 1+t.nkey+3+t.ncounts) + `
 	ON CONFLICT DO UPDATE SET ` + strings.Join(set, ", ")
 }
 
@@ -390,9 +564,9 @@ func (t hourTable) deleteSQL(tier rollupTier) string {
 		placeholders(1+t.nkey+3) + `) AND attempts = 0`
 }
 
-func (t deferredTable) upsertSQL(tier rollupTier) string {
+func (t deferredTable) upsertSQL(tier rollupTier, rows int) string {
 	return `INSERT INTO ` + tier.table(t.name) + ` (` + tier.col + `, ` + t.key + `, decided_hour, recipients)
-	VALUES (` + placeholders(1+t.nkey+2) + `)
+	VALUES ` + rowsSQL(rows, 1+t.nkey+2) + `
 	ON CONFLICT DO UPDATE SET recipients = recipients + excluded.recipients`
 }
 
@@ -415,10 +589,17 @@ func (b *Batch) rollupReject(t int64, domain, host any, reason string) {
 	b.rejects[rejectKey{hourOf(t), idOrZero(domain), idOrZero(host), reason}]++
 }
 
-func upsertRejectSQL(tier rollupTier) string {
+func upsertRejectSQL(tier rollupTier, rows int) string {
 	return `INSERT INTO ` + tier.table("reject_hours") + ` (` + tier.col + `, domain_id, host_id, reason, rejects)
-	VALUES (?, ?, ?, ?, ?)
+	VALUES ` + rowsSQL(rows, 5) + `
 	ON CONFLICT DO UPDATE SET rejects = rejects + excluded.rejects`
+}
+
+// deleteRejectSQL completes the reject tables' statements: rejects are
+// only ever added, so it is not run.
+func deleteRejectSQL(tier rollupTier) string {
+	return `DELETE FROM ` + tier.table("reject_hours") + ` WHERE (` + tier.col + `, domain_id, host_id, reason) = (?, ?, ?, ?)
+	AND rejects = 0`
 }
 
 // rejectRowsSQL computes reject_hours' rows from rejects for the rows
@@ -427,78 +608,99 @@ const rejectRowsSQL = `SELECT time / 3600000000 AS hour, ifnull(domain_id, 0) AS
 	ifnull(host_id, 0) AS host_id, ifnull(reason, '') AS reason, count(*) AS rejects
 FROM rejects WHERE %s GROUP BY 1, 2, 3, 4`
 
-// rollupUpserts are the writer's prepared upserts, per tier (hours, days,
-// months): hourTables, then deferredTables, then reject_hours (reject_days,
-// reject_months).
-func rollupUpserts() []string {
+// rollupBatchRows: the upserts write this many rows per statement, one
+// call through database/sql and cgo instead of one per row.
+const rollupBatchRows = 32
+
+// The writer's rollup statements (rollupStatements, prepared once in
+// db.stmts.rollup): per tier (hours, days, months) and table
+// (hourTables, deferredTables, then reject_hours), an upsert of one row,
+// one of rollupBatchRows rows, and the delete of a row whose counts fell
+// to zero; then seenReads.
+const stmtsPerTable = 3
+
+var tablesPerTier = len(hourTables) + len(deferredTables) + 1
+
+func rollupStatements() []string {
 	var out []string
 	for _, tier := range tiers {
 		for _, t := range hourTables {
-			out = append(out, t.upsertSQL(tier))
+			out = append(out, t.upsertSQL(tier, 1), t.upsertSQL(tier, rollupBatchRows), t.deleteSQL(tier))
 		}
 		for _, t := range deferredTables {
-			out = append(out, t.upsertSQL(tier))
+			out = append(out, t.upsertSQL(tier, 1), t.upsertSQL(tier, rollupBatchRows), t.deleteSQL(tier))
 		}
-		out = append(out, upsertRejectSQL(tier))
+		out = append(out, upsertRejectSQL(tier, 1), upsertRejectSQL(tier, rollupBatchRows), deleteRejectSQL(tier))
 	}
-	return out
+	return append(out, seenReads...)
+}
+
+// tableStmts are the statements of table i (in the order of
+// rollupStatements) of tier ti.
+func (b *Batch) tableStmts(ti, i int) []*sql.Stmt {
+	j := (ti*tablesPerTier + i) * stmtsPerTable
+	return b.db.stmts.rollup[j : j+stmtsPerTable]
+}
+
+// unitOfPrevious maps a tier's unit to the next tier's: hours to days,
+// days to months.
+var unitOfPrevious = []func(int64) int64{nil, dayOf, monthOfDay}
+
+// compare orders rollup keys as the tables' primary keys do, so that the
+// upserts walk each table's B-tree in order.
+func (k rowKey) compare(o rowKey) int {
+	if c := cmp.Compare(k.hour, o.hour); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.id1, o.id1); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.id2, o.id2); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.id3, o.id3); c != 0 {
+		return c
+	}
+	if c := strings.Compare(k.outcome, o.outcome); c != 0 {
+		return c
+	}
+	if k.final != o.final {
+		if k.final {
+			return 1
+		}
+		return -1
+	}
+	return strings.Compare(k.reason, o.reason)
 }
 
 // flushRollup adds the batch's sums to the rollup tables of every tier,
-// each sum projected on each table's key (and summed per day or month for
-// the daily and monthly tables).
+// each sum projected on each table's key, then summed per day and per
+// month for the daily and monthly tables.
 func (b *Batch) flushRollup() error {
-	stmts := b.db.stmts.upsertRollup
-	perTier := len(hourTables) + len(deferredTables) + 1
-	for ti, tier := range tiers {
-		stmts := stmts[ti*perTier : (ti+1)*perTier]
-		if err := b.flushTier(tier, stmts); err != nil {
-			return err
-		}
-	}
-	b.hours, b.deferred, b.rejects = nil, nil, nil
-	return nil
-}
-
-func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 	for i, t := range hourTables {
 		if len(b.hours) == 0 {
 			break
 		}
-		sums := make(map[rowKey]*hourCounts, len(b.hours))
+		sums := make(map[rowKey]hourCounts, len(b.hours))
 		for k, c := range b.hours {
 			rk := t.project(k)
-			rk.hour = tier.of(rk.hour)
-			if p := sums[rk]; p != nil {
-				p.addCounts(*c)
-			} else {
-				cc := *c
-				sums[rk] = &cc
-			}
+			s := sums[rk]
+			s.addCounts(*c)
+			sums[rk] = s
 		}
-		up := b.tx.StmtContext(b.ctx, stmts[i])
-		args := make([]any, 0, 12)
-		for k, c := range sums {
-			if *c == (hourCounts{}) {
-				continue
-			}
-			args = append(args[:0], k.hour, k.id1)
-			if t.nkey > 1 {
-				args = append(args, k.id2)
-			}
-			args = append(args, k.outcome, k.final, k.reason)
-			keyLen := len(args)
-			args = append(args, c.attempts, c.messages)
-			if t.ncounts > 2 {
-				args = append(args, c.domainMessages, c.relayMessages)
-			}
-			if _, err := up.ExecContext(b.ctx, args...); err != nil {
-				return b.db.wrapErr("update "+tier.table(t.name), err)
-			}
-			if c.attempts < 0 {
-				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(tier), args[:keyLen]...); err != nil {
-					return b.db.wrapErr("update "+tier.table(t.name), err)
+		for ti, tier := range tiers {
+			if ti > 0 {
+				next := make(map[rowKey]hourCounts, len(sums))
+				for k, c := range sums {
+					k.hour = unitOfPrevious[ti](k.hour)
+					s := next[k]
+					s.addCounts(c)
+					next[k] = s
 				}
+				sums = next
+			}
+			if err := b.writeHourRows(tier, b.tableStmts(ti, i), t, sums); err != nil {
+				return err
 			}
 		}
 	}
@@ -508,43 +710,154 @@ func (b *Batch) flushTier(tier rollupTier, stmts []*sql.Stmt) error {
 		}
 		sums := make(map[rowKey]int64, len(b.deferred))
 		for k, n := range b.deferred {
-			rk := t.project(k)
-			rk.hour = tier.of(rk.hour)
-			sums[rk] += n
+			sums[t.project(k)] += n
 		}
-		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+i])
-		args := make([]any, 0, 5)
-		for k, n := range sums {
-			if n == 0 {
-				continue
-			}
-			args = append(args[:0], k.hour, k.id1)
-			if t.nkey > 1 {
-				args = append(args, k.id2)
-			}
-			args = append(args, k.id3)
-			keyLen := len(args)
-			args = append(args, n)
-			if _, err := up.ExecContext(b.ctx, args...); err != nil {
-				return b.db.wrapErr("update "+tier.table(t.name), err)
-			}
-			if n < 0 {
-				if _, err := b.tx.ExecContext(b.ctx, t.deleteSQL(tier), args[:keyLen]...); err != nil {
-					return b.db.wrapErr("update "+tier.table(t.name), err)
+		for ti, tier := range tiers {
+			if ti > 0 {
+				next := make(map[rowKey]int64, len(sums))
+				for k, n := range sums {
+					k.hour = unitOfPrevious[ti](k.hour)
+					next[k] += n
 				}
+				sums = next
+			}
+			if err := b.writeDeferredRows(tier, b.tableStmts(ti, len(hourTables)+i), t, sums); err != nil {
+				return err
 			}
 		}
 	}
 	if len(b.rejects) > 0 {
-		sums := make(map[rejectKey]int64, len(b.rejects))
-		for k, n := range b.rejects {
-			k.hour = tier.of(k.hour)
-			sums[k] += n
+		sums := b.rejects
+		for ti, tier := range tiers {
+			if ti > 0 {
+				next := make(map[rejectKey]int64, len(sums))
+				for k, n := range sums {
+					k.hour = unitOfPrevious[ti](k.hour)
+					next[k] += n
+				}
+				sums = next
+			}
+			if err := b.writeRejectRows(tier, b.tableStmts(ti, len(hourTables)+len(deferredTables)), sums); err != nil {
+				return err
+			}
 		}
-		up := b.tx.StmtContext(b.ctx, stmts[len(hourTables)+len(deferredTables)])
-		for k, n := range sums {
-			if _, err := up.ExecContext(b.ctx, k.hour, k.domain, k.host, k.reason, n); err != nil {
-				return b.db.wrapErr("update "+tier.table("reject_hours"), err)
+	}
+	b.hours, b.deferred, b.rejects = nil, nil, nil
+	return nil
+}
+
+func (b *Batch) writeHourRows(tier rollupTier, stmts []*sql.Stmt, t hourTable, sums map[rowKey]hourCounts) error {
+	type row struct {
+		k rowKey
+		c hourCounts
+	}
+	rows := make([]row, 0, len(sums))
+	for k, c := range sums {
+		if c != (hourCounts{}) {
+			rows = append(rows, row{k, c})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
+	nkey := 1 + t.nkey + 3
+	args := make([]any, 0, len(rows)*(nkey+t.ncounts))
+	var zeroed []int
+	for j, r := range rows {
+		args = append(args, r.k.hour, r.k.id1)
+		if t.nkey > 1 {
+			args = append(args, r.k.id2)
+		}
+		args = append(args, r.k.outcome, r.k.final, r.k.reason, r.c.attempts, r.c.messages)
+		if t.ncounts > 2 {
+			args = append(args, r.c.domainMessages, r.c.relayMessages)
+		}
+		if r.c.attempts < 0 {
+			zeroed = append(zeroed, j)
+		}
+	}
+	return b.writeRows(tier.table(t.name), stmts, args, nkey+t.ncounts, nkey, zeroed)
+}
+
+func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*sql.Stmt, t deferredTable, sums map[rowKey]int64) error {
+	type row struct {
+		k rowKey
+		n int64
+	}
+	rows := make([]row, 0, len(sums))
+	for k, n := range sums {
+		if n != 0 {
+			rows = append(rows, row{k, n})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
+	nkey := 1 + t.nkey + 1
+	args := make([]any, 0, len(rows)*(nkey+1))
+	var zeroed []int
+	for j, r := range rows {
+		args = append(args, r.k.hour, r.k.id1)
+		if t.nkey > 1 {
+			args = append(args, r.k.id2)
+		}
+		args = append(args, r.k.id3, r.n)
+		if r.n < 0 {
+			zeroed = append(zeroed, j)
+		}
+	}
+	return b.writeRows(tier.table(t.name), stmts, args, nkey+1, nkey, zeroed)
+}
+
+func (b *Batch) writeRejectRows(tier rollupTier, stmts []*sql.Stmt, sums map[rejectKey]int64) error {
+	type row struct {
+		k rejectKey
+		n int64
+	}
+	rows := make([]row, 0, len(sums))
+	for k, n := range sums {
+		if n != 0 {
+			rows = append(rows, row{k, n})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.k.hour, b.k.hour), cmp.Compare(a.k.domain, b.k.domain),
+			cmp.Compare(a.k.host, b.k.host), strings.Compare(a.k.reason, b.k.reason))
+	})
+	args := make([]any, 0, len(rows)*5)
+	for _, r := range rows {
+		args = append(args, r.k.hour, r.k.domain, r.k.host, r.k.reason, r.n)
+	}
+	return b.writeRows(tier.table("reject_hours"), stmts, args, 5, 4, nil)
+}
+
+// writeRows upserts rows of n values each (the key's keyLen first) into a
+// rollup table, rollupBatchRows rows per statement, then deletes the rows
+// at indexes zeroed, whose counts went down, if they fell to zero.
+func (b *Batch) writeRows(table string, stmts []*sql.Stmt, args []any, n, keyLen int, zeroed []int) error {
+	if len(args) == 0 {
+		return nil
+	}
+	chunk := rollupBatchRows * n
+	rest := args
+	if len(rest) >= chunk {
+		up := b.tx.StmtContext(b.ctx, stmts[1])
+		for len(rest) >= chunk {
+			if _, err := up.ExecContext(b.ctx, rest[:chunk]...); err != nil {
+				return b.db.wrapErr("update "+table, err)
+			}
+			rest = rest[chunk:]
+		}
+	}
+	if len(rest) > 0 {
+		up := b.tx.StmtContext(b.ctx, stmts[0])
+		for ; len(rest) > 0; rest = rest[n:] {
+			if _, err := up.ExecContext(b.ctx, rest[:n]...); err != nil {
+				return b.db.wrapErr("update "+table, err)
+			}
+		}
+	}
+	if len(zeroed) > 0 {
+		del := b.tx.StmtContext(b.ctx, stmts[2])
+		for _, j := range zeroed {
+			if _, err := del.ExecContext(b.ctx, args[j*n:j*n+keyLen]...); err != nil {
+				return b.db.wrapErr("update "+table, err)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -229,7 +230,8 @@ func TestRollupRollback(t *testing.T) {
 	}
 }
 
-// The writer forgets old messages past maxSeenMessages; they are read back.
+// The writer forgets the least recently used messages past maxSeenMessages;
+// they are read back.
 func TestRollupForgetsAndRereads(t *testing.T) {
 	db, _ := openTest(t, Options{})
 	ctx := context.Background()
@@ -239,7 +241,7 @@ func TestRollupForgetsAndRereads(t *testing.T) {
 		refs = append(refs, must[int64](t)(b.InsertMessage(Message{Host: "mx", QueueID: fmt.Sprintf("Q%d", i)})))
 		must[int64](t)(b.AddDelivery(Delivery{MessageRef: refs[i], Time: t0, Recipient: "a@example.com", Outcome: OutcomeDeferred}))
 	}
-	db.forgetOldest()
+	db.forgetLeastUsed(0)
 	for _, ref := range refs {
 		must[int64](t)(b.AddDelivery(Delivery{MessageRef: ref, Time: t0.Add(time.Hour), Recipient: "a@example.com", Outcome: OutcomeDeferred}))
 		must[int64](t)(b.AddDelivery(Delivery{MessageRef: ref, Time: t0.Add(2 * time.Hour), Recipient: "a@example.com", Outcome: OutcomeDelivered, Final: true}))
@@ -248,6 +250,149 @@ func TestRollupForgetsAndRereads(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyRollup(t, db)
+}
+
+// A memory of a few messages, and of few forgotten ones: the messages
+// retried over hours, with many recipients, domains and relays, some
+// marked final later, and the attempts of several batches, are counted as
+// with an unbounded memory, and the memory stays within its bounds.
+func TestRollupSmallMemory(t *testing.T) {
+	defer func(seen, words int) { maxSeenMessages, maxForgottenWords = seen, words }(maxSeenMessages, maxForgottenWords)
+	maxSeenMessages, maxForgottenWords = 8, 2
+	db, _ := openTest(t, Options{})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(4, 1))
+	// A recipient is tried until an attempt decides it, or until a
+	// delivery is marked final afterwards (pending).
+	type recipient struct {
+		addr    string
+		pending int64
+		decided bool
+	}
+	type message struct {
+		id     int64
+		rcpts  []*recipient
+		stored bool
+	}
+	var live []*message
+	b := must[*Batch](t)(db.Begin(ctx))
+	for step := range 3000 {
+		now := t0.Add(time.Duration(step) * 37 * time.Second)
+		switch r := rng.IntN(10); {
+		case r < 3 || len(live) == 0:
+			m := &message{id: must[int64](t)(b.ReserveMessageID())}
+			n := 1 + rng.IntN(3)
+			list := rng.IntN(20) == 0
+			if list {
+				n = deferredIndexFrom + 5
+			}
+			for i := range n {
+				m.rcpts = append(m.rcpts, &recipient{addr: fmt.Sprintf("r%d@d%d.example", i, rng.IntN(6))})
+			}
+			if rng.IntN(3) == 0 { // written first: its sender is remembered
+				must[int64](t)(b.InsertMessage(Message{ID: m.id, Host: "mx", QueueID: fmt.Sprintf("Q%d", m.id),
+					Sender: fmt.Sprintf("s@s%d.example", rng.IntN(3)), HasSender: true}))
+				m.stored = true
+			}
+			if list { // a list, all deferred at once: its recipients get an index
+				for _, rc := range m.rcpts {
+					must[int64](t)(b.AddDelivery(Delivery{MessageRef: m.id, Host: "mx", Time: now, Recipient: rc.addr,
+						Relay: "relay0[192.0.2.0]:25", Outcome: OutcomeDeferred, Reason: "greylisted"}))
+				}
+			}
+			live = append(live, m)
+		case r < 8:
+			m := live[rng.IntN(len(live))]
+			rc := m.rcpts[rng.IntN(len(m.rcpts))]
+			if rc.decided || rc.pending != 0 {
+				break
+			}
+			d := Delivery{MessageRef: m.id, Host: "mx", Time: now, Recipient: rc.addr,
+				Relay: fmt.Sprintf("relay%d[192.0.2.%d]:25", rng.IntN(3), rng.IntN(3)), Outcome: OutcomeDeferred, Reason: "greylisted"}
+			switch rng.IntN(4) {
+			case 0:
+				d.Outcome, d.Final, d.Reason = OutcomeDelivered, true, ""
+				rc.decided = true
+			case 1:
+				d.Outcome, d.Reason = OutcomeDelivered, "" // final once marked
+			}
+			id := must[int64](t)(b.AddDelivery(d))
+			if d.Outcome == OutcomeDelivered && !d.Final {
+				rc.pending = id
+			}
+		case r < 9:
+			m := live[rng.IntN(len(live))]
+			for _, rc := range m.rcpts {
+				if rc.pending != 0 {
+					if err := b.MarkFinal(rc.pending); err != nil {
+						t.Fatal(err)
+					}
+					rc.pending, rc.decided = 0, true
+					break
+				}
+			}
+			for _, rc := range m.rcpts { // the message read again
+				if !rc.decided && rc.pending == 0 {
+					must[int64](t)(b.AddDelivery(Delivery{MessageRef: m.id, Host: "mx", Time: now, Recipient: rc.addr,
+						Relay: "relay1[192.0.2.1]:25", Outcome: OutcomeDeferred, Reason: "greylisted"}))
+					break
+				}
+			}
+		default:
+			i := rng.IntN(len(live))
+			if m := live[i]; !m.stored {
+				must[int64](t)(b.InsertMessage(Message{ID: m.id, Host: "mx", QueueID: fmt.Sprintf("Q%d", m.id), RemovedAt: now}))
+			}
+			live = append(live[:i], live[i+1:]...)
+		}
+		if len(db.seen) > maxSeenMessages || len(db.seenMem.forgotten) > maxForgottenWords {
+			t.Fatalf("step %d: %d messages and %d words of forgotten ids in memory", step, len(db.seen), len(db.seenMem.forgotten))
+		}
+		if step%700 == 699 {
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			verifyRollup(t, db)
+			b = must[*Batch](t)(db.Begin(ctx))
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	verifyRollup(t, db)
+	if db.seenFloor == 0 {
+		t.Error("the bitmap of forgotten messages never moved its floor")
+	}
+}
+
+// The bitmap of forgotten messages, marked in any order, stays within
+// maxForgottenWords by moving the floor, below which every id counts as
+// forgotten.
+func TestForgottenBitmap(t *testing.T) {
+	defer func(words int) { maxForgottenWords = words }(maxForgottenWords)
+	maxForgottenWords = 4
+	db := &DB{newFrom: 100}
+	for _, id := range []int64{300, 130, 99, 301, 100} {
+		db.markForgotten(id)
+	}
+	for id := int64(90); id < 400; id++ {
+		want := id == 300 || id == 130 || id == 301 || id == 100 // 99 was never this process's
+		if got := db.forgot(id); got != want {
+			t.Errorf("forgot(%d) = %v, want %v", id, got, want)
+		}
+	}
+	db.markForgotten(1000) // past 4 words from 64: the floor moves up
+	if len(db.seenMem.forgotten) > maxForgottenWords {
+		t.Fatalf("%d words, want at most %d", len(db.seenMem.forgotten), maxForgottenWords)
+	}
+	if db.seenFloor <= 301 {
+		t.Fatalf("floor %d, want above 301", db.seenFloor)
+	}
+	for id, want := range map[int64]bool{100: true, 200: true, 301: true, 999: false, 1000: true, 1001: false} {
+		if got := db.forgot(id); got != want {
+			t.Errorf("after the move: forgot(%d) = %v, want %v", id, got, want)
+		}
+	}
 }
 
 // reportBoth runs a report from the rollups and again from the raw rows.

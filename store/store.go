@@ -81,10 +81,12 @@ type DB struct {
 	// seen remembers the attempts of recent messages for the rollups
 	// (rollup.go). Messages with ids from newFrom on were reserved by this
 	// process, so their attempts are all known here unless forgotten: ids
-	// below seenFloor were. 0 newFrom: none reserved yet.
+	// below seenFloor, and those marked in seenMem, were. 0 newFrom: none
+	// reserved yet.
 	seen      map[int64]*seenMessage
 	seenFloor int64
 	newFrom   int64
+	seenMem   seenMemory
 	// stitchDeferred: a bulk load runs without deliveries_remote_id, which
 	// stitching reads, so its batches leave the stitching (whose state is
 	// in the database) to the one that ends it (RestoreIndexes).
