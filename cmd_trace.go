@@ -94,6 +94,8 @@ type traceEvent struct {
 	Code        int       `json:"code,omitempty"`
 	Enhanced    string    `json:"enhanced,omitempty"`
 	Reply       string    `json:"reply,omitempty"`
+	RemoteID    string    `json:"remote_id,omitempty"`   // the ID the receiving server gave
+	RemoteName  string    `json:"remote_name,omitempty"` // its own name, where the reply says
 	Reason      string    `json:"reason,omitempty"`
 	Explanation string    `json:"explanation,omitempty"`
 	Detail      string    `json:"detail,omitempty"`
@@ -320,7 +322,7 @@ func (tr *trace) load(ctx context.Context, db *sql.DB, m *traceMessage) error {
 		tr.Events = append(tr.Events, traceEvent{Time: store.FromMicros(first.Int64), Host: m.Host, QueueID: m.QueueID, Kind: "arrived", Detail: detail, messageRef: m.id})
 	}
 	rows, err := db.QueryContext(ctx, `SELECT d.time, d.recipient, d.orig_recipient, r.name, d.delay, d.code, d.enhanced, d.reply,
-		d.outcome, d.reason, d.final, d.next_queue_id, d.stage
+		d.outcome, d.reason, d.final, d.next_queue_id, d.stage, ifnull(d.remote_id, ''), ifnull(d.remote_name, '')
 		FROM deliveries d LEFT JOIN relays r ON r.id = d.relay_id WHERE d.message_ref = ? ORDER BY d.time, d.id`, m.id)
 	if err != nil {
 		return err
@@ -333,7 +335,8 @@ func (tr *trace) load(ctx context.Context, db *sql.DB, m *traceMessage) error {
 		var delay sql.NullFloat64
 		var code sql.NullInt64
 		var ev traceEvent
-		if err := rows.Scan(&t, &rcpt, &orig, &relay, &delay, &code, &enh, &reply, &ev.Kind, &reason, &ev.final, &next, &stage); err != nil {
+		if err := rows.Scan(&t, &rcpt, &orig, &relay, &delay, &code, &enh, &reply, &ev.Kind, &reason, &ev.final, &next, &stage,
+			&ev.RemoteID, &ev.RemoteName); err != nil {
 			return err
 		}
 		ev.Time, ev.Host, ev.QueueID, ev.Recipient, ev.Relay = store.FromMicros(t), m.Host, m.QueueID, rcpt, relay.String
@@ -347,6 +350,11 @@ func (tr *trace) load(ctx context.Context, db *sql.DB, m *traceMessage) error {
 		}
 		if next.Valid {
 			ev.Detail = strings.TrimSpace(ev.Detail + " queued as " + next.String)
+		} else if ev.RemoteID != "" {
+			ev.Detail = strings.TrimSpace(ev.Detail + " remote ID " + ev.RemoteID)
+		}
+		if ev.RemoteName != "" {
+			ev.Detail = strings.TrimSpace(ev.Detail + " at " + ev.RemoteName)
 		}
 		if stage.Valid {
 			ev.Detail = strings.TrimSpace(ev.Detail + " (in reply to " + stage.String + ")")

@@ -285,7 +285,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		p.Reason = d.Reason
 		p.OrigRecipient = strings.Clone(d.OrigRecipient)
 		p.DSN = strings.Clone(d.DSN)
-		p.Delays, p.RemoteID, p.NextQueueID = "", "", ""
+		p.Delays, p.RemoteID, p.RemoteName, p.NextQueueID = "", "", "", ""
 		st.pending[p.Recipient] = &p
 	case parse.Hop:
 		c.Stats.Hops++
@@ -321,6 +321,7 @@ func (c *Collator) row(ev *parse.Event, st *msgState, out parse.Outcome) store.D
 		Stage:         ev.Reply.Stage,
 		Reply:         ev.Reply.Raw,
 		RemoteID:      ev.Reply.RemoteID,
+		RemoteName:    ev.Reply.RemoteName,
 		Outcome:       out.String(),
 		NextQueueID:   ev.NextQueueID,
 	}

@@ -36,8 +36,8 @@ func (db *DB) prepare(ctx context.Context) error {
 	}{
 		{&s.insertDelivery, `INSERT INTO deliveries (message_ref, host_id, time, recipient, domain_id,
 			orig_recipient, relay_id, delay, delays, dsn, code, enhanced, stage, reply, remote_id,
-			outcome, reason, final, next_queue_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			outcome, reason, final, next_queue_id, remote_name)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.insertReject, `INSERT INTO rejects (host_id, time, queue_id, stage, client, sender,
 			recipient, domain_id, code, enhanced, reply, reason)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -334,7 +334,7 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 		nullID(d.MessageRef), hostID, d.Time.UnixMicro(), d.Recipient, domainID,
 		nullString(d.OrigRecipient), relayID, delay, nullString(d.Delays), nullString(d.DSN),
 		nullPositive(int64(d.Code)), nullString(d.Enhanced), nullString(d.Stage), nullString(d.Reply),
-		nullString(d.RemoteID), d.Outcome, nullString(d.Reason), final, nullString(d.NextQueueID))
+		nullString(d.RemoteID), d.Outcome, nullString(d.Reason), final, nullString(d.NextQueueID), nullString(d.RemoteName))
 	if err != nil {
 		return 0, b.db.wrapErr("add delivery", err)
 	}

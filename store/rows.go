@@ -67,6 +67,7 @@ type Delivery struct {
 	Stage         string
 	Reply         string
 	RemoteID      string
+	RemoteName    string // the receiving server's own name, where its reply gives one
 	Outcome       string // one of the Outcome constants, required
 	Reason        string // "user_unknown"
 	Final         bool   // this attempt decided the recipient's fate

@@ -58,3 +58,45 @@ UPDATE deliveries SET remote_id = next_queue_id
 -- its Message-ID, which stitching compares. A Message-ID has no spaces.
 UPDATE messages SET message_id = substr(message_id, 1, instr(message_id, ' for ') - 1)
 	WHERE mta = 'exim' AND instr(message_id, ' for ') > 1;
+
+-- The receiving server's own name where its 250 reply gives one
+-- (Microsoft's "[InternalId=..., Hostname=AM0PR01MB1234...]"), beside
+-- remote_id; filled for the rows stored before from their reply text.
+ALTER TABLE deliveries ADD COLUMN remote_name TEXT;
+UPDATE deliveries SET remote_name = substr(substr(reply, instr(reply, 'Hostname=') + 9), 1,
+		instr(substr(reply, instr(reply, 'Hostname=') + 9), ']') - 1)
+	WHERE instr(reply, 'Hostname=') > 0 AND instr(substr(reply, instr(reply, 'Hostname=') + 9), ']') > 1
+		AND code BETWEEN 200 AND 299;
+-- v_deliveries gains it as its last column.
+DROP VIEW v_deliveries;
+CREATE VIEW v_deliveries AS
+SELECT
+	d.id,
+	h.name AS host,
+	strftime('%Y-%m-%dT%H:%M:%fZ', d.time / 1e6, 'unixepoch') AS time,
+	m.queue_id,
+	m.message_id,
+	m.sender,
+	d.recipient,
+	dom.name AS domain,
+	d.orig_recipient,
+	r.name AS relay,
+	d.outcome,
+	d.final,
+	d.reason,
+	d.code,
+	d.enhanced,
+	d.dsn,
+	d.stage,
+	d.reply,
+	d.delay,
+	d.delays,
+	d.remote_id,
+	d.next_queue_id,
+	d.time AS time_us,
+	d.remote_name
+FROM deliveries d
+LEFT JOIN hosts h ON h.id = d.host_id
+LEFT JOIN domains dom ON dom.id = d.domain_id
+LEFT JOIN relays r ON r.id = d.relay_id
+LEFT JOIN messages m ON m.id = d.message_ref;
