@@ -58,7 +58,7 @@ var commands = []command{
 	{"ingest", "read logs (files, globs, rotated and compressed archives, stdin) into the database", runIngest},
 	{"tail", "follow live logs into the database, through rotations and restarts", runTail},
 	{"report", "per-domain delivery report (text, json, csv, markdown, html); --fail-if for cron", runReport},
-	{"trace", "every event of one message (queue ID, Message-ID or address) across files and hosts", runTrace},
+	{"trace", "every event of one message (queue ID, Message-ID, address or remote ID) across hosts", runTrace},
 	{"parse", "print the events read from log lines (for checking what mailbounce understands)", runParse},
 	{"explain", "explain an SMTP reply code, enhanced status code or reply text", runExplain},
 	{"version", "print the version", runVersion},
