@@ -353,6 +353,21 @@ func eximHost(v string) Relay {
 	return r
 }
 
+// eximRelay reads H= of a delivery, and writes it as Postfix does
+// ("mx.example.com[192.0.2.1]:25" for Exim's "mx.example.com [192.0.2.1]:25")
+// so that the same next hop is one relay in a database of both.
+func eximRelay(v string) Relay {
+	r := eximHost(v)
+	if r.Name == "" || r.Addr == "" || strings.HasPrefix(r.Name, "(") {
+		return r
+	}
+	r.Raw = r.Name + "[" + r.Addr + "]"
+	if r.Port > 0 {
+		r.Raw += ":" + strconv.Itoa(r.Port)
+	}
+	return r
+}
+
 // parseEximDelivery reads the part after "=>", "->", "*>", "**" or "==":
 // "a@b [<parent@x>] [F=<s>] R=router T=transport H=host [ip] ... C="250 ..."",
 // and for failures the text after ": " or " : ".
@@ -415,7 +430,7 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 			case "T":
 				ev.Transport = v
 			case "H":
-				ev.Relay = eximHost(v)
+				ev.Relay = eximRelay(v)
 			case "C":
 				reply = v
 			case "F":
@@ -438,7 +453,7 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 				} else {
 					text = eximFields(text, func(k, v string) {
 						if k == "H" {
-							ev.Relay = eximHost(v)
+							ev.Relay = eximRelay(v)
 						}
 					})
 				}

@@ -93,3 +93,12 @@ func TestEximIDTime(t *testing.T) {
 		}
 	}
 }
+
+// TestEximLMTPError: Exim's lmtp transport writes its own prefix before the
+// reply; the codes and the stage must be read through it.
+func TestEximLMTPError(t *testing.T) {
+	r := ParseReply("LMTP error after DATA: 452 4.2.2 <temp452-e0175-1@lmtp.example> Quota exceeded (mailbox for user is full)")
+	if r.Code != 452 || r.Enhanced.String() != "4.2.2" || r.Stage != "DATA" {
+		t.Errorf("code %d enhanced %s stage %q", r.Code, r.Enhanced, r.Stage)
+	}
+}

@@ -50,6 +50,11 @@ func ParseReply(s string) Reply {
 		stage, text := eximStage(after)
 		r.Stage = stage
 		rest = text
+	case strings.HasPrefix(rest, "LMTP error after "):
+		// Exim's lmtp transport: "LMTP error after DATA: 452 4.2.2 <a@b> Quota exceeded".
+		stage, text := eximStage(rest[len("LMTP error after "):])
+		r.Stage = stage
+		rest = text
 	}
 
 	// Older Exim: "... after end of data: host mx.example.com [1.2.3.4]: 554 ...".
