@@ -130,7 +130,9 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	var out io.Writer = e.stdout
 	var file *os.File
 	if *output != "" {
-		if file, err = os.Create(*output); err != nil {
+		// Reply texts and addresses come from the logs: readable by the
+		// owner only, as the database is (an existing file keeps its mode).
+		if file, err = os.OpenFile(*output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return err
 		}
 		out = file
