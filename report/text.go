@@ -144,11 +144,13 @@ func Text(w io.Writer, s *Summary) error {
 		fmt.Fprintf(&b, "attempts from %s to %s\n", s.First.In(s.loc()).Format("2006-01-02 15:04:05"), s.Last.In(s.loc()).Format("2006-01-02 15:04:05"))
 	}
 	t := s.Totals
-	fmt.Fprintf(&b, "\n%s recipients in %s messages: %s delivered (%s), %s bounced (%s), %s expired (%s);\n",
+	// Big numbers make these longer than Width: wrapped, not cut.
+	b.WriteString("\n")
+	wrap(&b, fmt.Sprintf("%s recipients in %s messages: %s delivered (%s), %s bounced (%s), %s expired (%s);",
 		num(t.Recipients), num(t.Messages), num(t.Delivered), pct(t.DeliveryRate()), num(t.Bounced), pct(t.BounceRate()),
-		num(t.Expired), pct(t.ExpiredRate()))
-	fmt.Fprintf(&b, "%s deferrals of %s recipients (%s), %s rejected at our door.\n",
-		num(t.Deferred), num(t.DeferredRecipients), pct(t.DeferralRate()), num(t.Rejected))
+		num(t.Expired), pct(t.ExpiredRate())), "", "")
+	wrap(&b, fmt.Sprintf("%s deferrals of %s recipients (%s), %s rejected at our door.",
+		num(t.Deferred), num(t.DeferredRecipients), pct(t.DeferralRate()), num(t.Rejected)), "", "")
 	if t.DelaySample > 0 {
 		est := ""
 		if t.DelayEstimated {
