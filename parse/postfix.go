@@ -225,9 +225,15 @@ func parsePostfixDelivery(ev *Event, s string) {
 	case Deferred, Bounced, Expired:
 		ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
 	case OutcomeNone:
-		// Address verification probes (deliverable, undeliverable) and
-		// status words we do not know: not delivery attempts.
-		ev.Kind = KindOther
+		// Address verification probes (deliverable, undeliverable) are
+		// not delivery attempts; a status word we do not know is a line
+		// not understood, for `mailbounce parse --unknown` to show.
+		// (also "undeliverable-but-not-cached" when the verify cache is off).
+		if strings.HasPrefix(ev.Status, "deliverable") || strings.HasPrefix(ev.Status, "undeliverable") {
+			ev.Kind = KindOther
+		} else {
+			ev.Kind = KindUnknown
+		}
 	}
 }
 

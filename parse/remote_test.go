@@ -102,3 +102,17 @@ func TestEximLMTPError(t *testing.T) {
 		t.Errorf("code %d enhanced %s stage %q", r.Code, r.Enhanced, r.Stage)
 	}
 }
+
+// TestPostfixUnknownStatus: a status word mailbounce does not know is a
+// line not understood (shown by parse --unknown), a verify probe is not.
+func TestPostfixUnknownStatus(t *testing.T) {
+	p := NewParser(Options{Year: 2026})
+	ev := p.Parse("Nov 28 10:00:01 mx postfix/smtp[4]: ABCDEF1234: to=<b@x.example>, relay=x, delay=1, delays=0/0/0/1, dsn=2.0.0, status=weird (foo)")
+	if ev.Kind != KindUnknown {
+		t.Errorf("status=weird: kind %v, want unknown", ev.Kind)
+	}
+	ev = p.Parse("Nov 28 10:00:01 mx postfix/smtp[4]: ABCDEF1234: to=<b@x.example>, relay=x, delay=1, delays=0/0/0/1, dsn=2.0.0, status=deliverable (250 2.1.5 Ok)")
+	if ev.Kind != KindOther {
+		t.Errorf("status=deliverable: kind %v, want other", ev.Kind)
+	}
+}
