@@ -29,7 +29,7 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
 	tz := fs.String("tz", "", "time zone of timestamps without offset (default: local)")
 	commitEvery := fs.Duration("commit", 500*time.Millisecond, "longest time a line read waits before it is committed")
-	verbose := fs.BoolP("verbose", "v", false, "log rotations and commits on stderr")
+	verbose := fs.BoolP("verbose", "v", false, "log rotations and file events on stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +68,11 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		start, err := t.savedPosition(ctx, t.files[i])
 		if err != nil {
 			return err
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			// Not an error (the log may be created later), but a typo
+			// would otherwise wait in silence.
+			fmt.Fprintf(e.stderr, "mailbounce tail: %s does not exist (yet); waiting for it to appear\n", path)
 		}
 		f, err := ingest.Follow(ctx, path, start, ingest.FollowOptions{Poll: *poll, FromEnd: *fromEnd, Logger: logger})
 		if err != nil {
