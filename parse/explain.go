@@ -154,11 +154,15 @@ func (x Explanation) String() string {
 	}
 	verdict := classWord(r)
 	if x.Reason != ReasonNone {
-		hs := "soft"
-		if x.Reason.Hard() {
-			hs = "hard"
+		verdict += ": " + strings.ReplaceAll(x.Reason.String(), "_", " ")
+		// "other" says nothing of whether a retry can help.
+		if x.Reason != ReasonOther {
+			hs := "soft"
+			if x.Reason.Hard() {
+				hs = "hard"
+			}
+			verdict += " (" + hs + ")"
 		}
-		verdict += ": " + strings.ReplaceAll(x.Reason.String(), "_", " ") + " (" + hs + ")"
 	}
 	if len(head) > 0 {
 		b.WriteString(strings.Join(head, " ") + "  " + verdict + "\n")
@@ -215,6 +219,11 @@ func (x Explanation) String() string {
 	if causes == "" && x.Reason != ReasonNone {
 		causes = x.Reason.Description()
 	}
+	// Where the reason says more than the code's generic text (4.7.1 is
+	// also a blocklisting), the reason's own advice.
+	if a, ok := reasonAdvice[x.Reason]; ok {
+		causes, advice = a[0], a[1]
+	}
 	if causes != "" {
 		writeWrapped(&b, "  Usually: ", "    ", causes)
 	}
@@ -222,6 +231,13 @@ func (x Explanation) String() string {
 		writeWrapped(&b, "  What to do: ", "    ", advice)
 	}
 	return b.String()
+}
+
+var reasonAdvice = map[Reason][2]string{
+	ReasonGreylisted: {"The receiver refuses the first attempt from an unknown sender, client and recipient triple, and accepts a retry after a few minutes.",
+		"Nothing: the queue retries and the message goes through. If it never does, the sending IP changes between retries (a pool of outgoing servers) or the retry comes too soon."},
+	ReasonRateLimited: {"The receiver limits how much mail it takes from the sending IP or domain in a period.",
+		"Nothing at once: the queue retries later. If it persists, send more slowly to that domain (Postfix: a transport with a lower destination_rate_delay or concurrency), check the sender's reputation."},
 }
 
 // classWord names what the first digit (or the enhanced class) says.

@@ -18,7 +18,7 @@ func TestExplain(t *testing.T) {
 	}{
 		{"550 5.1.1", 550, "5.1.1", ReasonUserUnknown, "", "",
 			[]string{"550 5.1.1  permanent failure: user unknown (hard)", "Basic code 550:", "Enhanced code 5.1.1: Bad destination mailbox address", "class 5", "subject 1  addressing status", "detail 1 "}},
-		{"550", 550, "", ReasonOther, "", "", []string{"550  permanent failure: other (soft)", "mailbox unavailable"}},
+		{"550", 550, "", ReasonOther, "", "", []string{"550  permanent failure: other", "mailbox unavailable"}},
 		{"250", 250, "", ReasonNone, "", "", []string{"250  success\n", "positive completion"}},
 		{"4.2.2", 0, "4.2.2", ReasonMailboxFull, "", "", []string{"4.2.2  temporary failure: mailbox full (soft)", "Mailbox full"}},
 		{"5.7.26", 0, "5.7.26", ReasonDMARCFailure, "", "", []string{"Multiple authentication checks failed"}},
