@@ -497,8 +497,12 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
 	st := j.collator.Stats
 	mbps := float64(j.bytes) / 1e6 / elapsed.Seconds()
-	fmt.Fprintf(w, "ingested %d file(s), %s lines (%s MB) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
-		j.files, thousands(j.lines), thousands(j.bytes/1_000_000), elapsed.Round(time.Millisecond), mbps,
+	size := thousands(j.bytes/1_000_000) + " MB"
+	if j.bytes < 10_000_000 {
+		size = fmt.Sprintf("%.1f MB", float64(j.bytes)/1e6)
+	}
+	fmt.Fprintf(w, "ingested %d file(s), %s lines (%s) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
+		j.files, thousands(j.lines), size, elapsed.Round(time.Millisecond), mbps,
 		thousands(st.Deliveries), thousands(st.Messages), thousands(st.Rejects))
 	if j.skippedLines > 0 {
 		fmt.Fprintf(w, "  %s lines already in the database were skipped\n", thousands(j.skippedLines))

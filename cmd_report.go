@@ -62,6 +62,9 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	default:
 		return usageError("--by %q: want domain, relay, sender-domain or host", *by)
 	}
+	if fs.Changed("min-volume") && len(*failIf) == 0 {
+		return usageError("--min-volume says which domains --fail-if checks; give --fail-if too")
+	}
 	var thresholds []report.Threshold
 	for _, f := range *failIf {
 		t, err := report.ParseThreshold(f)

@@ -64,6 +64,7 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // addresses read better as <a@b>; this is not HTML
 		return enc.Encode(tr)
 	}
 	tr.text(e, loc)
