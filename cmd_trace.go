@@ -476,7 +476,7 @@ func (tr *trace) text(e *env, loc *time.Location) {
 		fmt.Fprintf(&b, "Path:\n")
 		for _, h := range tr.Path {
 			line := fmt.Sprintf("  %s %s %s -> %s %s", h.Time.In(loc).Format("2006-01-02 15:04:05"),
-				orDash(h.FromHost), h.FromQueueID, orDash(h.ToHost), h.ToQueueID)
+				hostLabel(h.FromHost), h.FromQueueID, hostLabel(h.ToHost), h.ToQueueID)
 			if h.Relay != "" {
 				line += " via " + h.Relay
 			}
@@ -486,7 +486,7 @@ func (tr *trace) text(e *env, loc *time.Location) {
 		fmt.Fprintln(&b)
 	}
 	for _, ev := range tr.Events {
-		head := fmt.Sprintf("%s %s %s %-9s", ev.Time.In(loc).Format("2006-01-02 15:04:05"), orDash(ev.Host), orDash(ev.QueueID), ev.Kind)
+		head := fmt.Sprintf("%s %s %s %-9s", ev.Time.In(loc).Format("2006-01-02 15:04:05"), hostLabel(ev.Host), orDash(ev.QueueID), ev.Kind)
 		if ev.Recipient != "" {
 			head += " to=<" + ev.Recipient + ">"
 		}
@@ -514,6 +514,15 @@ func (tr *trace) text(e *env, loc *time.Location) {
 		}
 	}
 	fmt.Fprint(e.stdout, b.String())
+}
+
+// hostLabel names the host of a line that named none (Exim's own mainlog
+// ingested without --host) as `report --by host` does.
+func hostLabel(h string) string {
+	if h == "" {
+		return "(mainlog)"
+	}
+	return h
 }
 
 func orDash(s string) string {
