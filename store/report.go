@@ -444,6 +444,13 @@ func (r *reportRun) otherGroups(out map[int64]*GroupRow, hostRejects map[int64]i
 	if err != nil {
 		return nil, err
 	}
+	for id, g := range out {
+		// A next hop that only took hops (a content filter, another of our
+		// hosts) has nothing to show.
+		if g.Recipients == 0 && g.Deferred == 0 && g.DeferredRecipients == 0 && g.Rejected == 0 && g.Messages == 0 {
+			delete(out, id)
+		}
+	}
 	if _, ok := out[0]; ok {
 		// NULL keys: no relay named, Exim's own mainlog, the null sender
 		// (or a message never seen arriving).
