@@ -265,6 +265,11 @@ func (c *Collator) delivery(ev *parse.Event) error {
 			if d.Code == 0 && d.Enhanced == "" {
 				d.Code, d.Enhanced, d.Stage = p.Code, p.Enhanced, p.Stage
 			}
+			// The expiry line names no host: the next hop that kept
+			// deferring is the one that failed (--by relay).
+			if d.Relay == "" {
+				d.Relay = p.Relay
+			}
 		}
 	}
 	switch out {
