@@ -397,5 +397,17 @@ func shortReply(s string) string {
 			return s[i+len(" said: "):]
 		}
 	}
+	// Exim: "SMTP error from remote mail server after RCPT TO:<a@b>: 550 ...";
+	// the columns are better spent on the reply.
+	for _, p := range []string{"SMTP error from remote mail server after ", "SMTP error from remote mailer after ", "LMTP error after "} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			if gt := strings.Index(rest, ">"); gt >= 0 && (strings.HasPrefix(rest, "RCPT TO:<") || strings.HasPrefix(rest, "MAIL FROM:<")) {
+				rest = rest[gt+1:]
+			}
+			if i := strings.Index(rest, ": "); i >= 0 {
+				return rest[i+2:]
+			}
+		}
+	}
 	return s
 }
