@@ -357,21 +357,32 @@ func (b *Batch) MarkFinal(deliveryID int64) error {
 		return err
 	}
 	// The rollups count the row by its finality, and its recipient as
-	// decided: take the row's part out as it was and add it back as it is.
+	// decided.
+	return b.restate("mark delivery final", deliveryID, "final = 0", func() error {
+		_, err := b.markFinal.ExecContext(b.ctx, deliveryID)
+		return err
+	})
+}
+
+// restate changes a stored attempt that the rollups have counted: they
+// take the row's part out as it was and add it back as it is. The row is
+// changed only if it matches cond (else nothing happens); update changes
+// it.
+func (b *Batch) restate(op string, deliveryID int64, cond string, update func() error) error {
 	var ref sql.NullInt64
 	var rcpt string
-	err := b.tx.QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND final = 0`, deliveryID).Scan(&ref, &rcpt)
+	err := b.tx.QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND `+cond, deliveryID).Scan(&ref, &rcpt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil // final already, or no such row
+		return nil // changed already, or no such row
 	}
 	if err != nil {
-		return b.db.wrapErr("mark delivery final", err)
+		return b.db.wrapErr(op, err)
 	}
 	if err := b.rollupRows(deliveryID, ref, rcpt, -1); err != nil {
 		return err
 	}
-	if _, err := b.markFinal.ExecContext(b.ctx, deliveryID); err != nil {
-		return b.db.wrapErr("mark delivery final", err)
+	if err := update(); err != nil {
+		return b.db.wrapErr(op, err)
 	}
 	if err := b.rollupRows(deliveryID, ref, rcpt, 1); err != nil {
 		return err

@@ -178,29 +178,9 @@ func sameMessage(at int64, mt sql.NullInt64, mid, fromMID string) (dist int64, o
 // own queues, where the recipient's fate is decided and counted. The
 // rollups move the row's part from delivered to hop.
 func (b *Batch) markHop(deliveryID int64) error {
-	var ref sql.NullInt64
-	var rcpt string
-	err := b.tx.QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND outcome = 'delivered'`,
-		deliveryID).Scan(&ref, &rcpt)
-	if err == sql.ErrNoRows {
-		return nil
-	}
-	if err != nil {
-		return b.db.wrapErr("stitch: read attempt", err)
-	}
-	if err := b.rollupRows(deliveryID, ref, rcpt, -1); err != nil {
+	return b.restate("stitch: mark hop", deliveryID, "outcome = 'delivered'", func() error {
+		_, err := b.tx.ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0,
+			next_queue_id = coalesce(next_queue_id, remote_id) WHERE id = ?`, deliveryID)
 		return err
-	}
-	if _, err := b.tx.ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0,
-		next_queue_id = coalesce(next_queue_id, remote_id) WHERE id = ?`, deliveryID); err != nil {
-		return b.db.wrapErr("stitch: mark hop", err)
-	}
-	if err := b.rollupRows(deliveryID, ref, rcpt, 1); err != nil {
-		return err
-	}
-	if s := b.db.seen[ref.Int64]; ref.Valid && s != nil {
-		s.reread = true
-		s.loaded = false
-	}
-	return nil
+	})
 }
