@@ -146,10 +146,10 @@ func Text(w io.Writer, s *Summary) error {
 	t := s.Totals
 	// Big numbers make these longer than Width: wrapped, not cut.
 	b.WriteString("\n")
-	wrap(&b, fmt.Sprintf("%s recipients in %s messages: %s delivered (%s), %s bounced (%s), %s expired (%s);",
+	wrap(&b, fmt.Sprintf("%s recipients in %s messages: %s delivered (%s), %s bounced (%s), %s expired (%s); "+
+		"%s deferrals of %s recipients (%s), %s rejected at our door.",
 		num(t.Recipients), num(t.Messages), num(t.Delivered), pct(t.DeliveryRate()), num(t.Bounced), pct(t.BounceRate()),
-		num(t.Expired), pct(t.ExpiredRate())), "", "")
-	wrap(&b, fmt.Sprintf("%s deferrals of %s recipients (%s), %s rejected at our door.",
+		num(t.Expired), pct(t.ExpiredRate()),
 		num(t.Deferred), num(t.DeferredRecipients), pct(t.DeferralRate()), num(t.Rejected)), "", "")
 	if t.DelaySample > 0 {
 		est := ""
