@@ -144,6 +144,16 @@ func Text(w io.Writer, s *Summary) error {
 		fmt.Fprintf(&b, "attempts from %s to %s\n", s.First.In(s.loc()).Format("2006-01-02 15:04:05"), s.Last.In(s.loc()).Format("2006-01-02 15:04:05"))
 	}
 	t := s.Totals
+	if len(s.Groups) == 0 && t.Recipients == 0 && t.Deferred == 0 && t.Rejected == 0 {
+		b.WriteString("\nNo mail in this window")
+		if s.Filter != "" {
+			b.WriteString(" for " + clean(s.Filter))
+		}
+		b.WriteString(".\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+
 	// Big numbers make these longer than Width: wrapped, not cut.
 	b.WriteString("\n")
 	wrap(&b, fmt.Sprintf("%s recipients in %s messages: %s delivered (%s), %s bounced (%s), %s expired (%s); "+

@@ -28,3 +28,15 @@ func TestTextWidthBigNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestTextEmptyWindow: a window without mail says so instead of printing
+// an empty table and a trend of zeros.
+func TestTextEmptyWindow(t *testing.T) {
+	var b bytes.Buffer
+	if err := Write(&b, "text", &Summary{Filter: "nosuch.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "No mail in this window for nosuch.example.") || strings.Contains(b.String(), "TOTAL") {
+		t.Errorf("empty report:\n%s", b.String())
+	}
+}
