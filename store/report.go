@@ -256,6 +256,11 @@ func (r *reportRun) run() (*ReportResult, error) {
 		if res.Groups, err = r.otherGroups(c.byOther, rc.byHost); err != nil {
 			return nil, err
 		}
+		// Per relay, host or sender domain no index carries the delays;
+		// the totals' come from the latest deliveries.
+		if err := r.delays(nil, &res.Totals); err != nil {
+			return nil, err
+		}
 	}
 	if !r.q.NoRelays {
 		if res.Relays, err = r.relays(c.relays); err != nil {
