@@ -44,7 +44,9 @@ import (
 // interval while the follower is reading it is noticed only at the next
 // check (once a poll); lines read meanwhile come from the middle of the new
 // content. Truncation happens at rotation time, when a follower is normally
-// waiting at the end of the file.
+// waiting at the end of the file. Likewise, two copytruncate rotations in
+// quick succession while the follower is behind can lose lines of the
+// middle copy (copytruncate loses lines by design anyway: logrotate(8)).
 
 // DefaultPoll is how often a follower stats its file when inotify says
 // nothing; a stat and a read of a file that has not changed cost a few

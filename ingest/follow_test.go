@@ -402,7 +402,11 @@ func TestFollowRotationWithWriter(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 			hup(t, pid)
 		}},
-		{name: "copytruncate", double: true, logs: []string{"reading the rest from its copy"}, rotate: func(t *testing.T, path string, pid, n int) {
+		// Not double: two copytruncates while the follower is behind
+		// (30 ms apart, inside its quiet period) can lose the lines of the
+		// middle copy, a limit documented in follow.go; copytruncate loses
+		// lines by design anyway (logrotate(8)).
+		{name: "copytruncate", logs: []string{"reading the rest from its copy"}, rotate: func(t *testing.T, path string, pid, n int) {
 			waitForFile(t, path)
 			// The writer is stopped so that no line falls between the
 			// copy and the truncation, where copytruncate loses it.
