@@ -44,16 +44,15 @@ type handoff struct {
 const stitchSelect = `SELECT d.id, d.message_ref, d.time, d.outcome, m.id, coalesce(m.first_seen, m.last_seen),
 	ifnull(m.message_id, ''), ifnull(am.message_id, '')`
 
-const stitchNewDeliveriesSQL = stitchSelect + `
-FROM (SELECT d.id AS did, (SELECT c.id FROM messages c
+const stitchNewDeliveriesSQL = `SELECT x.id, x.message_ref, x.time, x.outcome, m.id, coalesce(m.first_seen, m.last_seen),
+	ifnull(m.message_id, ''), x.from_mid
+FROM (SELECT d.id, d.message_ref, d.time, d.outcome, ifnull(am.message_id, '') AS from_mid, (SELECT c.id FROM messages c
 		WHERE c.queue_id = d.remote_id AND c.id IS NOT d.message_ref
 			AND (c.message_id IS NULL OR am.message_id IS NULL OR c.message_id = am.message_id)
 		ORDER BY abs(coalesce(c.first_seen, c.last_seen, 0) - d.time) LIMIT 1) AS mid
 	FROM deliveries d LEFT JOIN messages am ON am.id = d.message_ref
 	WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')) x
-CROSS JOIN deliveries d ON d.id = x.did
-CROSS JOIN messages m ON m.id = x.mid
-LEFT JOIN messages am ON am.id = d.message_ref`
+CROSS JOIN messages m ON m.id = x.mid`
 
 const stitchNewMessagesSQL = stitchSelect + `
 FROM stitch_queue q
