@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mailbounce/parse"
 )
 
 // Width is the widest line the text report writes: it is mailed by cron
@@ -399,25 +401,12 @@ func num(n int64) string {
 	return s
 }
 
-// shortReply drops Postfix's "host NAME[ADDR] said: " from a reply: the
-// relay view names the hosts, and the text report has little room.
+// shortReply is a reply's text without Postfix's "host NAME[ADDR] said: ",
+// Exim's "SMTP error from remote mail server after RCPT TO:<a>: " and the
+// codes, which have their own columns: the text report has little room.
 func shortReply(s string) string {
-	if strings.HasPrefix(s, "host ") {
-		if i := strings.Index(s, " said: "); i > 0 && i < 200 {
-			return s[i+len(" said: "):]
-		}
-	}
-	// Exim: "SMTP error from remote mail server after RCPT TO:<a@b>: 550 ...";
-	// the columns are better spent on the reply.
-	for _, p := range []string{"SMTP error from remote mail server after ", "SMTP error from remote mailer after ", "LMTP error after "} {
-		if rest, ok := strings.CutPrefix(s, p); ok {
-			if gt := strings.Index(rest, ">"); gt >= 0 && (strings.HasPrefix(rest, "RCPT TO:<") || strings.HasPrefix(rest, "MAIL FROM:<")) {
-				rest = rest[gt+1:]
-			}
-			if i := strings.Index(rest, ": "); i >= 0 {
-				return rest[i+2:]
-			}
-		}
+	if t := parse.ParseReply(s).Text; t != "" {
+		return t
 	}
 	return s
 }
