@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -13,20 +14,31 @@ import (
 type writerStmts struct {
 	list []*sql.Stmt
 
-	insertDelivery, insertReject              *sql.Stmt
-	insertMessage, updateMessage, findMessage *sql.Stmt
-	markFinal                                 *sql.Stmt
-	insertSource, updateSource                *sql.Stmt
-	updateCounter, insertCounter              *sql.Stmt
-	countSamples, insertSample                *sql.Stmt
-	findHost, insertHost                      *sql.Stmt
-	findDomain, insertDomain                  *sql.Stmt
-	findRelay, insertRelay                    *sql.Stmt
-	rollup                                    []*sql.Stmt // rollupStatements
+	updateMessage, findMessage   *sql.Stmt
+	markFinal                    *sql.Stmt
+	insertSource, updateSource   *sql.Stmt
+	updateCounter, insertCounter *sql.Stmt
+	countSamples, insertSample   *sql.Stmt
+	findHost, insertHost         *sql.Stmt
+	findDomain, insertDomain     *sql.Stmt
+	findRelay, insertRelay       *sql.Stmt
+	rollup                       []*sql.Stmt // rollupStatements
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
 	client, first_seen, last_seen, removed_at, next_queue_id, parent_queue_id`
+
+const (
+	insertDeliverySQL = `INSERT INTO deliveries (message_ref, host_id, time, recipient, domain_id,
+		orig_recipient, relay_id, delay, delays, dsn, code, enhanced, stage, reply, remote_id,
+		outcome, reason, final, next_queue_id, remote_name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertRejectSQL = `INSERT INTO rejects (host_id, time, queue_id, stage, client, sender,
+		recipient, domain_id, code, enhanced, reply, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertMessageSQL = `INSERT INTO messages (` + messageColumns + `, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 func (db *DB) prepare(ctx context.Context) error {
 	s := &db.stmts
@@ -34,21 +46,11 @@ func (db *DB) prepare(ctx context.Context) error {
 		dst   **sql.Stmt
 		query string
 	}{
-		{&s.insertDelivery, `INSERT INTO deliveries (message_ref, host_id, time, recipient, domain_id,
-			orig_recipient, relay_id, delay, delays, dsn, code, enhanced, stage, reply, remote_id,
-			outcome, reason, final, next_queue_id, remote_name)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.insertReject, `INSERT INTO rejects (host_id, time, queue_id, stage, client, sender,
-			recipient, domain_id, code, enhanced, reply, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.insertMessage, `INSERT INTO messages (` + messageColumns + `, id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.updateMessage, `UPDATE messages SET (` + messageColumns + `)
 			= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`},
 		{&s.findMessage, `SELECT id, mta, message_id, sender, size, nrcpt, client, first_seen,
 			last_seen, removed_at, next_queue_id, parent_queue_id
-			FROM messages WHERE host_id IS ? AND queue_id = ?
-			ORDER BY first_seen DESC, id DESC LIMIT 1`},
+			FROM messages WHERE host_id IS ? AND queue_id = ?`},
 		{&s.markFinal, `UPDATE deliveries SET final = 1 WHERE id = ?`},
 		{&s.insertSource, `INSERT INTO sources (path, host, content_head, content_head_len, offset,
 			lines, size, mtime, first_read, last_read) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -84,6 +86,49 @@ func (db *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
+// cStmts are the inserts made once per stored row, run from C (cstmt.go).
+type cStmts struct {
+	insertDelivery, insertReject, insertMessage *cStmt
+}
+
+func (s *cStmts) close() {
+	s.insertDelivery.close()
+	s.insertReject.close()
+	s.insertMessage.close()
+	*s = cStmts{}
+}
+
+// prepareC prepares the C statements on the writer connection of tx, unless
+// they are already prepared there.
+func (db *DB) prepareC(ctx context.Context, tx *sql.Tx) error {
+	h, err := connHandle(ctx, tx)
+	if err != nil {
+		return db.wrapErr("prepare statements", err)
+	}
+	if h == db.cHandle && db.cstmts.insertDelivery != nil {
+		return nil
+	}
+	// On a connection that database/sql closed, these statements kept
+	// it open (sqlite3_close_v2) until now.
+	db.cstmts.close()
+	db.cHandle = 0
+	for _, p := range []struct {
+		dst   **cStmt
+		query string
+	}{
+		{&db.cstmts.insertDelivery, insertDeliverySQL},
+		{&db.cstmts.insertReject, insertRejectSQL},
+		{&db.cstmts.insertMessage, insertMessageSQL},
+	} {
+		if *p.dst, err = prepareC(h, p.query); err != nil {
+			db.cstmts.close()
+			return db.wrapErr("prepare statements", err)
+		}
+	}
+	db.cHandle = h
+	return nil
+}
+
 func (s *writerStmts) close() {
 	for _, st := range s.list {
 		st.Close()
@@ -99,15 +144,17 @@ func (s *writerStmts) close() {
 //
 // A Batch is not safe for concurrent use.
 type Batch struct {
-	db  *DB
-	ctx context.Context
-	tx  *sql.Tx
-	n   int
+	db      *DB
+	ctx     context.Context // for statements: never done
+	userCtx context.Context // the caller's: the batch ends when it is done
+	tx      *sql.Tx
+	release func() // of tx's context (beginTx)
+	n       int
 
-	insertDelivery, insertReject              *sql.Stmt
-	insertMessage, updateMessage, findMessage *sql.Stmt
-	markFinal                                 *sql.Stmt
-	insertSource, updateSource                *sql.Stmt
+	insertDelivery, insertReject, insertMessage *cStmt
+	updateMessage, findMessage                  *sql.Stmt
+	markFinal                                   *sql.Stmt
+	insertSource, updateSource                  *sql.Stmt
 
 	// Dictionary entries inserted in this transaction: a rollback must take
 	// them out of the shared caches, whose ids would otherwise point at rows
@@ -115,6 +162,8 @@ type Batch struct {
 	added []dictEntry
 
 	counters map[counterKey]int64
+	// queued are the messages inserted in this batch, for stitch_queue.
+	queued []int64
 	// Sums for the rollups, added to their hourly and daily tables at Commit.
 	hours    map[hourKey]*hourCounts
 	deferred map[deferredKey]int64
@@ -136,24 +185,34 @@ type counterKey struct {
 // another writer fails here (after Options.BusyTimeout) with ErrLocked.
 func (db *DB) Begin(ctx context.Context) (*Batch, error) {
 	db.batchMu.Lock()
-	tx, err := db.writer.BeginTx(ctx, nil)
+	tx, release, err := db.beginTx(ctx)
 	if err != nil {
 		db.batchMu.Unlock()
 		return nil, db.wrapErr("begin batch", err)
 	}
 	s := &db.stmts
-	// The transaction watches ctx (cancelling it rolls the batch back), but
-	// its statements run under a context that is never done: the driver
-	// runs a statement under a cancellable context in a new goroutine, so
-	// that it can interrupt it, and that goroutine and the wake-ups it
-	// costs were a third of ingest's time at a few microseconds per row.
-	// Each statement here is short; a cancelled batch stops at the next.
-	b := &Batch{db: db, ctx: context.WithoutCancel(ctx), tx: tx}
+	// Cancelling ctx ends the batch at its next call (check), which
+	// returns ctx's error; the caller rolls back. The transaction does not
+	// watch ctx itself: database/sql would roll it back from another
+	// goroutine, possibly in the middle of a statement that cstmt.go runs
+	// on the connection, or just before one, which would then run outside
+	// any transaction. Statements run under a context that is never done:
+	// the driver runs a statement under a cancellable context in a new
+	// goroutine, so that it can interrupt it, and that goroutine and the
+	// wake-ups it costs were a third of ingest's time at a few
+	// microseconds per row. Each statement here is short.
+	b := &Batch{db: db, ctx: context.WithoutCancel(ctx), userCtx: ctx, tx: tx, release: release}
 	ctx = b.ctx
+	if err := db.prepareC(ctx, tx); err != nil {
+		tx.Rollback()
+		release()
+		db.batchMu.Unlock()
+		return nil, err
+	}
+	b.insertDelivery = db.cstmts.insertDelivery
+	b.insertReject = db.cstmts.insertReject
+	b.insertMessage = db.cstmts.insertMessage
 	// Tx.Stmt on the connection the statement was prepared on reuses it.
-	b.insertDelivery = tx.StmtContext(ctx, s.insertDelivery)
-	b.insertReject = tx.StmtContext(ctx, s.insertReject)
-	b.insertMessage = tx.StmtContext(ctx, s.insertMessage)
 	b.updateMessage = tx.StmtContext(ctx, s.updateMessage)
 	b.findMessage = tx.StmtContext(ctx, s.findMessage)
 	b.markFinal = tx.StmtContext(ctx, s.markFinal)
@@ -170,10 +229,17 @@ var errBatchDone = errors.New("batch already committed or rolled back")
 
 // Commit writes the batch. After an error the batch is rolled back.
 func (b *Batch) Commit() error {
-	if b.done {
-		return errBatchDone
+	if err := b.check(); err != nil {
+		if !b.done {
+			b.Rollback()
+		}
+		return err
 	}
 	if err := b.flushCounters(); err != nil {
+		b.Rollback()
+		return err
+	}
+	if err := b.queueMessages(); err != nil {
 		b.Rollback()
 		return err
 	}
@@ -213,6 +279,7 @@ func (b *Batch) Rollback() error {
 
 func (b *Batch) finish(committed bool) {
 	b.done = true
+	b.release()
 	if !committed {
 		for _, e := range b.added {
 			delete(e.cache, e.name)
@@ -233,7 +300,49 @@ func (b *Batch) check() error {
 	if b.done {
 		return errBatchDone
 	}
-	return nil
+	return b.userCtx.Err()
+}
+
+// beginTx starts the writer's transaction. Until BEGIN has taken the write
+// lock, cancelling ctx interrupts the wait for it; after that, the
+// transaction no longer watches ctx (see Begin).
+// The transaction watches the context it was begun with for as long as it
+// lasts: release, called once it has ended, frees that context.
+func (db *DB) beginTx(ctx context.Context) (tx *sql.Tx, release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	beginCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	begun := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !begun {
+			cancel()
+		}
+	})
+	defer stop()
+	tx, err = db.writer.BeginTx(beginCtx, nil)
+	mu.Lock()
+	begun = true
+	interrupted := beginCtx.Err() != nil
+	mu.Unlock()
+	if err != nil {
+		cancel()
+		if interrupted {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	if interrupted {
+		// Cancelled as BEGIN returned: database/sql may be rolling the
+		// transaction back already.
+		tx.Rollback()
+		cancel()
+		return nil, nil, ctx.Err()
+	}
+	return tx, cancel, nil
 }
 
 // dictID returns the id of name in one dictionary table, inserting it if
@@ -330,17 +439,13 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	if d.Final {
 		final = 1
 	}
-	res, err := b.insertDelivery.ExecContext(b.ctx,
+	id, err := b.insertDelivery.exec(
 		nullID(d.MessageRef), hostID, d.Time.UnixMicro(), d.Recipient, domainID,
 		nullString(d.OrigRecipient), relayID, delay, nullString(d.Delays), nullString(d.DSN),
 		nullPositive(int64(d.Code)), nullString(d.Enhanced), nullString(d.Stage), nullString(d.Reply),
 		nullString(d.RemoteID), d.Outcome, nullString(d.Reason), final, nullString(d.NextQueueID), nullString(d.RemoteName))
 	if err != nil {
 		return 0, b.db.wrapErr("add delivery", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
 	}
 	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID.(int64), relayID, hostID, senderDomain,
 		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
@@ -415,7 +520,7 @@ func (b *Batch) AddReject(r Reject) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.insertReject.ExecContext(b.ctx,
+	if _, err := b.insertReject.exec(
 		hostID, r.Time.UnixMicro(), nullString(r.QueueID), nullString(r.Stage), nullString(r.Client),
 		nullString(r.Sender), nullString(r.Recipient), domainID, nullPositive(int64(r.Code)),
 		nullString(r.Enhanced), nullString(r.Reply), nullString(r.Reason)); err != nil {
@@ -430,6 +535,11 @@ func (b *Batch) AddReject(r Reject) error {
 func (b *Batch) messageArgs(m Message) ([]any, error) {
 	if m.QueueID == "" {
 		return nil, errors.New("need a queue ID")
+	}
+	// The writer does not have SQLite check the schema's CHECK
+	// constraints (store.go): the values they allow are checked here.
+	if m.MTA != "" && m.MTA != "postfix" && m.MTA != "exim" {
+		return nil, fmt.Errorf("unknown MTA %q", m.MTA)
 	}
 	hostID, err := b.hostID(m.Host)
 	if err != nil {
@@ -488,9 +598,10 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	} else if m.ID >= b.db.nextMessageID && b.db.nextMessageID != 0 {
 		b.db.nextMessageID = m.ID + 1
 	}
-	if _, err := b.insertMessage.ExecContext(b.ctx, append(args, m.ID)...); err != nil {
+	if _, err := b.insertMessage.exec(append(args, m.ID)...); err != nil {
 		return 0, b.db.wrapErr("insert message", err)
 	}
+	b.queued = append(b.queued, m.ID)
 	b.rememberSender(m.ID, args[5])
 	b.n++
 	return m.ID, nil
@@ -527,23 +638,53 @@ func (b *Batch) FindMessage(host, queueID string) (Message, bool, error) {
 	if err != nil {
 		return Message{}, false, err
 	}
-	m := Message{Host: host, QueueID: queueID}
-	var mta, messageID, sender, client, next, parent sql.NullString
-	var size, nrcpt, first, last, removed sql.NullInt64
-	err = b.findMessage.QueryRowContext(b.ctx, hostID, queueID).Scan(&m.ID, &mta, &messageID, &sender,
-		&size, &nrcpt, &client, &first, &last, &removed, &next, &parent)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Message{}, false, nil
-	}
+	// The newest by first_seen (then id): sorted here, not by SQL. With an
+	// ORDER BY, SQLite prepared the statement again at every call (its
+	// plan may depend on the bound values), a tenth of a millisecond each.
+	rows, err := b.findMessage.QueryContext(b.ctx, hostID, queueID)
 	if err != nil {
 		return Message{}, false, b.db.wrapErr("find message", err)
 	}
-	m.MTA, m.MessageID, m.Client = mta.String, messageID.String, client.String
-	m.Sender, m.HasSender = sender.String, sender.Valid
-	m.NextQueueID, m.ParentQueueID = next.String, parent.String
-	m.Size, m.NRcpt = size.Int64, int(nrcpt.Int64)
-	m.FirstSeen, m.LastSeen, m.RemovedAt = timeOf(first), timeOf(last), timeOf(removed)
-	return m, true, nil
+	defer rows.Close()
+	var m Message
+	var bestFirst sql.NullInt64
+	found := false
+	for rows.Next() {
+		c := Message{Host: host, QueueID: queueID}
+		var mta, messageID, sender, client, next, parent sql.NullString
+		var size, nrcpt, first, last, removed sql.NullInt64
+		if err := rows.Scan(&c.ID, &mta, &messageID, &sender,
+			&size, &nrcpt, &client, &first, &last, &removed, &next, &parent); err != nil {
+			return Message{}, false, b.db.wrapErr("find message", err)
+		}
+		if found && !newerMessage(first, c.ID, bestFirst, m.ID) {
+			continue
+		}
+		bestFirst = first
+		c.MTA, c.MessageID, c.Client = mta.String, messageID.String, client.String
+		c.Sender, c.HasSender = sender.String, sender.Valid
+		c.NextQueueID, c.ParentQueueID = next.String, parent.String
+		c.Size, c.NRcpt = size.Int64, int(nrcpt.Int64)
+		c.FirstSeen, c.LastSeen, c.RemovedAt = timeOf(first), timeOf(last), timeOf(removed)
+		m, found = c, true
+	}
+	if err := rows.Err(); err != nil {
+		return Message{}, false, b.db.wrapErr("find message", err)
+	}
+	return m, found, nil
+}
+
+// newerMessage says whether a message first seen at first with id comes
+// after one first seen at otherFirst with otherID, as ORDER BY first_seen,
+// id sorts them (NULL first).
+func newerMessage(first sql.NullInt64, id int64, otherFirst sql.NullInt64, otherID int64) bool {
+	switch {
+	case first.Valid != otherFirst.Valid:
+		return first.Valid
+	case first.Int64 != otherFirst.Int64:
+		return first.Int64 > otherFirst.Int64
+	}
+	return id > otherID
 }
 
 func timeOf(n sql.NullInt64) time.Time {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"testing"
 	"time"
 )
@@ -137,12 +138,23 @@ func TestMessages(t *testing.T) {
 		if _, ok, _ := b.FindMessage("other", "4AbCdEf"); ok {
 			t.Error("FindMessage matched another host")
 		}
+		// The newest by first_seen, not by id: rows from an older log
+		// read later, or without a first line, come after in id only.
+		must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "4AbCdEf", FirstSeen: t0.Add(time.Minute)}))
+		must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "4AbCdEf", LastSeen: t0.Add(2 * time.Hour)}))
+		id5 := must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "4AbCdEf", FirstSeen: t0.Add(time.Hour)}))
+		if got, _, _ := b.FindMessage("mx", "4AbCdEf"); got.ID != id5 {
+			t.Errorf("FindMessage = id %d, want %d (first seen last, then highest id)", got.ID, id5)
+		}
+		if _, err := b.InsertMessage(Message{Host: "mx", MTA: "sendmail", QueueID: "x"}); err == nil {
+			t.Error("InsertMessage accepted an unknown MTA")
+		}
 	})
 	if n := count(t, db, `SELECT count(*) FROM v_messages WHERE sender = '' AND size = 1234 AND removed_at LIKE '2025-03-01T12:01:00%'`); n != 1 {
 		t.Errorf("updated message not found through v_messages")
 	}
-	if n := count(t, db, `SELECT count(*) FROM messages WHERE sender IS NULL`); n != 1 {
-		t.Errorf("a message without a sender line should store NULL")
+	if n := count(t, db, `SELECT count(*) FROM messages WHERE sender IS NULL`); n != 4 {
+		t.Errorf("%d messages with a NULL sender, want the 4 without a sender line", n)
 	}
 }
 
@@ -186,5 +198,45 @@ func TestBatchValidation(t *testing.T) {
 	}
 	if _, err := b.AddDelivery(Delivery{Time: t0, Recipient: "a@b", Outcome: OutcomeDelivered}); err == nil {
 		t.Error("AddDelivery after Commit accepted")
+	}
+}
+
+// TestCancelledBatch: cancelling the batch's context stops it at its next
+// call, and nothing it added is kept, whether it runs through database/sql
+// or the C statements (cstmt.go).
+func TestCancelledBatch(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "4AbC", FirstSeen: t0}))
+	must[int64](t)(b.AddDelivery(Delivery{MessageRef: ref, Host: "mx", Time: t0, Recipient: "a@example.com", Outcome: OutcomeDelivered}))
+	cancel()
+	if _, err := b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "b@example.com", Outcome: OutcomeDelivered}); !errors.Is(err, context.Canceled) {
+		t.Errorf("AddDelivery after cancel: %v, want context.Canceled", err)
+	}
+	if err := b.AddReject(Reject{Host: "mx", Time: t0, Recipient: "c@example.com"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("AddReject after cancel: %v, want context.Canceled", err)
+	}
+	if err := b.Commit(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit after cancel: %v, want context.Canceled", err)
+	}
+	for _, table := range []string{"deliveries", "messages", "rejects", "stitch_queue"} {
+		if n := count(t, db, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%d rows in %s after a cancelled batch", n, table)
+		}
+	}
+	// The writer goes on with the next batch, on the same statements.
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "d@example.com", Outcome: OutcomeDelivered}))
+	})
+	if n := count(t, db, `SELECT count(*) FROM deliveries`); n != 1 {
+		t.Errorf("%d deliveries after the next batch, want 1", n)
+	}
+	// A context cancelled before Begin fails at once.
+	if _, err := db.Begin(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Begin with a cancelled context: %v", err)
 	}
 }

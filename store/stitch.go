@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"sort"
+	"strings"
 )
 
 // Stitching links the legs of one message across hops and hosts: an
@@ -62,10 +63,32 @@ LEFT JOIN messages am ON am.id = d.message_ref
 WHERE d.id <= ? AND d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_ref
 	AND NOT EXISTS (SELECT 1 FROM message_links l WHERE l.delivery_id = d.id)`
 
+// queueMessages adds the messages inserted in this batch to stitch_queue
+// (migration 6 explains why not by trigger).
+func (b *Batch) queueMessages() error {
+	const perStatement = 500
+	for len(b.queued) > 0 {
+		n := min(len(b.queued), perStatement)
+		args := make([]any, n)
+		for i, id := range b.queued[:n] {
+			args[i] = id
+		}
+		q := `INSERT OR IGNORE INTO stitch_queue (message_ref) VALUES ` + strings.TrimSuffix(strings.Repeat("(?), ", n), ", ")
+		if _, err := b.tx.ExecContext(b.ctx, q, args...); err != nil {
+			return b.db.wrapErr("queue new messages for stitching", err)
+		}
+		b.queued = b.queued[n:]
+	}
+	return nil
+}
+
 // stitch links the attempts and messages stored since the last stitch to
 // each other and to what was stored before. Commit calls it before the
 // rollups are written, since a delivery turned hop changes their sums.
 func (b *Batch) stitch() error {
+	if err := b.queueMessages(); err != nil {
+		return err
+	}
 	var mark, last int64
 	var queued bool
 	err := b.tx.QueryRowContext(b.ctx, `SELECT s.delivery_id, ifnull((SELECT max(id) FROM deliveries), 0),
