@@ -154,7 +154,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// messageArgs).
 	var err error
 	db.writer, err = sql.Open("sqlite3", fmt.Sprintf(
-		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_ignore_check_constraints=1&_cache_size=-%d&_txlock=immediate",
+		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_ignore_check_constraints=1&_mutex=no&_cache_size=-%d&_txlock=immediate",
 		uriPath(path), ms, writerCacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -503,6 +503,11 @@ func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
 	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -8192`); err != nil {
 		return false, db.wrapErr("restore indexes", err)
 	}
+	// Two threads sort (this machine's cores): a quarter faster, for a
+	// few MB more memory.
+	if _, err := tx.ExecContext(ctx, `PRAGMA threads = 2`); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
 	for _, d := range list {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, d.name).Scan(&exists); err != nil {
@@ -517,7 +522,7 @@ func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
 			return false, db.wrapErr("restore indexes", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(writerCacheKiB)); err != nil {
+	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(writerCacheKiB)+`; PRAGMA threads = 0`); err != nil {
 		return false, db.wrapErr("restore indexes", err)
 	}
 	return true, db.wrapErr("restore indexes", tx.Commit())
