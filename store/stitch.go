@@ -132,9 +132,10 @@ func (b *Batch) stitch() error {
 			return b.db.wrapErr("stitch new attempts", err)
 		}
 	}
-	if queued {
+	if queued && mark > 0 {
 		// Attempts above the mark were matched against every message
-		// just above.
+		// just above; those at or below it (none when the mark is 0, as
+		// in a first bulk load) against the new messages here.
 		if err := read(stitchNewMessagesSQL, mark); err != nil {
 			return b.db.wrapErr("stitch new messages", err)
 		}
@@ -144,14 +145,21 @@ func (b *Batch) stitch() error {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var link *sql.Stmt
+	if len(ids) > 0 {
+		link, err = b.tx.PrepareContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`)
+		if err != nil {
+			return b.db.wrapErr("stitch: link messages", err)
+		}
+		defer link.Close()
+	}
 	for _, id := range ids {
 		h := best[id]
 		var from any
 		if h.hasFrom {
 			from = h.fromRef
 		}
-		res, err := b.tx.ExecContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`,
-			h.delivery, from, h.toRef)
+		res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
 		if err != nil {
 			return b.db.wrapErr("stitch: link messages", err)
 		}
