@@ -22,7 +22,7 @@ type writerStmts struct {
 	findHost, insertHost         *sql.Stmt
 	findDomain, insertDomain     *sql.Stmt
 	findRelay, insertRelay       *sql.Stmt
-	rollup                       []*sql.Stmt // rollupStatements
+	seenReads                    []*sql.Stmt // seenReads
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
@@ -74,27 +74,32 @@ func (db *DB) prepare(ctx context.Context) error {
 		*p.dst = st
 		s.list = append(s.list, st)
 	}
-	s.rollup = nil
-	for _, q := range rollupStatements() {
+	s.seenReads = nil
+	for _, q := range seenReads {
 		st, err := db.writer.PrepareContext(ctx, q)
 		if err != nil {
 			return db.wrapErr("prepare statements", err)
 		}
-		s.rollup = append(s.rollup, st)
+		s.seenReads = append(s.seenReads, st)
 		s.list = append(s.list, st)
 	}
 	return nil
 }
 
-// cStmts are the inserts made once per stored row, run from C (cstmt.go).
+// cStmts are the writer statements run from C (cstmt.go): the inserts made
+// once per stored row, and the rollups' upserts.
 type cStmts struct {
 	insertDelivery, insertReject, insertMessage *cStmt
+	rollup                                      []*cStmt // rollupStatements
 }
 
 func (s *cStmts) close() {
 	s.insertDelivery.close()
 	s.insertReject.close()
 	s.insertMessage.close()
+	for _, st := range s.rollup {
+		st.close()
+	}
 	*s = cStmts{}
 }
 
@@ -124,6 +129,14 @@ func (db *DB) prepareC(ctx context.Context, tx *sql.Tx) error {
 			db.cstmts.close()
 			return db.wrapErr("prepare statements", err)
 		}
+	}
+	for _, q := range rollupStatements() {
+		st, err := prepareC(h, q)
+		if err != nil {
+			db.cstmts.close()
+			return db.wrapErr("prepare statements", err)
+		}
+		db.cstmts.rollup = append(db.cstmts.rollup, st)
 	}
 	db.cHandle = h
 	return nil

@@ -86,12 +86,17 @@ static int mb_exec(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t 
 			rc = sqlite3_bind_double(st, i + 1, d);
 			break;
 		}
-		case MB_TEXT:
-			rc = sqlite3_bind_text(st, i + 1, buf + (v >> 32), (int)(v & 0xffffffff), MB_SQLITE_TRANSIENT);
+		case MB_TEXT: {
+			// A NULL pointer would bind NULL: "" is not NULL.
+			int len = (int)(v & 0xffffffff);
+			rc = sqlite3_bind_text(st, i + 1, len ? buf + (v >> 32) : "", len, MB_SQLITE_TRANSIENT);
 			break;
-		default:
-			rc = sqlite3_bind_blob(st, i + 1, buf + (v >> 32), (int)(v & 0xffffffff), MB_SQLITE_TRANSIENT);
+		}
+		default: {
+			int len = (int)(v & 0xffffffff);
+			rc = sqlite3_bind_blob(st, i + 1, len ? buf + (v >> 32) : "", len, MB_SQLITE_TRANSIENT);
 			break;
+		}
 		}
 	}
 	if (rc == 0) {
@@ -110,6 +115,7 @@ static int mb_exec(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t 
 }
 
 static const char *mb_errmsg(sqlite3_stmt *st) { return sqlite3_errmsg(sqlite3_db_handle(st)); }
+static const char *mb_db_errmsg(int64_t handle) { return sqlite3_errmsg((sqlite3 *)(intptr_t)handle); }
 */
 import "C"
 
@@ -161,7 +167,7 @@ func prepareC(handle int64, query string) (*cStmt, error) {
 		if st != nil {
 			C.sqlite3_finalize(st)
 		}
-		return nil, sqliteErr(int(rc), "prepare statement")
+		return nil, sqliteErr(int(rc), "prepare statement: "+C.GoString(C.mb_db_errmsg(C.int64_t(handle))))
 	}
 	return &cStmt{st: st, query: query}, nil
 }
@@ -173,8 +179,8 @@ func (s *cStmt) close() {
 	}
 }
 
-// exec runs the statement with args (nil, int, int64, float64, string,
-// []byte) and returns the id of the row it inserted, if any.
+// exec runs the statement with args (nil, bool, int, int64, float64,
+// string, []byte) and returns the id of the row it inserted, if any.
 func (s *cStmt) exec(args ...any) (int64, error) {
 	s.kinds, s.vals, s.buf = s.kinds[:0], s.vals[:0], s.buf[:0]
 	for _, a := range args {
@@ -185,6 +191,12 @@ func (s *cStmt) exec(args ...any) (int64, error) {
 			s.add(C.MB_INT, v)
 		case int:
 			s.add(C.MB_INT, int64(v))
+		case bool:
+			var n int64
+			if v {
+				n = 1
+			}
+			s.add(C.MB_INT, n)
 		case float64:
 			s.add(C.MB_REAL, int64(math.Float64bits(v)))
 		case string:

@@ -254,7 +254,7 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 		return s, nil
 	}
 	s.loaded = true
-	stmts := db.stmts.rollup[len(db.stmts.rollup)-len(seenReads):]
+	stmts := db.stmts.seenReads
 	if !s.senderKnown {
 		var sender sql.NullInt64
 		err := b.tx.StmtContext(b.ctx, stmts[0]).QueryRowContext(b.ctx, ref).Scan(&sender)
@@ -609,14 +609,14 @@ const rejectRowsSQL = `SELECT time / 3600000000 AS hour, ifnull(domain_id, 0) AS
 FROM rejects WHERE %s GROUP BY 1, 2, 3, 4`
 
 // rollupBatchRows: the upserts write this many rows per statement, one
-// call through database/sql and cgo instead of one per row.
+// call into C instead of one per row.
 const rollupBatchRows = 32
 
-// The writer's rollup statements (rollupStatements, prepared once in
-// db.stmts.rollup): per tier (hours, days, months) and table
+// The writer's rollup statements (rollupStatements, prepared in C in
+// db.cstmts.rollup): per tier (hours, days, months) and table
 // (hourTables, deferredTables, then reject_hours), an upsert of one row,
 // one of rollupBatchRows rows, and the delete of a row whose counts fell
-// to zero; then seenReads.
+// to zero.
 const stmtsPerTable = 3
 
 var tablesPerTier = len(hourTables) + len(deferredTables) + 1
@@ -632,14 +632,14 @@ func rollupStatements() []string {
 		}
 		out = append(out, upsertRejectSQL(tier, 1), upsertRejectSQL(tier, rollupBatchRows), deleteRejectSQL(tier))
 	}
-	return append(out, seenReads...)
+	return out
 }
 
 // tableStmts are the statements of table i (in the order of
 // rollupStatements) of tier ti.
-func (b *Batch) tableStmts(ti, i int) []*sql.Stmt {
+func (b *Batch) tableStmts(ti, i int) []*cStmt {
 	j := (ti*tablesPerTier + i) * stmtsPerTable
-	return b.db.stmts.rollup[j : j+stmtsPerTable]
+	return b.db.cstmts.rollup[j : j+stmtsPerTable]
 }
 
 // unitOfPrevious maps a tier's unit to the next tier's: hours to days,
@@ -746,7 +746,7 @@ func (b *Batch) flushRollup() error {
 	return nil
 }
 
-func (b *Batch) writeHourRows(tier rollupTier, stmts []*sql.Stmt, t hourTable, sums map[rowKey]hourCounts) error {
+func (b *Batch) writeHourRows(tier rollupTier, stmts []*cStmt, t hourTable, sums map[rowKey]hourCounts) error {
 	type row struct {
 		k rowKey
 		c hourCounts
@@ -777,7 +777,7 @@ func (b *Batch) writeHourRows(tier rollupTier, stmts []*sql.Stmt, t hourTable, s
 	return b.writeRows(tier.table(t.name), stmts, args, nkey+t.ncounts, nkey, zeroed)
 }
 
-func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*sql.Stmt, t deferredTable, sums map[rowKey]int64) error {
+func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*cStmt, t deferredTable, sums map[rowKey]int64) error {
 	type row struct {
 		k rowKey
 		n int64
@@ -805,7 +805,7 @@ func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*sql.Stmt, t deferred
 	return b.writeRows(tier.table(t.name), stmts, args, nkey+1, nkey, zeroed)
 }
 
-func (b *Batch) writeRejectRows(tier rollupTier, stmts []*sql.Stmt, sums map[rejectKey]int64) error {
+func (b *Batch) writeRejectRows(tier rollupTier, stmts []*cStmt, sums map[rejectKey]int64) error {
 	type row struct {
 		k rejectKey
 		n int64
@@ -830,35 +830,26 @@ func (b *Batch) writeRejectRows(tier rollupTier, stmts []*sql.Stmt, sums map[rej
 // writeRows upserts rows of n values each (the key's keyLen first) into a
 // rollup table, rollupBatchRows rows per statement, then deletes the rows
 // at indexes zeroed, whose counts went down, if they fell to zero.
-func (b *Batch) writeRows(table string, stmts []*sql.Stmt, args []any, n, keyLen int, zeroed []int) error {
+func (b *Batch) writeRows(table string, stmts []*cStmt, args []any, n, keyLen int, zeroed []int) error {
 	if len(args) == 0 {
 		return nil
 	}
 	chunk := rollupBatchRows * n
 	rest := args
-	if len(rest) >= chunk {
-		up := b.tx.StmtContext(b.ctx, stmts[1])
-		for len(rest) >= chunk {
-			if _, err := up.ExecContext(b.ctx, rest[:chunk]...); err != nil {
-				return b.db.wrapErr("update "+table, err)
-			}
-			rest = rest[chunk:]
+	for len(rest) >= chunk {
+		if _, err := stmts[1].exec(rest[:chunk]...); err != nil {
+			return b.db.wrapErr("update "+table, err)
+		}
+		rest = rest[chunk:]
+	}
+	for ; len(rest) > 0; rest = rest[n:] {
+		if _, err := stmts[0].exec(rest[:n]...); err != nil {
+			return b.db.wrapErr("update "+table, err)
 		}
 	}
-	if len(rest) > 0 {
-		up := b.tx.StmtContext(b.ctx, stmts[0])
-		for ; len(rest) > 0; rest = rest[n:] {
-			if _, err := up.ExecContext(b.ctx, rest[:n]...); err != nil {
-				return b.db.wrapErr("update "+table, err)
-			}
-		}
-	}
-	if len(zeroed) > 0 {
-		del := b.tx.StmtContext(b.ctx, stmts[2])
-		for _, j := range zeroed {
-			if _, err := del.ExecContext(b.ctx, args[j*n:j*n+keyLen]...); err != nil {
-				return b.db.wrapErr("update "+table, err)
-			}
+	for _, j := range zeroed {
+		if _, err := stmts[2].exec(args[j*n : j*n+keyLen]...); err != nil {
+			return b.db.wrapErr("update "+table, err)
 		}
 	}
 	return nil
