@@ -36,7 +36,7 @@ extern const char *sqlite3_errmsg(sqlite3 *);
 #define MB_SQLITE_DIRECTONLY 0x000080000
 #define MB_SQLITE_DONE 101
 #define MB_SQLITE_PREPARE_PERSISTENT 0x01
-#define MB_SQLITE_TRANSIENT ((void (*)(void *))-1)
+#define MB_SQLITE_STATIC ((void (*)(void *))0)
 
 // mailbounce_conn_handle() returns the connection it runs on, so that the
 // writer can run its hottest statements from C on the connection (and in
@@ -57,19 +57,56 @@ static int mb_extension(sqlite3 *db, char **err, const sqlite3_api_routines *api
 
 static int mb_register(void) { return sqlite3_auto_extension((void (*)(void))mb_extension); }
 
-static sqlite3_stmt *mb_prepare(int64_t handle, const char *sql, int *rc) {
+// mb_stmt is a statement and the buffer its text and blob values are bound
+// from: copied there once per row, and bound without another copy.
+typedef struct {
+	sqlite3_stmt *st;
+	char *arena;
+	size_t cap;
+} mb_stmt;
+
+static mb_stmt *mb_prepare(int64_t handle, const char *sql, int *rc) {
 	sqlite3_stmt *st = 0;
 	*rc = sqlite3_prepare_v3((sqlite3 *)(intptr_t)handle, sql, -1, MB_SQLITE_PREPARE_PERSISTENT, &st, 0);
-	return st;
+	if (*rc != 0 || st == 0) {
+		if (st) sqlite3_finalize(st);
+		if (*rc == 0) *rc = 21; // SQLITE_MISUSE: no statement in the text
+		return 0;
+	}
+	mb_stmt *s = calloc(1, sizeof *s);
+	if (!s) {
+		sqlite3_finalize(st);
+		*rc = 7; // SQLITE_NOMEM
+		return 0;
+	}
+	s->st = st;
+	return s;
+}
+
+static void mb_finalize(mb_stmt *s) {
+	sqlite3_finalize(s->st);
+	free(s->arena);
+	free(s);
 }
 
 enum { MB_NULL, MB_INT, MB_REAL, MB_TEXT, MB_BLOB };
 
 // mb_exec binds n values and runs the statement once. A text or blob value
-// is (offset << 32 | length) into buf. It returns 0 or the extended error
-// code, and the new row's id in *rowid.
-static int mb_exec(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t *vals,
-	const char *buf, int64_t *rowid) {
+// is (offset << 32 | length) into buf, which holds len bytes. It returns 0
+// or the extended error code, and the new row's id in *rowid.
+static int mb_exec(mb_stmt *s, int n, const uint8_t *kinds, const int64_t *vals,
+	const char *buf, size_t len, int64_t *rowid) {
+	sqlite3_stmt *st = s->st;
+	if (len > s->cap) {
+		// The old arena may still be bound from the last row: every value
+		// is bound again below before the statement runs.
+		size_t cap = len < 4096 ? 4096 : len * 2;
+		char *a = realloc(s->arena, cap);
+		if (!a) return 7; // SQLITE_NOMEM
+		s->arena = a;
+		s->cap = cap;
+	}
+	if (len) memcpy(s->arena, buf, len);
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++) {
 		int64_t v = vals[i];
@@ -88,13 +125,13 @@ static int mb_exec(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t 
 		}
 		case MB_TEXT: {
 			// A NULL pointer would bind NULL: "" is not NULL.
-			int len = (int)(v & 0xffffffff);
-			rc = sqlite3_bind_text(st, i + 1, len ? buf + (v >> 32) : "", len, MB_SQLITE_TRANSIENT);
+			int l = (int)(v & 0xffffffff);
+			rc = sqlite3_bind_text(st, i + 1, l ? s->arena + (v >> 32) : "", l, MB_SQLITE_STATIC);
 			break;
 		}
 		default: {
-			int len = (int)(v & 0xffffffff);
-			rc = sqlite3_bind_blob(st, i + 1, len ? buf + (v >> 32) : "", len, MB_SQLITE_TRANSIENT);
+			int l = (int)(v & 0xffffffff);
+			rc = sqlite3_bind_blob(st, i + 1, l ? s->arena + (v >> 32) : "", l, MB_SQLITE_STATIC);
 			break;
 		}
 		}
@@ -108,13 +145,14 @@ static int mb_exec(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t 
 			rc = sqlite3_extended_errcode(sqlite3_db_handle(st));
 		}
 	}
-	// The bound copies stay until the next bind; reset ends the statement
-	// so that COMMIT does not see it running.
+	// reset ends the statement, so that COMMIT does not see it running.
+	// The values stay bound to the arena, which lives as long as the
+	// statement.
 	sqlite3_reset(st);
 	return rc;
 }
 
-static const char *mb_errmsg(sqlite3_stmt *st) { return sqlite3_errmsg(sqlite3_db_handle(st)); }
+static const char *mb_errmsg(mb_stmt *s) { return sqlite3_errmsg(sqlite3_db_handle(s->st)); }
 static const char *mb_db_errmsg(int64_t handle) { return sqlite3_errmsg((sqlite3 *)(intptr_t)handle); }
 */
 import "C"
@@ -151,7 +189,7 @@ func connHandle(ctx context.Context, tx *sql.Tx) (int64, error) {
 // cStmt is a statement prepared in C on one connection. It is not safe for
 // concurrent use: the writer connection has one user at a time.
 type cStmt struct {
-	st    *C.sqlite3_stmt
+	st    *C.mb_stmt
 	query string
 	kinds []uint8
 	vals  []int64
@@ -163,10 +201,7 @@ func prepareC(handle int64, query string) (*cStmt, error) {
 	defer C.free(unsafe.Pointer(cs))
 	var rc C.int
 	st := C.mb_prepare(C.int64_t(handle), cs, &rc)
-	if rc != 0 || st == nil {
-		if st != nil {
-			C.sqlite3_finalize(st)
-		}
+	if st == nil {
 		return nil, sqliteErr(int(rc), "prepare statement: "+C.GoString(C.mb_db_errmsg(C.int64_t(handle))))
 	}
 	return &cStmt{st: st, query: query}, nil
@@ -174,7 +209,7 @@ func prepareC(handle int64, query string) (*cStmt, error) {
 
 func (s *cStmt) close() {
 	if s != nil && s.st != nil {
-		C.sqlite3_finalize(s.st)
+		C.mb_finalize(s.st)
 		s.st = nil
 	}
 }
@@ -227,7 +262,7 @@ func (s *cStmt) exec(args ...any) (int64, error) {
 		vals = (*C.int64_t)(unsafe.Pointer(&s.vals[0]))
 	}
 	var rowid C.int64_t
-	rc := C.mb_exec(s.st, C.int(len(s.kinds)), kinds, vals, buf, &rowid)
+	rc := C.mb_exec(s.st, C.int(len(s.kinds)), kinds, vals, buf, C.size_t(len(s.buf)), &rowid)
 	if rc != 0 {
 		return 0, sqliteErr(int(rc), C.GoString(C.mb_errmsg(s.st)))
 	}

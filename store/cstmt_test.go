@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/mattn/go-sqlite3"
@@ -44,6 +45,9 @@ func TestCStmtValues(t *testing.T) {
 		{[]byte{}, "blob", ""},
 		{[]byte(nil), "null", ""},
 		{[]byte{0, 1, 2}, "blob", "\x00\x01\x02"},
+		// Longer than the bound values so far: the arena grows.
+		{strings.Repeat("long reply ", 20000), "text", strings.Repeat("long reply ", 20000)},
+		{"short again", "text", "short again"},
 	}
 	for _, c := range cases {
 		id, err := st.exec(c.in)
