@@ -8,21 +8,21 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // writerStmts are prepared once on the writer connection.
 type writerStmts struct {
 	list []*sql.Stmt
 
-	updateMessage, findMessage   *sql.Stmt
-	markFinal                    *sql.Stmt
-	insertSource, updateSource   *sql.Stmt
-	updateCounter, insertCounter *sql.Stmt
-	countSamples, insertSample   *sql.Stmt
-	findHost, insertHost         *sql.Stmt
-	findDomain, insertDomain     *sql.Stmt
-	findRelay, insertRelay       *sql.Stmt
-	seenReads                    []*sql.Stmt // seenReads
+	updateMessage, findMessage      *sql.Stmt
+	markFinal                       *sql.Stmt
+	insertSource, updateSource      *sql.Stmt
+	updateCounter, insertCounter    *sql.Stmt
+	countSamples, insertSample      *sql.Stmt
+	findHost, findDomain, findRelay *sql.Stmt
+	seenReads                       []*sql.Stmt // seenReads
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
@@ -61,11 +61,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&s.countSamples, `SELECT count(*) FROM unknown_samples WHERE program = ?`},
 		{&s.insertSample, `INSERT INTO unknown_samples (program, line, time) VALUES (?, ?, ?)`},
 		{&s.findHost, `SELECT id FROM hosts WHERE name = ?`},
-		{&s.insertHost, `INSERT INTO hosts (name) VALUES (?)`},
 		{&s.findDomain, `SELECT id FROM domains WHERE name = ?`},
-		{&s.insertDomain, `INSERT INTO domains (name) VALUES (?)`},
 		{&s.findRelay, `SELECT id FROM relays WHERE name = ?`},
-		{&s.insertRelay, `INSERT INTO relays (name) VALUES (?)`},
 	} {
 		st, err := db.writer.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -90,13 +87,14 @@ func (db *DB) prepare(ctx context.Context) error {
 // once per stored row, and the rollups' upserts.
 type cStmts struct {
 	insertDelivery, insertReject, insertMessage *cStmt
+	insertHost, insertDomain, insertRelay       *cStmt
 	rollup                                      []*cStmt // rollupStatements
 }
 
 func (s *cStmts) close() {
-	s.insertDelivery.close()
-	s.insertReject.close()
-	s.insertMessage.close()
+	for _, st := range []*cStmt{s.insertDelivery, s.insertReject, s.insertMessage, s.insertHost, s.insertDomain, s.insertRelay} {
+		st.close()
+	}
 	for _, st := range s.rollup {
 		st.close()
 	}
@@ -124,6 +122,9 @@ func (db *DB) prepareC(ctx context.Context, tx *sql.Tx) error {
 		{&db.cstmts.insertDelivery, insertDeliverySQL},
 		{&db.cstmts.insertReject, insertRejectSQL},
 		{&db.cstmts.insertMessage, insertMessageSQL},
+		{&db.cstmts.insertHost, `INSERT INTO hosts (name) VALUES (?)`},
+		{&db.cstmts.insertDomain, `INSERT INTO domains (name) VALUES (?)`},
+		{&db.cstmts.insertRelay, `INSERT INTO relays (name) VALUES (?)`},
 	} {
 		if *p.dst, err = prepareC(h, p.query); err != nil {
 			db.cstmts.close()
@@ -358,54 +359,134 @@ func (db *DB) beginTx(ctx context.Context) (tx *sql.Tx, release func(), err erro
 	return tx, cancel, nil
 }
 
+// dictionary is the writer's memory of one dictionary table (hosts,
+// domains, relays): name to id.
+type dictionary struct {
+	table, what string
+	ids         map[string]int64
+	// loaded: the table's size was looked at in this process. complete:
+	// ids held every row then (a small table is read whole), and holds
+	// what this process added since; a name not in ids is then new, and
+	// is inserted without being looked up first. Another process can
+	// have added it since: the insert fails on the UNIQUE name, and the
+	// lookup follows.
+	loaded, complete bool
+}
+
+// dictWhole: a dictionary table up to this many rows is read whole at the
+// first name the writer does not know, which saves a lookup per new name
+// (a first ingest of a large log has tens of thousands).
+const dictWhole = 100_000
+
+func newDictionary(table, what string) *dictionary {
+	return &dictionary{table: table, what: what, ids: make(map[string]int64)}
+}
+
+// load reads the whole table into d.ids if it is small.
+func (b *Batch) loadDictionary(d *dictionary) error {
+	d.loaded = true
+	var n int64
+	if err := b.tx.QueryRowContext(b.ctx, `SELECT count(*) FROM `+d.table).Scan(&n); err != nil {
+		return b.db.wrapErr("read "+d.table, err)
+	}
+	if n > dictWhole {
+		return nil
+	}
+	rows, err := b.tx.QueryContext(b.ctx, `SELECT id, name FROM `+d.table)
+	if err != nil {
+		return b.db.wrapErr("read "+d.table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return b.db.wrapErr("read "+d.table, err)
+		}
+		d.ids[name] = id
+	}
+	if err := rows.Err(); err != nil {
+		return b.db.wrapErr("read "+d.table, err)
+	}
+	d.complete = true
+	return nil
+}
+
 // dictID returns the id of name in one dictionary table, inserting it if
 // new. Repeated names are answered from memory, which is what makes storing
 // them as ids cheaper than storing the text.
-func (b *Batch) dictID(cache map[string]int64, find, insert *sql.Stmt, what, name string) (int64, error) {
-	if id, ok := cache[name]; ok {
+func (b *Batch) dictID(d *dictionary, find *sql.Stmt, insert *cStmt, name string) (int64, error) {
+	if id, ok := d.ids[name]; ok {
 		return id, nil
 	}
+	if !d.loaded {
+		if err := b.loadDictionary(d); err != nil {
+			return 0, err
+		}
+		if id, ok := d.ids[name]; ok {
+			return id, nil
+		}
+	}
 	var id int64
-	err := b.tx.StmtContext(b.ctx, find).QueryRowContext(b.ctx, name).Scan(&id)
+	var err error
+	if d.complete {
+		if id, err = b.addName(d, insert, name); err == nil || !isConstraint(err) {
+			return id, err
+		}
+		// Added by another process since the table was read.
+	}
+	err = b.tx.StmtContext(b.ctx, find).QueryRowContext(b.ctx, name).Scan(&id)
 	switch {
 	case err == nil:
 	case errors.Is(err, sql.ErrNoRows):
-		res, err := b.tx.StmtContext(b.ctx, insert).ExecContext(b.ctx, name)
-		if err != nil {
-			return 0, b.db.wrapErr("add "+what, err)
-		}
-		if id, err = res.LastInsertId(); err != nil {
-			return 0, err
-		}
-		b.added = append(b.added, dictEntry{cache, strings.Clone(name)})
+		return b.addName(d, insert, name)
 	default:
-		return 0, b.db.wrapErr("look up "+what, err)
+		return 0, b.db.wrapErr("look up "+d.what, err)
 	}
 	// The caller's string may point into a large buffer of log lines that
 	// it reuses or would free: keep a copy, not a reference.
-	name = strings.Clone(name)
-	cache[name] = id
+	d.ids[strings.Clone(name)] = id
 	return id, nil
 }
 
+// addName inserts a new name into a dictionary table.
+func (b *Batch) addName(d *dictionary, insert *cStmt, name string) (int64, error) {
+	id, err := insert.exec(name)
+	if err != nil {
+		if isConstraint(err) {
+			return 0, err
+		}
+		return 0, b.db.wrapErr("add "+d.what, err)
+	}
+	name = strings.Clone(name)
+	b.added = append(b.added, dictEntry{d.ids, name})
+	d.ids[name] = id
+	return id, nil
+}
+
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
 // optionalID is dictID for a nullable reference: "" is NULL.
-func (b *Batch) optionalID(cache map[string]int64, find, insert *sql.Stmt, what, name string) (any, error) {
+func (b *Batch) optionalID(d *dictionary, find *sql.Stmt, insert *cStmt, name string) (any, error) {
 	if name == "" {
 		return nil, nil
 	}
-	return b.dictID(cache, find, insert, what, name)
+	return b.dictID(d, find, insert, name)
 }
 
 func (b *Batch) hostID(name string) (any, error) {
-	return b.optionalID(b.db.hosts, b.db.stmts.findHost, b.db.stmts.insertHost, "host", name)
+	return b.optionalID(b.db.hosts, b.db.stmts.findHost, b.db.cstmts.insertHost, name)
 }
 
 func (b *Batch) domainID(name string) (any, error) {
-	return b.optionalID(b.db.domains, b.db.stmts.findDomain, b.db.stmts.insertDomain, "domain", lowerASCII(name))
+	return b.optionalID(b.db.domains, b.db.stmts.findDomain, b.db.cstmts.insertDomain, lowerASCII(name))
 }
 
 func (b *Batch) relayID(name string) (any, error) {
-	return b.optionalID(b.db.relays, b.db.stmts.findRelay, b.db.stmts.insertRelay, "relay", name)
+	return b.optionalID(b.db.relays, b.db.stmts.findRelay, b.db.cstmts.insertRelay, name)
 }
 
 // AddDelivery stores one delivery attempt and returns its id.

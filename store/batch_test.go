@@ -78,18 +78,18 @@ func TestDictionaryCache(t *testing.T) {
 	if n := count(t, db, `SELECT count(*) FROM domains WHERE name = 'example.com'`); n != 1 {
 		t.Error("domain not stored in lower case")
 	}
-	if len(db.domains) != 1 || len(db.hosts) != 1 || len(db.relays) != 1 {
-		t.Errorf("cache sizes %d %d %d, want 1 each", len(db.domains), len(db.hosts), len(db.relays))
+	if len(db.domains.ids) != 1 || len(db.hosts.ids) != 1 || len(db.relays.ids) != 1 {
+		t.Errorf("cache sizes %d %d %d, want 1 each", len(db.domains.ids), len(db.hosts.ids), len(db.relays.ids))
 	}
 
 	// A rolled-back batch must not leave ids of vanished rows in the cache.
 	b := must[*Batch](t)(db.Begin(context.Background()))
 	must[int64](t)(b.AddDelivery(Delivery{Host: "mx2", Time: t0, Recipient: "u@gone.example", Outcome: OutcomeDeferred}))
 	b.Rollback()
-	if _, ok := db.domains["gone.example"]; ok {
+	if _, ok := db.domains.ids["gone.example"]; ok {
 		t.Error("rolled-back domain still cached")
 	}
-	if _, ok := db.hosts["mx2"]; ok {
+	if _, ok := db.hosts.ids["mx2"]; ok {
 		t.Error("rolled-back host still cached")
 	}
 	withBatch(t, db, func(b *Batch) {
@@ -238,5 +238,37 @@ func TestCancelledBatch(t *testing.T) {
 	// A context cancelled before Begin fails at once.
 	if _, err := db.Begin(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Begin with a cancelled context: %v", err)
+	}
+}
+
+// TestDictionaryAddedElsewhere: a writer that read a small dictionary
+// whole inserts names it does not know without looking them up; a name
+// another process (here another DB on the same file) added since is found
+// after the insert fails, and both use one id.
+func TestDictionaryAddedElsewhere(t *testing.T) {
+	db, path := openTest(t, Options{})
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "a@first.example", Outcome: OutcomeDelivered}))
+	})
+	if !db.domains.complete {
+		t.Fatal("the small domains table was not read whole")
+	}
+	other, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBatch(t, other, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "b@second.example", Outcome: OutcomeDelivered}))
+	})
+	other.Close()
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "c@second.example", Outcome: OutcomeDelivered}))
+		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "d@third.example", Outcome: OutcomeDelivered}))
+	})
+	if n := count(t, db, `SELECT count(*) FROM domains`); n != 3 {
+		t.Errorf("%d domains, want 3", n)
+	}
+	if n := count(t, db, `SELECT count(DISTINCT domain_id) FROM deliveries WHERE recipient IN ('b@second.example', 'c@second.example')`); n != 1 {
+		t.Errorf("second.example has %d ids", n)
 	}
 }

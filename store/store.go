@@ -79,9 +79,9 @@ type DB struct {
 	// nextMessageID is the id the next reserved message gets; 0 means not
 	// loaded yet.
 	nextMessageID int64
-	hosts         map[string]int64
-	domains       map[string]int64
-	relays        map[string]int64
+	hosts         *dictionary
+	domains       *dictionary
+	relays        *dictionary
 	samples       map[string]int // unknown samples stored per program, once looked up
 	// seen remembers the attempts of recent messages for the rollups
 	// (rollup.go). Messages with ids from newFrom on were reserved by this
@@ -356,9 +356,9 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) resetCaches() {
-	db.hosts = make(map[string]int64)
-	db.domains = make(map[string]int64)
-	db.relays = make(map[string]int64)
+	db.hosts = newDictionary("hosts", "host")
+	db.domains = newDictionary("domains", "domain")
+	db.relays = newDictionary("relays", "relay")
 	db.samples = make(map[string]int)
 	db.seen = make(map[int64]*seenMessage)
 }
