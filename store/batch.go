@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // writerStmts are prepared once on the writer connection.
@@ -22,22 +20,26 @@ type writerStmts struct {
 	updateCounter, insertCounter    *sql.Stmt
 	countSamples, insertSample      *sql.Stmt
 	findHost, findDomain, findRelay *sql.Stmt
-	seenReads                       []*sql.Stmt // seenReads
+	// messageExists runs on the read-only pool (FindMessage).
+	messageExists *sql.Stmt
+	seenReads     []*sql.Stmt // seenReads
 }
 
 const messageColumns = `host_id, mta, queue_id, message_id, sender, sender_domain_id, size, nrcpt,
 	client, first_seen, last_seen, removed_at, next_queue_id, parent_queue_id`
 
 const (
-	insertDeliverySQL = `INSERT INTO deliveries (message_ref, host_id, time, recipient, domain_id,
+	insertDeliverySQL = `INSERT INTO deliveries (id, message_ref, host_id, time, recipient, domain_id,
 		orig_recipient, relay_id, delay, delays, dsn, code, enhanced, stage, reply, remote_id,
 		outcome, reason, final, next_queue_id, remote_name)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertRejectSQL = `INSERT INTO rejects (host_id, time, queue_id, stage, client, sender,
 		recipient, domain_id, code, enhanced, reply, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertMessageSQL = `INSERT INTO messages (` + messageColumns + `, id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	updateMessageSQL = `UPDATE messages SET (` + messageColumns + `)
+		= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`
 )
 
 func (db *DB) prepare(ctx context.Context) error {
@@ -46,8 +48,6 @@ func (db *DB) prepare(ctx context.Context) error {
 		dst   **sql.Stmt
 		query string
 	}{
-		{&s.updateMessage, `UPDATE messages SET (` + messageColumns + `)
-			= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`},
 		{&s.findMessage, `SELECT id, mta, message_id, sender, size, nrcpt, client, first_seen,
 			last_seen, removed_at, next_queue_id, parent_queue_id
 			FROM messages WHERE host_id IS ? AND queue_id = ?`},
@@ -71,6 +71,12 @@ func (db *DB) prepare(ctx context.Context) error {
 		*p.dst = st
 		s.list = append(s.list, st)
 	}
+	st, err := db.reader.PrepareContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE queue_id = ? AND host_id IS ?)`)
+	if err != nil {
+		return db.wrapErr("prepare statements", err)
+	}
+	s.messageExists = st
+	s.list = append(s.list, st)
 	s.seenReads = nil
 	for _, q := range seenReads {
 		st, err := db.writer.PrepareContext(ctx, q)
@@ -86,13 +92,17 @@ func (db *DB) prepare(ctx context.Context) error {
 // cStmts are the writer statements run from C (cstmt.go): the inserts made
 // once per stored row, and the rollups' upserts.
 type cStmts struct {
-	insertDelivery, insertReject, insertMessage *cStmt
+	insertDelivery, insertReject, insertMessage, updateMessage *cStmt
+	// Dictionary names, with the id given (a dictionary read whole) or
+	// not.
 	insertHost, insertDomain, insertRelay       *cStmt
+	insertHostID, insertDomainID, insertRelayID *cStmt
 	rollup                                      []*cStmt // rollupStatements
 }
 
 func (s *cStmts) close() {
-	for _, st := range []*cStmt{s.insertDelivery, s.insertReject, s.insertMessage, s.insertHost, s.insertDomain, s.insertRelay} {
+	for _, st := range []*cStmt{s.insertDelivery, s.insertReject, s.insertMessage, s.updateMessage,
+		s.insertHost, s.insertDomain, s.insertRelay, s.insertHostID, s.insertDomainID, s.insertRelayID} {
 		st.close()
 	}
 	for _, st := range s.rollup {
@@ -125,6 +135,10 @@ func (db *DB) prepareC(ctx context.Context, tx *sql.Tx) error {
 		{&db.cstmts.insertHost, `INSERT INTO hosts (name) VALUES (?)`},
 		{&db.cstmts.insertDomain, `INSERT INTO domains (name) VALUES (?)`},
 		{&db.cstmts.insertRelay, `INSERT INTO relays (name) VALUES (?)`},
+		{&db.cstmts.insertHostID, `INSERT INTO hosts (id, name) VALUES (?, ?)`},
+		{&db.cstmts.insertDomainID, `INSERT INTO domains (id, name) VALUES (?, ?)`},
+		{&db.cstmts.insertRelayID, `INSERT INTO relays (id, name) VALUES (?, ?)`},
+		{&db.cstmts.updateMessage, updateMessageSQL},
 	} {
 		if *p.dst, err = prepareC(h, p.query); err != nil {
 			db.cstmts.close()
@@ -161,14 +175,22 @@ type Batch struct {
 	db      *DB
 	ctx     context.Context // for statements: never done
 	userCtx context.Context // the caller's: the batch ends when it is done
-	tx      *sql.Tx
-	release func() // of tx's context (beginTx)
-	n       int
+	sqltx   *sql.Tx         // use txn()
+	release func()          // of tx's context (beginTx)
+	// The rows queued for the writer goroutine (writer.go).
+	q, spare       *rowQueue
+	writer         *rowWriter
+	inFlight       bool
+	writeErr       error
+	nextDeliveryID int64
+	// messages are the messages written in this batch (FindMessage).
+	messages map[hostQueueID]struct{}
+	n        int
 
-	insertDelivery, insertReject, insertMessage *cStmt
-	updateMessage, findMessage                  *sql.Stmt
-	markFinal                                   *sql.Stmt
-	insertSource, updateSource                  *sql.Stmt
+	insertDelivery, insertReject, insertMessage, updateMessage *cStmt
+	findMessage                                                *sql.Stmt
+	markFinal                                                  *sql.Stmt
+	insertSource, updateSource                                 *sql.Stmt
 
 	// Dictionary entries inserted in this transaction: a rollback must take
 	// them out of the shared caches, whose ids would otherwise point at rows
@@ -215,9 +237,9 @@ func (db *DB) Begin(ctx context.Context) (*Batch, error) {
 	// goroutine, so that it can interrupt it, and that goroutine and the
 	// wake-ups it costs were a third of ingest's time at a few
 	// microseconds per row. Each statement here is short.
-	b := &Batch{db: db, ctx: context.WithoutCancel(ctx), userCtx: ctx, tx: tx, release: release}
+	b := &Batch{db: db, ctx: context.WithoutCancel(ctx), userCtx: ctx, sqltx: tx, release: release, q: new(rowQueue)}
 	ctx = b.ctx
-	if err := db.prepareC(ctx, tx); err != nil {
+	if err := b.start(); err != nil {
 		tx.Rollback()
 		release()
 		db.batchMu.Unlock()
@@ -226,13 +248,40 @@ func (db *DB) Begin(ctx context.Context) (*Batch, error) {
 	b.insertDelivery = db.cstmts.insertDelivery
 	b.insertReject = db.cstmts.insertReject
 	b.insertMessage = db.cstmts.insertMessage
+	b.updateMessage = db.cstmts.updateMessage
 	// Tx.Stmt on the connection the statement was prepared on reuses it.
-	b.updateMessage = tx.StmtContext(ctx, s.updateMessage)
 	b.findMessage = tx.StmtContext(ctx, s.findMessage)
 	b.markFinal = tx.StmtContext(ctx, s.markFinal)
 	b.insertSource = tx.StmtContext(ctx, s.insertSource)
 	b.updateSource = tx.StmtContext(ctx, s.updateSource)
 	return b, nil
+}
+
+// start prepares what the batch needs from the database: the C
+// statements, the next delivery id, and the dictionaries read whole, which
+// another process may have added to since this one last wrote.
+func (b *Batch) start() error {
+	if err := b.db.prepareC(b.ctx, b.sqltx); err != nil {
+		return err
+	}
+	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) + 1 FROM deliveries`).Scan(&b.nextDeliveryID); err != nil {
+		return b.db.wrapErr("begin batch", err)
+	}
+	for _, d := range []*dictionary{b.db.hosts, b.db.domains, b.db.relays} {
+		if err := b.refreshDictionary(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// txn is the batch's transaction, for a statement run through database/sql:
+// the rows queued before it are written first.
+func (b *Batch) txn() *sql.Tx {
+	if err := b.drain(); err != nil && b.writeErr == nil {
+		b.writeErr = err
+	}
+	return b.sqltx
 }
 
 // Len is the number of rows added (deliveries, rejects, messages inserted)
@@ -247,6 +296,10 @@ func (b *Batch) Commit() error {
 		if !b.done {
 			b.Rollback()
 		}
+		return err
+	}
+	if err := b.drain(); err != nil {
+		b.Rollback()
 		return err
 	}
 	if err := b.flushCounters(); err != nil {
@@ -269,7 +322,12 @@ func (b *Batch) Commit() error {
 		b.Rollback()
 		return err
 	}
-	err := b.tx.Commit()
+	if err := b.drain(); err != nil {
+		b.Rollback()
+		return err
+	}
+	b.stopWriter()
+	err := b.sqltx.Commit()
 	b.finish(err == nil)
 	if err != nil {
 		return b.db.wrapErr("commit batch", err)
@@ -283,7 +341,10 @@ func (b *Batch) Rollback() error {
 	if b.done {
 		return nil
 	}
-	err := b.tx.Rollback()
+	// The writer stops before the transaction ends: the connection has one
+	// user at a time.
+	b.stopWriter()
+	err := b.sqltx.Rollback()
 	b.finish(false)
 	if err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return b.db.wrapErr("roll back batch", err)
@@ -293,6 +354,7 @@ func (b *Batch) Rollback() error {
 
 func (b *Batch) finish(committed bool) {
 	b.done = true
+	b.stopWriter()
 	b.release()
 	if !committed {
 		for _, e := range b.added {
@@ -313,6 +375,9 @@ func (b *Batch) finish(committed bool) {
 func (b *Batch) check() error {
 	if b.done {
 		return errBatchDone
+	}
+	if b.writeErr != nil {
+		return b.writeErr
 	}
 	return b.userCtx.Err()
 }
@@ -365,12 +430,12 @@ type dictionary struct {
 	table, what string
 	ids         map[string]int64
 	// loaded: the table's size was looked at in this process. complete:
-	// ids held every row then (a small table is read whole), and holds
-	// what this process added since; a name not in ids is then new, and
-	// is inserted without being looked up first. Another process can
-	// have added it since: the insert fails on the UNIQUE name, and the
-	// lookup follows.
+	// ids holds every row of the table (a small table is read whole, and
+	// Batch.start reads what another process added since), so a name not
+	// in ids is new: it gets id maxID+1 and is queued for the writer,
+	// without a lookup.
 	loaded, complete bool
+	maxID            int64
 }
 
 // dictWhole: a dictionary table up to this many rows is read whole at the
@@ -382,17 +447,26 @@ func newDictionary(table, what string) *dictionary {
 	return &dictionary{table: table, what: what, ids: make(map[string]int64)}
 }
 
-// load reads the whole table into d.ids if it is small.
+// loadDictionary reads the whole table into d.ids if it is small.
 func (b *Batch) loadDictionary(d *dictionary) error {
 	d.loaded = true
 	var n int64
-	if err := b.tx.QueryRowContext(b.ctx, `SELECT count(*) FROM `+d.table).Scan(&n); err != nil {
+	if err := b.txn().QueryRowContext(b.ctx, `SELECT count(*) FROM `+d.table).Scan(&n); err != nil {
 		return b.db.wrapErr("read "+d.table, err)
 	}
 	if n > dictWhole {
 		return nil
 	}
-	rows, err := b.tx.QueryContext(b.ctx, `SELECT id, name FROM `+d.table)
+	if err := b.readDictionary(d, 0); err != nil {
+		return err
+	}
+	d.complete = true
+	return nil
+}
+
+// readDictionary adds the rows of d's table with ids above after to d.ids.
+func (b *Batch) readDictionary(d *dictionary, after int64) error {
+	rows, err := b.txn().QueryContext(b.ctx, `SELECT id, name FROM `+d.table+` WHERE id > ?`, after)
 	if err != nil {
 		return b.db.wrapErr("read "+d.table, err)
 	}
@@ -404,18 +478,37 @@ func (b *Batch) loadDictionary(d *dictionary) error {
 			return b.db.wrapErr("read "+d.table, err)
 		}
 		d.ids[name] = id
+		d.maxID = max(d.maxID, id)
 	}
-	if err := rows.Err(); err != nil {
+	return b.db.wrapErr("read "+d.table, rows.Err())
+}
+
+// refreshDictionary brings a dictionary read whole up to date at the start
+// of a batch: names are never deleted, and a new row's id is one more than
+// the highest, so the highest id tells what changed. A higher one: another
+// process added names. A lower one: this process's last batch, which added
+// them, was rolled back (finish took them out of ids).
+func (b *Batch) refreshDictionary(d *dictionary) error {
+	if !d.complete {
+		return nil
+	}
+	var top int64
+	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM `+d.table).Scan(&top); err != nil {
 		return b.db.wrapErr("read "+d.table, err)
 	}
-	d.complete = true
+	switch {
+	case top > d.maxID:
+		return b.readDictionary(d, d.maxID)
+	case top < d.maxID:
+		d.maxID = top
+	}
 	return nil
 }
 
 // dictID returns the id of name in one dictionary table, inserting it if
 // new. Repeated names are answered from memory, which is what makes storing
 // them as ids cheaper than storing the text.
-func (b *Batch) dictID(d *dictionary, find *sql.Stmt, insert *cStmt, name string) (int64, error) {
+func (b *Batch) dictID(d *dictionary, find *sql.Stmt, insert, insertWithID *cStmt, name string) (int64, error) {
 	if id, ok := d.ids[name]; ok {
 		return id, nil
 	}
@@ -427,66 +520,63 @@ func (b *Batch) dictID(d *dictionary, find *sql.Stmt, insert *cStmt, name string
 			return id, nil
 		}
 	}
-	var id int64
-	var err error
 	if d.complete {
-		if id, err = b.addName(d, insert, name); err == nil || !isConstraint(err) {
-			return id, err
+		id := d.maxID + 1
+		if err := b.queue(insertWithID, "add "+d.what, id, name); err != nil {
+			return 0, err
 		}
-		// Added by another process since the table was read.
+		d.maxID = id
+		b.remember(d, name, id)
+		return id, nil
 	}
-	err = b.tx.StmtContext(b.ctx, find).QueryRowContext(b.ctx, name).Scan(&id)
+	var id int64
+	err := b.txn().StmtContext(b.ctx, find).QueryRowContext(b.ctx, name).Scan(&id)
 	switch {
 	case err == nil:
+		// The caller's string may point into a large buffer of log lines
+		// that it reuses or would free: keep a copy, not a reference.
+		d.ids[strings.Clone(name)] = id
+		return id, nil
 	case errors.Is(err, sql.ErrNoRows):
-		return b.addName(d, insert, name)
 	default:
 		return 0, b.db.wrapErr("look up "+d.what, err)
 	}
-	// The caller's string may point into a large buffer of log lines that
-	// it reuses or would free: keep a copy, not a reference.
-	d.ids[strings.Clone(name)] = id
+	id, err = insert.exec(name)
+	if err != nil {
+		return 0, b.db.wrapErr("add "+d.what, err)
+	}
+	b.remember(d, name, id)
 	return id, nil
 }
 
-// addName inserts a new name into a dictionary table.
-func (b *Batch) addName(d *dictionary, insert *cStmt, name string) (int64, error) {
-	id, err := insert.exec(name)
-	if err != nil {
-		if isConstraint(err) {
-			return 0, err
-		}
-		return 0, b.db.wrapErr("add "+d.what, err)
-	}
+// remember keeps a name added in this batch; a rollback forgets it.
+func (b *Batch) remember(d *dictionary, name string, id int64) {
 	name = strings.Clone(name)
 	b.added = append(b.added, dictEntry{d.ids, name})
 	d.ids[name] = id
-	return id, nil
-}
-
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
 // optionalID is dictID for a nullable reference: "" is NULL.
-func (b *Batch) optionalID(d *dictionary, find *sql.Stmt, insert *cStmt, name string) (any, error) {
+func (b *Batch) optionalID(d *dictionary, find *sql.Stmt, insert, insertWithID *cStmt, name string) (any, error) {
 	if name == "" {
 		return nil, nil
 	}
-	return b.dictID(d, find, insert, name)
+	return b.dictID(d, find, insert, insertWithID, name)
 }
 
 func (b *Batch) hostID(name string) (any, error) {
-	return b.optionalID(b.db.hosts, b.db.stmts.findHost, b.db.cstmts.insertHost, name)
+	c := &b.db.cstmts
+	return b.optionalID(b.db.hosts, b.db.stmts.findHost, c.insertHost, c.insertHostID, name)
 }
 
 func (b *Batch) domainID(name string) (any, error) {
-	return b.optionalID(b.db.domains, b.db.stmts.findDomain, b.db.cstmts.insertDomain, lowerASCII(name))
+	c := &b.db.cstmts
+	return b.optionalID(b.db.domains, b.db.stmts.findDomain, c.insertDomain, c.insertDomainID, lowerASCII(name))
 }
 
 func (b *Batch) relayID(name string) (any, error) {
-	return b.optionalID(b.db.relays, b.db.stmts.findRelay, b.db.cstmts.insertRelay, name)
+	c := &b.db.cstmts
+	return b.optionalID(b.db.relays, b.db.stmts.findRelay, c.insertRelay, c.insertRelayID, name)
 }
 
 // AddDelivery stores one delivery attempt and returns its id.
@@ -533,14 +623,15 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	if d.Final {
 		final = 1
 	}
-	id, err := b.insertDelivery.exec(
+	id := b.nextDeliveryID
+	if err := b.queue(b.insertDelivery, "add delivery", id,
 		nullID(d.MessageRef), hostID, d.Time.UnixMicro(), d.Recipient, domainID,
 		nullString(d.OrigRecipient), relayID, delay, nullString(d.Delays), nullString(d.DSN),
 		nullPositive(int64(d.Code)), nullString(d.Enhanced), nullString(d.Stage), nullString(d.Reply),
-		nullString(d.RemoteID), d.Outcome, nullString(d.Reason), final, nullString(d.NextQueueID), nullString(d.RemoteName))
-	if err != nil {
-		return 0, b.db.wrapErr("add delivery", err)
+		nullString(d.RemoteID), d.Outcome, nullString(d.Reason), final, nullString(d.NextQueueID), nullString(d.RemoteName)); err != nil {
+		return 0, err
 	}
+	b.nextDeliveryID++
 	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID.(int64), relayID, hostID, senderDomain,
 		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
 		return 0, err
@@ -558,6 +649,9 @@ func (b *Batch) MarkFinal(deliveryID int64) error {
 	// The rollups count the row by its finality, and its recipient as
 	// decided.
 	return b.restate("mark delivery final", deliveryID, "final = 0", func() error {
+		if err := b.drain(); err != nil {
+			return err
+		}
 		_, err := b.markFinal.ExecContext(b.ctx, deliveryID)
 		return err
 	})
@@ -570,7 +664,7 @@ func (b *Batch) MarkFinal(deliveryID int64) error {
 func (b *Batch) restate(op string, deliveryID int64, cond string, update func() error) error {
 	var ref sql.NullInt64
 	var rcpt string
-	err := b.tx.QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND `+cond, deliveryID).Scan(&ref, &rcpt)
+	err := b.txn().QueryRowContext(b.ctx, `SELECT message_ref, recipient FROM deliveries WHERE id = ? AND `+cond, deliveryID).Scan(&ref, &rcpt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // changed already, or no such row
 	}
@@ -614,11 +708,11 @@ func (b *Batch) AddReject(r Reject) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.insertReject.exec(
+	if err := b.queue(b.insertReject, "add reject",
 		hostID, r.Time.UnixMicro(), nullString(r.QueueID), nullString(r.Stage), nullString(r.Client),
 		nullString(r.Sender), nullString(r.Recipient), domainID, nullPositive(int64(r.Code)),
 		nullString(r.Enhanced), nullString(r.Reply), nullString(r.Reason)); err != nil {
-		return b.db.wrapErr("add reject", err)
+		return err
 	}
 	b.rollupReject(r.Time.UnixMicro(), domainID, hostID, r.Reason)
 	b.n++
@@ -661,7 +755,7 @@ func (b *Batch) ReserveMessageID() (int64, error) {
 	}
 	if b.db.nextMessageID == 0 {
 		var max int64
-		if err := b.tx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM messages`).Scan(&max); err != nil {
+		if err := b.txn().QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM messages`).Scan(&max); err != nil {
 			return 0, b.db.wrapErr("reserve message id", err)
 		}
 		b.db.nextMessageID = max + 1
@@ -692,9 +786,10 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	} else if m.ID >= b.db.nextMessageID && b.db.nextMessageID != 0 {
 		b.db.nextMessageID = m.ID + 1
 	}
-	if _, err := b.insertMessage.exec(append(args, m.ID)...); err != nil {
-		return 0, b.db.wrapErr("insert message", err)
+	if err := b.queue(b.insertMessage, "insert message", append(args, m.ID)...); err != nil {
+		return 0, err
 	}
+	b.wroteMessage(args[0], m.QueueID)
 	b.queued = append(b.queued, m.ID)
 	b.rememberSender(m.ID, args[5])
 	b.n++
@@ -714,11 +809,26 @@ func (b *Batch) UpdateMessage(m Message) error {
 	if err != nil {
 		return fmt.Errorf("update message %d: %w", m.ID, err)
 	}
-	if _, err := b.updateMessage.ExecContext(b.ctx, append(args, m.ID)...); err != nil {
-		return b.db.wrapErr("update message", err)
+	if err := b.queue(b.updateMessage, "update message", append(args, m.ID)...); err != nil {
+		return err
 	}
+	b.wroteMessage(args[0], m.QueueID)
 	b.rememberSender(m.ID, args[5])
 	return nil
+}
+
+// hostQueueID is a message's host (its id; 0 for none) and queue ID.
+type hostQueueID struct {
+	host int64
+	qid  string
+}
+
+// wroteMessage notes a message row written in this batch, for FindMessage.
+func (b *Batch) wroteMessage(hostID any, queueID string) {
+	if b.messages == nil {
+		b.messages = make(map[hostQueueID]struct{})
+	}
+	b.messages[hostQueueID{idOrZero(hostID), queueID}] = struct{}{}
 }
 
 // FindMessage returns the newest message with this queue ID on this host,
@@ -735,6 +845,23 @@ func (b *Batch) FindMessage(host, queueID string) (Message, bool, error) {
 	// The newest by first_seen (then id): sorted here, not by SQL. With an
 	// ORDER BY, SQLite prepared the statement again at every call (its
 	// plan may depend on the bound values), a tenth of a millisecond each.
+	// Most queue IDs asked for are new (Postfix's bounce daemon creates
+	// messages whose first line is cleanup's): a read-only connection
+	// says whether the committed database has the queue ID at all, and
+	// the writer's connection, which must wait for the rows queued before
+	// (drain), is asked only if it or this batch might.
+	if _, ok := b.messages[hostQueueID{idOrZero(hostID), queueID}]; !ok {
+		var maybe bool
+		if err := b.db.stmts.messageExists.QueryRowContext(b.ctx, queueID, hostID).Scan(&maybe); err != nil {
+			return Message{}, false, b.db.wrapErr("find message", err)
+		}
+		if !maybe {
+			return Message{}, false, nil
+		}
+	}
+	if err := b.drain(); err != nil {
+		return Message{}, false, err
+	}
 	rows, err := b.findMessage.QueryContext(b.ctx, hostID, queueID)
 	if err != nil {
 		return Message{}, false, b.db.wrapErr("find message", err)
@@ -795,6 +922,9 @@ func (b *Batch) SetSource(s Source) (int64, error) {
 	if err := b.check(); err != nil {
 		return 0, err
 	}
+	if err := b.drain(); err != nil {
+		return 0, err
+	}
 	if s.Path == "" || s.Offset < 0 {
 		return 0, errors.New("set source: need a path and an offset >= 0")
 	}
@@ -839,14 +969,14 @@ func (b *Batch) flushCounters() error {
 		if err != nil {
 			return err
 		}
-		res, err := b.tx.StmtContext(b.ctx, b.db.stmts.updateCounter).ExecContext(b.ctx, n, hostID, k.program, k.kind)
+		res, err := b.txn().StmtContext(b.ctx, b.db.stmts.updateCounter).ExecContext(b.ctx, n, hostID, k.program, k.kind)
 		if err != nil {
 			return b.db.wrapErr("update counter", err)
 		}
 		if rows, err := res.RowsAffected(); err != nil || rows > 0 {
 			continue
 		}
-		if _, err := b.tx.StmtContext(b.ctx, b.db.stmts.insertCounter).ExecContext(b.ctx, hostID, k.program, k.kind, n); err != nil {
+		if _, err := b.txn().StmtContext(b.ctx, b.db.stmts.insertCounter).ExecContext(b.ctx, hostID, k.program, k.kind, n); err != nil {
 			return b.db.wrapErr("add counter", err)
 		}
 	}
@@ -867,7 +997,7 @@ func (b *Batch) AddUnknownSample(program, line string, t time.Time) (bool, error
 	}
 	have, ok := b.db.samples[program]
 	if !ok {
-		if err := b.tx.StmtContext(b.ctx, b.db.stmts.countSamples).QueryRowContext(b.ctx, program).Scan(&have); err != nil {
+		if err := b.txn().StmtContext(b.ctx, b.db.stmts.countSamples).QueryRowContext(b.ctx, program).Scan(&have); err != nil {
 			return false, b.db.wrapErr("count samples", err)
 		}
 	}
@@ -875,7 +1005,7 @@ func (b *Batch) AddUnknownSample(program, line string, t time.Time) (bool, error
 		b.db.samples[program] = have
 		return false, nil
 	}
-	if _, err := b.tx.StmtContext(b.ctx, b.db.stmts.insertSample).ExecContext(b.ctx, program, line, nullTime(t)); err != nil {
+	if _, err := b.txn().StmtContext(b.ctx, b.db.stmts.insertSample).ExecContext(b.ctx, program, line, nullTime(t)); err != nil {
 		return false, b.db.wrapErr("add sample", err)
 	}
 	b.db.samples[program] = have + 1

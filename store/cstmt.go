@@ -91,22 +91,10 @@ static void mb_finalize(mb_stmt *s) {
 
 enum { MB_NULL, MB_INT, MB_REAL, MB_TEXT, MB_BLOB };
 
-// mb_exec binds n values and runs the statement once. A text or blob value
-// is (offset << 32 | length) into buf, which holds len bytes. It returns 0
-// or the extended error code, and the new row's id in *rowid.
-static int mb_exec(mb_stmt *s, int n, const uint8_t *kinds, const int64_t *vals,
-	const char *buf, size_t len, int64_t *rowid) {
-	sqlite3_stmt *st = s->st;
-	if (len > s->cap) {
-		// The old arena may still be bound from the last row: every value
-		// is bound again below before the statement runs.
-		size_t cap = len < 4096 ? 4096 : len * 2;
-		char *a = realloc(s->arena, cap);
-		if (!a) return 7; // SQLITE_NOMEM
-		s->arena = a;
-		s->cap = cap;
-	}
-	if (len) memcpy(s->arena, buf, len);
+// mb_bind_step binds n values and runs the statement once. A text or blob
+// value is (offset << 32 | length) into base. It returns 0 or the extended
+// error code.
+static int mb_bind_step(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t *vals, const char *base) {
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++) {
 		int64_t v = vals[i];
@@ -126,30 +114,87 @@ static int mb_exec(mb_stmt *s, int n, const uint8_t *kinds, const int64_t *vals,
 		case MB_TEXT: {
 			// A NULL pointer would bind NULL: "" is not NULL.
 			int l = (int)(v & 0xffffffff);
-			rc = sqlite3_bind_text(st, i + 1, l ? s->arena + (v >> 32) : "", l, MB_SQLITE_STATIC);
+			rc = sqlite3_bind_text(st, i + 1, l ? base + (v >> 32) : "", l, MB_SQLITE_STATIC);
 			break;
 		}
 		default: {
 			int l = (int)(v & 0xffffffff);
-			rc = sqlite3_bind_blob(st, i + 1, l ? s->arena + (v >> 32) : "", l, MB_SQLITE_STATIC);
+			rc = sqlite3_bind_blob(st, i + 1, l ? base + (v >> 32) : "", l, MB_SQLITE_STATIC);
 			break;
 		}
 		}
 	}
 	if (rc == 0) {
 		rc = sqlite3_step(st);
-		if (rc == MB_SQLITE_DONE) {
-			rc = 0;
-			*rowid = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
-		} else {
-			rc = sqlite3_extended_errcode(sqlite3_db_handle(st));
-		}
+		rc = rc == MB_SQLITE_DONE ? 0 : sqlite3_extended_errcode(sqlite3_db_handle(st));
 	}
 	// reset ends the statement, so that COMMIT does not see it running.
-	// The values stay bound to the arena, which lives as long as the
-	// statement.
+	// The values stay bound to the arena they were copied to, which lives
+	// until they are bound again or the statement is finalized.
 	sqlite3_reset(st);
 	return rc;
+}
+
+// mb_reserve makes *arena hold at least len bytes.
+static int mb_reserve(char **arena, size_t *cap, size_t len) {
+	if (len <= *cap) return 0;
+	// A statement may still be bound to the old arena: every value is
+	// bound again before a statement runs.
+	size_t c = len < 4096 ? 4096 : len * 2;
+	char *a = realloc(*arena, c);
+	if (!a) return 7; // SQLITE_NOMEM
+	*arena = a;
+	*cap = c;
+	return 0;
+}
+
+// mb_exec runs one statement with buf's len bytes of text and blob values
+// copied to its own arena, and gives the new row's id in *rowid.
+static int mb_exec(mb_stmt *s, int n, const uint8_t *kinds, const int64_t *vals,
+	const char *buf, size_t len, int64_t *rowid) {
+	int rc = mb_reserve(&s->arena, &s->cap, len);
+	if (rc) return rc;
+	if (len) memcpy(s->arena, buf, len);
+	rc = mb_bind_step(s->st, n, kinds, vals, s->arena);
+	if (rc == 0) *rowid = sqlite3_last_insert_rowid(sqlite3_db_handle(s->st));
+	return rc;
+}
+
+// mb_rows_arena is where mb_exec_rows copies the rows' text: one per
+// writer, used by one thread at a time.
+typedef struct {
+	char *p;
+	size_t cap;
+} mb_rows_arena;
+
+// mb_exec_rows runs nrows statements in order, row i being stmts[i] with
+// nvals[i] values, the values of all rows one after the other in kinds and
+// vals, their text in text (len bytes). It stops at the first error: the
+// row's index in *failed, its message copied to errbuf.
+static int mb_exec_rows(mb_stmt **stmts, const int32_t *nvals, int nrows, const uint8_t *kinds,
+	const int64_t *vals, const char *text, size_t len, mb_rows_arena *a, int *failed,
+	char *errbuf, int errlen) {
+	int rc = mb_reserve(&a->p, &a->cap, len);
+	if (rc) {
+		*failed = 0;
+		return rc;
+	}
+	if (len) memcpy(a->p, text, len);
+	size_t at = 0;
+	for (int r = 0; r < nrows; r++) {
+		rc = mb_bind_step(stmts[r]->st, nvals[r], kinds + at, vals + at, a->p);
+		if (rc) {
+			*failed = r;
+			const char *m = sqlite3_errmsg(sqlite3_db_handle(stmts[r]->st));
+			if (errlen > 0) {
+				strncpy(errbuf, m ? m : "", errlen - 1);
+				errbuf[errlen - 1] = 0;
+			}
+			return rc;
+		}
+		at += nvals[r];
+	}
+	return 0;
 }
 
 static const char *mb_errmsg(mb_stmt *s) { return sqlite3_errmsg(sqlite3_db_handle(s->st)); }
@@ -219,34 +264,11 @@ func (s *cStmt) close() {
 func (s *cStmt) exec(args ...any) (int64, error) {
 	s.kinds, s.vals, s.buf = s.kinds[:0], s.vals[:0], s.buf[:0]
 	for _, a := range args {
-		switch v := a.(type) {
-		case nil:
-			s.add(C.MB_NULL, 0)
-		case int64:
-			s.add(C.MB_INT, v)
-		case int:
-			s.add(C.MB_INT, int64(v))
-		case bool:
-			var n int64
-			if v {
-				n = 1
-			}
-			s.add(C.MB_INT, n)
-		case float64:
-			s.add(C.MB_REAL, int64(math.Float64bits(v)))
-		case string:
-			s.add(C.MB_TEXT, int64(len(s.buf))<<32|int64(len(v)))
-			s.buf = append(s.buf, v...)
-		case []byte:
-			if v == nil {
-				s.add(C.MB_NULL, 0)
-				continue
-			}
-			s.add(C.MB_BLOB, int64(len(s.buf))<<32|int64(len(v)))
-			s.buf = append(s.buf, v...)
-		default:
-			return 0, fmt.Errorf("store: cannot bind a %T", a)
+		kind, v, err := packValue(a, &s.buf)
+		if err != nil {
+			return 0, err
 		}
+		s.add(kind, v)
 	}
 	if len(s.buf) > math.MaxInt32 {
 		return 0, fmt.Errorf("store: values of %d bytes are too long for one row", len(s.buf))
@@ -267,6 +289,80 @@ func (s *cStmt) exec(args ...any) (int64, error) {
 		return 0, sqliteErr(int(rc), C.GoString(C.mb_errmsg(s.st)))
 	}
 	return int64(rowid), nil
+}
+
+// packValue gives a value's kind and its int64 form; a text or blob value
+// is appended to buf and given as (offset << 32 | length).
+func packValue(a any, buf *[]byte) (uint8, int64, error) {
+	switch v := a.(type) {
+	case nil:
+		return C.MB_NULL, 0, nil
+	case int64:
+		return C.MB_INT, v, nil
+	case int:
+		return C.MB_INT, int64(v), nil
+	case bool:
+		if v {
+			return C.MB_INT, 1, nil
+		}
+		return C.MB_INT, 0, nil
+	case float64:
+		return C.MB_REAL, int64(math.Float64bits(v)), nil
+	case string:
+		off := len(*buf)
+		*buf = append(*buf, v...)
+		return C.MB_TEXT, int64(off)<<32 | int64(len(v)), nil
+	case []byte:
+		if v == nil {
+			return C.MB_NULL, 0, nil
+		}
+		off := len(*buf)
+		*buf = append(*buf, v...)
+		return C.MB_BLOB, int64(off)<<32 | int64(len(v)), nil
+	}
+	return 0, 0, fmt.Errorf("store: cannot bind a %T", a)
+}
+
+// cStmtPtr is a statement as rowQueue keeps it.
+type cStmtPtr = *C.mb_stmt
+
+func (s *cStmt) ptr() cStmtPtr { return s.st }
+
+// rowsArena is the C memory execRows copies a queue's text to.
+type rowsArena = *C.mb_rows_arena
+
+func newRowsArena() rowsArena {
+	return (*C.mb_rows_arena)(C.calloc(1, C.size_t(unsafe.Sizeof(C.mb_rows_arena{}))))
+}
+
+func freeRowsArena(a rowsArena) {
+	C.free(unsafe.Pointer(a.p))
+	C.free(unsafe.Pointer(a))
+}
+
+// execRows runs the rows of q in order, stopping at the first error.
+func execRows(q *rowQueue, arena rowsArena) error {
+	if len(q.stmts) == 0 {
+		return nil
+	}
+	var kinds *C.uint8_t
+	var vals *C.int64_t
+	if len(q.kinds) > 0 {
+		kinds = (*C.uint8_t)(unsafe.Pointer(&q.kinds[0]))
+		vals = (*C.int64_t)(unsafe.Pointer(&q.vals[0]))
+	}
+	var text *C.char
+	if len(q.text) > 0 {
+		text = (*C.char)(unsafe.Pointer(&q.text[0]))
+	}
+	var failed C.int
+	var msg [256]C.char
+	rc := C.mb_exec_rows(&q.stmts[0], (*C.int32_t)(unsafe.Pointer(&q.nvals[0])), C.int(len(q.stmts)),
+		kinds, vals, text, C.size_t(len(q.text)), arena, &failed, &msg[0], C.int(len(msg)))
+	if rc != 0 {
+		return fmt.Errorf("%s: %w", q.what[failed], sqliteErr(int(rc), C.GoString(&msg[0])))
+	}
+	return nil
 }
 
 func (s *cStmt) add(kind uint8, v int64) {

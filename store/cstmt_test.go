@@ -21,7 +21,7 @@ func TestCStmtValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Rollback()
-	if _, err := b.tx.Exec(`CREATE TEMP TABLE vals (k INTEGER PRIMARY KEY, v)`); err != nil {
+	if _, err := b.txn().Exec(`CREATE TEMP TABLE vals (k INTEGER PRIMARY KEY, v)`); err != nil {
 		t.Fatal(err)
 	}
 	st, err := prepareC(db.cHandle, `INSERT INTO vals (v) VALUES (?)`)
@@ -56,7 +56,7 @@ func TestCStmtValues(t *testing.T) {
 		}
 		var typ string
 		var v sql.NullString
-		if err := b.tx.QueryRow(`SELECT typeof(v), CAST(v AS BLOB) FROM vals WHERE k = ?`, id).Scan(&typ, &v); err != nil {
+		if err := b.txn().QueryRow(`SELECT typeof(v), CAST(v AS BLOB) FROM vals WHERE k = ?`, id).Scan(&typ, &v); err != nil {
 			t.Fatal(err)
 		}
 		if typ != c.typ || v.String != c.asString {
@@ -74,7 +74,7 @@ func TestCStmtValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got string
-	if err := b.tx.QueryRow(`SELECT v FROM vals WHERE k = ?`, id).Scan(&got); err != nil || got != "a/12/bcd" {
+	if err := b.txn().QueryRow(`SELECT v FROM vals WHERE k = ?`, id).Scan(&got); err != nil || got != "a/12/bcd" {
 		t.Errorf("three values: %q, %v", got, err)
 	}
 	if _, err := st.exec(struct{}{}); err == nil {
@@ -91,7 +91,7 @@ func TestCStmtErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Rollback()
-	if _, err := b.tx.Exec(`CREATE TEMP TABLE u (k TEXT PRIMARY KEY)`); err != nil {
+	if _, err := b.txn().Exec(`CREATE TEMP TABLE u (k TEXT PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	st, err := prepareC(db.cHandle, `INSERT INTO u (k) VALUES (?)`)

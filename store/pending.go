@@ -14,7 +14,7 @@ func (b *Batch) PendingRecipients(messageRef int64) ([]Delivery, error) {
 	if err := b.check(); err != nil {
 		return nil, err
 	}
-	rows, err := b.tx.QueryContext(b.ctx, `
+	rows, err := b.txn().QueryContext(b.ctx, `
 		SELECT d.time, d.recipient, d.orig_recipient, r.name, d.dsn, d.code, d.enhanced, d.stage, d.reply, d.reason
 		FROM deliveries d LEFT JOIN relays r ON r.id = d.relay_id
 		WHERE d.message_ref = ?1 AND d.outcome = 'deferred'

@@ -257,7 +257,7 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 	stmts := db.stmts.seenReads
 	if !s.senderKnown {
 		var sender sql.NullInt64
-		err := b.tx.StmtContext(b.ctx, stmts[0]).QueryRowContext(b.ctx, ref).Scan(&sender)
+		err := b.txn().StmtContext(b.ctx, stmts[0]).QueryRowContext(b.ctx, ref).Scan(&sender)
 		switch {
 		case err == nil:
 			s.senderID, s.senderKnown = sender.Int64, true
@@ -265,7 +265,7 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 			return nil, db.wrapErr("read message", err)
 		}
 	}
-	rows, err := b.tx.StmtContext(b.ctx, stmts[1]).QueryContext(b.ctx, ref, before)
+	rows, err := b.txn().StmtContext(b.ctx, stmts[1]).QueryContext(b.ctx, ref, before)
 	if err != nil {
 		return nil, db.wrapErr("read message attempts", err)
 	}
@@ -1003,7 +1003,7 @@ func tierSplit(hLo, hHi int64) []segment {
 // rollupRows adds sign times the rollup rows of attempt id, and of the
 // first deferral of its recipient, as computed from deliveries.
 func (b *Batch) rollupRows(id int64, ref sql.NullInt64, rcpt string, sign int64) error {
-	rows, err := b.tx.QueryContext(b.ctx, fmt.Sprintf(rollupRowsSQL, `d.id = ?`), id)
+	rows, err := b.txn().QueryContext(b.ctx, fmt.Sprintf(rollupRowsSQL, `d.id = ?`), id)
 	if err != nil {
 		return b.db.wrapErr("update delivery_hours", err)
 	}
@@ -1024,7 +1024,7 @@ func (b *Batch) rollupRows(id int64, ref sql.NullInt64, rcpt string, sign int64)
 	if !ref.Valid {
 		return nil
 	}
-	rows, err = b.tx.QueryContext(b.ctx, fmt.Sprintf(deferredRowsSQL, `d.message_ref = ? AND d.recipient = ?`), ref.Int64, rcpt)
+	rows, err = b.txn().QueryContext(b.ctx, fmt.Sprintf(deferredRowsSQL, `d.message_ref = ? AND d.recipient = ?`), ref.Int64, rcpt)
 	if err != nil {
 		return b.db.wrapErr("update deferred_hours", err)
 	}

@@ -74,7 +74,7 @@ func (b *Batch) queueMessages() error {
 			args[i] = id
 		}
 		q := `INSERT OR IGNORE INTO stitch_queue (message_ref) VALUES ` + strings.TrimSuffix(strings.Repeat("(?), ", n), ", ")
-		if _, err := b.tx.ExecContext(b.ctx, q, args...); err != nil {
+		if _, err := b.txn().ExecContext(b.ctx, q, args...); err != nil {
 			return b.db.wrapErr("queue new messages for stitching", err)
 		}
 		b.queued = b.queued[n:]
@@ -91,7 +91,7 @@ func (b *Batch) stitch() error {
 	}
 	var mark, last int64
 	var queued bool
-	err := b.tx.QueryRowContext(b.ctx, `SELECT s.delivery_id, ifnull((SELECT max(id) FROM deliveries), 0),
+	err := b.txn().QueryRowContext(b.ctx, `SELECT s.delivery_id, ifnull((SELECT max(id) FROM deliveries), 0),
 		EXISTS (SELECT 1 FROM stitch_queue) FROM stitch_state s`).Scan(&mark, &last, &queued)
 	if err != nil {
 		return b.db.wrapErr("stitch: read state", err)
@@ -101,7 +101,7 @@ func (b *Batch) stitch() error {
 	}
 	best := make(map[int64]*handoff)
 	read := func(query string, args ...any) error {
-		rows, err := b.tx.QueryContext(b.ctx, query, args...)
+		rows, err := b.txn().QueryContext(b.ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (b *Batch) stitch() error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var link *sql.Stmt
 	if len(ids) > 0 {
-		link, err = b.tx.PrepareContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`)
+		link, err = b.txn().PrepareContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`)
 		if err != nil {
 			return b.db.wrapErr("stitch: link messages", err)
 		}
@@ -172,11 +172,11 @@ func (b *Batch) stitch() error {
 			}
 		}
 	}
-	if _, err := b.tx.ExecContext(b.ctx, `UPDATE stitch_state SET delivery_id = ?`, max(last, mark)); err != nil {
+	if _, err := b.txn().ExecContext(b.ctx, `UPDATE stitch_state SET delivery_id = ?`, max(last, mark)); err != nil {
 		return b.db.wrapErr("stitch: save state", err)
 	}
 	if queued {
-		if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM stitch_queue`); err != nil {
+		if _, err := b.txn().ExecContext(b.ctx, `DELETE FROM stitch_queue`); err != nil {
 			return b.db.wrapErr("stitch: save state", err)
 		}
 	}
@@ -209,7 +209,7 @@ func sameMessage(at int64, mt sql.NullInt64, mid, fromMID string) (dist int64, o
 // rollups move the row's part from delivered to hop.
 func (b *Batch) markHop(deliveryID int64) error {
 	return b.restate("stitch: mark hop", deliveryID, "outcome = 'delivered'", func() error {
-		_, err := b.tx.ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0,
+		_, err := b.txn().ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0,
 			next_queue_id = coalesce(next_queue_id, remote_id) WHERE id = ?`, deliveryID)
 		return err
 	})

@@ -162,14 +162,14 @@ func TestStitchUpgrade(t *testing.T) {
 		for _, id := range rows {
 			var ref int64
 			var rcpt string
-			if err := b.tx.QueryRow(`SELECT message_ref, recipient FROM deliveries WHERE id = ?`, id).Scan(&ref, &rcpt); err != nil {
+			if err := b.txn().QueryRow(`SELECT message_ref, recipient FROM deliveries WHERE id = ?`, id).Scan(&ref, &rcpt); err != nil {
 				t.Fatal(err)
 			}
 			nref := nullRef(ref)
 			if err := b.rollupRows(id, nref, rcpt, -1); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := b.tx.Exec(`UPDATE deliveries SET outcome = 'delivered', final = 1 WHERE id = ?`, id); err != nil {
+			if _, err := b.txn().Exec(`UPDATE deliveries SET outcome = 'delivered', final = 1 WHERE id = ?`, id); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.rollupRows(id, nref, rcpt, 1); err != nil {
@@ -228,7 +228,7 @@ func stitchBatch(t testing.TB, db *DB, f func(b *Batch)) {
 func nullRef(ref int64) sql.NullInt64 { return sql.NullInt64{Int64: ref, Valid: true} }
 
 func idsOf(b *Batch, query string) ([]int64, error) {
-	rows, err := b.tx.Query(query)
+	rows, err := b.txn().Query(query)
 	if err != nil {
 		return nil, err
 	}
