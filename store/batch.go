@@ -318,6 +318,12 @@ func (b *Batch) Commit() error {
 			return err
 		}
 	}
+	// Stitching the whole of a bulk load takes a while: Ctrl-C stops here
+	// too, and the next commit or Open stitches again.
+	if err := b.check(); err != nil {
+		b.Rollback()
+		return err
+	}
 	if err := b.flushRollup(); err != nil {
 		b.Rollback()
 		return err
@@ -359,6 +365,9 @@ func (b *Batch) finish(committed bool) {
 	if !committed {
 		for _, e := range b.added {
 			delete(e.cache, e.name)
+		}
+		for _, d := range []*dictionary{b.db.hosts, b.db.domains, b.db.relays} {
+			d.maxID = d.base
 		}
 		// Counts may include rows that are now gone; look them up again.
 		clear(b.db.samples)
@@ -436,6 +445,9 @@ type dictionary struct {
 	// without a lookup.
 	loaded, complete bool
 	maxID            int64
+	// base is maxID when the batch began: a rollback returns to it, so
+	// that the next batch reads what another process added after it.
+	base int64
 }
 
 // dictWhole: a dictionary table up to this many rows is read whole at the
@@ -485,9 +497,9 @@ func (b *Batch) readDictionary(d *dictionary, after int64) error {
 
 // refreshDictionary brings a dictionary read whole up to date at the start
 // of a batch: names are never deleted, and a new row's id is one more than
-// the highest, so the highest id tells what changed. A higher one: another
-// process added names. A lower one: this process's last batch, which added
-// them, was rolled back (finish took them out of ids).
+// the highest, so a highest id above what this process knows means another
+// process added names. (A rolled-back batch's names are out of ids, and
+// its maxID back to base: finish.)
 func (b *Batch) refreshDictionary(d *dictionary) error {
 	if !d.complete {
 		return nil
@@ -496,12 +508,13 @@ func (b *Batch) refreshDictionary(d *dictionary) error {
 	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM `+d.table).Scan(&top); err != nil {
 		return b.db.wrapErr("read "+d.table, err)
 	}
-	switch {
-	case top > d.maxID:
-		return b.readDictionary(d, d.maxID)
-	case top < d.maxID:
-		d.maxID = top
+	if top > d.maxID {
+		if err := b.readDictionary(d, d.maxID); err != nil {
+			return err
+		}
 	}
+	d.maxID = top
+	d.base = top
 	return nil
 }
 

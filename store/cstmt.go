@@ -25,6 +25,7 @@ extern int sqlite3_bind_null(sqlite3_stmt *, int);
 extern int sqlite3_bind_text(sqlite3_stmt *, int, const char *, int, void (*)(void *));
 extern int sqlite3_bind_blob(sqlite3_stmt *, int, const void *, int, void (*)(void *));
 extern int sqlite3_step(sqlite3_stmt *);
+extern int sqlite3_bind_parameter_count(sqlite3_stmt *);
 extern int sqlite3_reset(sqlite3_stmt *);
 extern int sqlite3_finalize(sqlite3_stmt *);
 extern sqlite3 *sqlite3_db_handle(sqlite3_stmt *);
@@ -95,6 +96,9 @@ enum { MB_NULL, MB_INT, MB_REAL, MB_TEXT, MB_BLOB };
 // value is (offset << 32 | length) into base. It returns 0 or the extended
 // error code.
 static int mb_bind_step(sqlite3_stmt *st, int n, const uint8_t *kinds, const int64_t *vals, const char *base) {
+	// Every parameter is bound on every run: none may stay bound to an
+	// arena that has moved since.
+	if (n != sqlite3_bind_parameter_count(st)) return 25; // SQLITE_RANGE
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++) {
 		int64_t v = vals[i];

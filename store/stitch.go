@@ -153,7 +153,12 @@ func (b *Batch) stitch() error {
 		}
 		defer link.Close()
 	}
-	for _, id := range ids {
+	for i, id := range ids {
+		if i%1024 == 1023 {
+			if err := b.check(); err != nil {
+				return err
+			}
+		}
 		h := best[id]
 		var from any
 		if h.hasFrom {

@@ -243,3 +243,28 @@ func idsOf(b *Batch, query string) ([]int64, error) {
 	}
 	return ids, rows.Err()
 }
+
+// TestStitchLeftUndone: stitching that was not done (a bulk load
+// interrupted while it stitched) is done by the next Open.
+func TestStitchLeftUndone(t *testing.T) {
+	db, path := openTest(t, Options{})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	db.stitchDeferred = true
+	withBatch(t, db, func(b *Batch) {
+		edgeLeg("E1", "<m1@x>", "1hub-AAAAAA-00", at)(t, b)
+		hubLeg("1hub-AAAAAA-00", "<m1@x>", at, OutcomeDelivered)(t, b)
+	})
+	if n := count(t, db, `SELECT count(*) FROM message_links`); n != 0 {
+		t.Fatalf("%d links with stitching deferred", n)
+	}
+	db.Close()
+	db = must[*DB](t)(Open(context.Background(), path, Options{}))
+	t.Cleanup(func() { db.Close() })
+	if n := count(t, db, `SELECT count(*) FROM message_links`); n != 2 {
+		t.Errorf("%d links after Open, want the edge's 2 attempts linked", n)
+	}
+	if g := summary(t, db)["gmail.example"]; g.Recipients != 1 || g.Delivered != 1 {
+		t.Errorf("gmail.example: %+v, want 1 recipient delivered (counted at the hub)", g)
+	}
+	verifyRollup(t, db)
+}

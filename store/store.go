@@ -203,12 +203,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.resetCaches()
-	if restored || db.migrated && !opts.KeepDeferredIndexes {
-		// The interrupted bulk load left its stitching undone too; and a
-		// database from before stitching is stitched now, so that the
-		// report that upgraded it counts each message once already (an
-		// ingest stitches at its first commit, or at the end of a bulk
-		// load).
+	pending := false
+	if !restored && !opts.KeepDeferredIndexes {
+		if pending, err = db.stitchPending(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if restored || pending || db.migrated && !opts.KeepDeferredIndexes {
+		// The interrupted bulk load left its stitching undone too, as
+		// does one interrupted while it stitched; and a database from
+		// before stitching is stitched now, so that the report that
+		// upgraded it counts each message once already (an ingest
+		// stitches at each commit, or at the end of a bulk load).
 		if err := db.stitchNow(ctx); err != nil {
 			db.Close()
 			return nil, err
@@ -450,6 +457,17 @@ func (db *DB) stitchNow(ctx context.Context) error {
 	return b.Commit()
 }
 
+// stitchPending says whether stitching was left undone: messages queued,
+// or attempts above the mark. Between the commits of an ingest there is
+// none; a bulk load defers its indexes, and Open restores them and
+// stitches anyway.
+func (db *DB) stitchPending(ctx context.Context) (bool, error) {
+	var pending bool
+	err := db.reader.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM stitch_queue)
+		OR ifnull((SELECT max(id) FROM deliveries), 0) > (SELECT delivery_id FROM stitch_state)`).Scan(&pending)
+	return pending, db.wrapErr("read stitch state", err)
+}
+
 // restoreIndexes creates the deferred indexes, and says whether there were
 // any.
 func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
@@ -508,6 +526,9 @@ func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
 	if _, err := tx.ExecContext(ctx, `PRAGMA threads = 2`); err != nil {
 		return false, db.wrapErr("restore indexes", err)
 	}
+	// On an error path, before the deferred rollback (after a commit this
+	// fails, and the statement below has reset it).
+	defer tx.ExecContext(context.WithoutCancel(ctx), `PRAGMA threads = 0; PRAGMA cache_size = -`+strconv.Itoa(writerCacheKiB))
 	for _, d := range list {
 		var exists int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, d.name).Scan(&exists); err != nil {

@@ -125,3 +125,41 @@ func TestRollbackWithQueuedRows(t *testing.T) {
 	}
 	verifyRollup(t, db)
 }
+
+// TestDictionaryAfterRollback: a batch that added a host is rolled back,
+// another process then adds a host; this process knows that host at its
+// next batch (its dictionary goes back to what it knew before the
+// rolled-back batch, and reads what is above).
+func TestDictionaryAfterRollback(t *testing.T) {
+	db, path := openTest(t, Options{})
+	ctx := context.Background()
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "a", Time: t0, Recipient: "x@d.example", Outcome: OutcomeDelivered}))
+	})
+	b, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must[int64](t)(b.AddDelivery(Delivery{Host: "b", Time: t0, Recipient: "x@d.example", Outcome: OutcomeDelivered}))
+	b.Rollback()
+
+	other, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withBatch(t, other, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "c", Time: t0, Recipient: "x@d.example", Outcome: OutcomeDelivered}))
+	})
+	other.Close()
+
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "c", Time: t0, Recipient: "y@d.example", Outcome: OutcomeDelivered}))
+		must[int64](t)(b.AddDelivery(Delivery{Host: "b", Time: t0, Recipient: "y@d.example", Outcome: OutcomeDelivered}))
+	})
+	if n := count(t, db, `SELECT count(*) FROM hosts`); n != 3 {
+		t.Errorf("%d hosts, want a, c and b", n)
+	}
+	if n := count(t, db, `SELECT count(DISTINCT host_id) FROM deliveries`); n != 3 {
+		t.Errorf("deliveries name %d hosts, want 3", n)
+	}
+}
