@@ -55,9 +55,19 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	t := &tailer{db: db, host: *host, loc: loc, log: logger, commitEvery: *commitEvery,
 		items: make(chan tailItem, 4096)}
 	readCtx, stopReading := context.WithCancel(context.Background())
-	defer stopReading()
 	var wg sync.WaitGroup
 	var followers []*ingest.Follower
+	// The followers are closed once their goroutines have returned: a
+	// Follower is not safe for concurrent use. (A stdin reader may stay
+	// blocked in Read; it holds no follower.)
+	var followWG sync.WaitGroup
+	defer func() {
+		stopReading()
+		followWG.Wait()
+		for _, f := range followers {
+			f.Close()
+		}
+	}()
 	for i, path := range fs.Args() {
 		t.files = append(t.files, &tailFile{path: path, parser: parse.NewParser(parse.Options{Location: loc})})
 		if path == ingest.Stdin {
@@ -78,10 +88,10 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("follow %s: %w", path, err)
 		}
-		defer f.Close()
 		followers = append(followers, f)
 		wg.Add(1)
-		go func() { defer wg.Done(); t.follow(readCtx, i, f) }()
+		followWG.Add(1)
+		go func() { defer wg.Done(); defer followWG.Done(); t.follow(readCtx, i, f) }()
 	}
 	go func() { wg.Wait(); close(t.items) }()
 
