@@ -7,6 +7,11 @@
 #   SIZE=200MB EXIM_SIZE=50MB scripts/bench.sh
 #   BENCH_DIR=/var/tmp/mb scripts/bench.sh postfix   # only one MTA (default /var/tmp/mailbounce-bench)
 #   PFLOGSUMM=1 scripts/bench.sh postfix             # also time pflogsumm
+#   EXIMSTATS=/path/to/eximstats scripts/bench.sh exim  # also time eximstats
+#
+# eximstats is a Perl script in Debian's exim4-base; to run it without
+# installing an MTA: apt-get download exim4-base && dpkg-deb -x exim4-base_*.deb
+# /tmp/exim4-base, then EXIMSTATS=/tmp/exim4-base/usr/sbin/eximstats.
 #
 # Logs are generated once (tools/loggen, deterministic from SEED) and kept in
 # BENCH_DIR; the database is made afresh on each run.
@@ -49,7 +54,7 @@ for cmd in ingest report; do
 		HAVE_MB=0
 	fi
 done
-[ "$HAVE_MB" = 1 ] || [ -n "${PFLOGSUMM:-}" ] || exit 1
+[ "$HAVE_MB" = 1 ] || [ -n "${PFLOGSUMM:-}" ] || [ -n "${EXIMSTATS:-}" ] || exit 1
 
 # measure LABEL BYTES LINES -- command...: runs the command under
 # /usr/bin/time -v and prints wall time, MB/s, lines/s and peak RSS.
@@ -94,6 +99,13 @@ for mta in $MTAS; do
 	lines=$(jq -r .lines "$exp" 2>/dev/null || wc -l <"$log")
 	echo "== $mta: $log ($((bytes / 1000000)) MB, $lines lines)"
 
+	if [ "$mta" = exim ] && [ -n "${EXIMSTATS:-}" ]; then
+		if [ ! -r "$EXIMSTATS" ]; then
+			echo "bench: EXIMSTATS=$EXIMSTATS is not a readable file; skipping eximstats" >&2
+		else
+			measure "eximstats" "$bytes" "$lines" -- sh -c 'perl "$1" -nr -t0 "$2" >"$3"' sh "$EXIMSTATS" "$log" "$BENCH_DIR/eximstats.txt"
+		fi
+	fi
 	if [ "$mta" = postfix ] && [ -n "${PFLOGSUMM:-}" ]; then
 		if ! command -v pflogsumm >/dev/null; then
 			echo "bench: pflogsumm not installed (apt-get install pflogsumm); skipping" >&2
