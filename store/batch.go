@@ -153,6 +153,12 @@ func (db *DB) prepareC(ctx context.Context, tx *sql.Tx) error {
 		}
 		db.cstmts.rollup = append(db.cstmts.rollup, st)
 	}
+	// Checkpoints run after each commit, on their own connection
+	// (checkpoint.go).
+	if _, err := tx.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		db.cstmts.close()
+		return db.wrapErr("prepare statements", err)
+	}
 	db.cHandle = h
 	return nil
 }
@@ -334,6 +340,10 @@ func (b *Batch) Commit() error {
 	}
 	b.stopWriter()
 	err := b.sqltx.Commit()
+	if err == nil {
+		// Before finish lets the next batch begin.
+		b.db.afterCommit(b.ctx)
+	}
 	b.finish(err == nil)
 	if err != nil {
 		return b.db.wrapErr("commit batch", err)

@@ -72,6 +72,9 @@ type DB struct {
 	// ever gives the writer a new connection.
 	cstmts  cStmts
 	cHandle int64
+	// ckpt checkpoints the WAL after the writer's commits (checkpoint.go);
+	// nil until the first.
+	ckpt *checkpointer
 
 	// batchMu serialises batches; the dictionary caches and sample counts
 	// below belong to whoever holds it.
@@ -350,9 +353,12 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 
 // Close closes both pools. An open Batch must be ended first.
 func (db *DB) Close() error {
+	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
+	}
 	db.stmts.close()
 	db.cstmts.close()
-	var errs []error
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}
@@ -546,7 +552,11 @@ func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
 	if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(writerCacheKiB)+`; PRAGMA threads = 0`); err != nil {
 		return false, db.wrapErr("restore indexes", err)
 	}
-	return true, db.wrapErr("restore indexes", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return false, db.wrapErr("restore indexes", err)
+	}
+	db.afterCommit(ctx)
+	return true, nil
 }
 
 // StoredDeliveries is about how many delivery attempts the database holds

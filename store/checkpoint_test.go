@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestCheckpointer: the writer does not checkpoint in its commits; the
+// checkpointer does, after them; past the cap the writer does it itself;
+// and Close leaves the database whole with no WAL behind.
+func TestCheckpointer(t *testing.T) {
+	db, path := openTest(t, Options{})
+	for i := range 3 {
+		withBatch(t, db, func(b *Batch) {
+			for j := range 500 {
+				must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0.Add(time.Duration(i*500+j) * time.Second),
+					Recipient: "u@example.com", Outcome: OutcomeDelivered}))
+			}
+		})
+	}
+	var auto int
+	if err := db.writer.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Errorf("writer's wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	if db.ckpt == nil {
+		t.Fatal("no checkpointer after three commits")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.ckpt.frames.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if db.ckpt.frames.Load() == 0 {
+		t.Error("the checkpointer never reported a checkpoint")
+	}
+	// Past the cap, the writer checkpoints after its commit itself: all
+	// of the WAL is copied then.
+	db.ckpt.frames.Store(walCapFrames + 1)
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "v@example.com", Outcome: OutcomeDelivered}))
+	})
+	if n := db.ckpt.frames.Load(); n > walCapFrames {
+		t.Errorf("%d frames left after the writer's own checkpoint, want it under the cap again", n)
+	}
+	db.Close()
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("WAL left after Close: %v", err)
+	}
+	db = must[*DB](t)(Open(context.Background(), path, Options{}))
+	defer db.Close()
+	if n := count(t, db, `SELECT count(*) FROM deliveries`); n != 1501 {
+		t.Errorf("%d deliveries after reopening, want 1501", n)
+	}
+	var check string
+	if err := db.Reader().QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check: %s, %v", check, err)
+	}
+}
