@@ -836,20 +836,24 @@ func (b *Batch) writeRows(table string, stmts []*cStmt, args []any, n, keyLen in
 	}
 	chunk := rollupBatchRows * n
 	rest := args
+	// Queued for the writer goroutine, like the rows (writer.go): it
+	// writes one table while the next one's sums are made here. Commit
+	// waits for them.
+	what := "update " + table
 	for len(rest) >= chunk {
-		if _, err := stmts[1].exec(rest[:chunk]...); err != nil {
-			return b.db.wrapErr("update "+table, err)
+		if err := b.queue(stmts[1], what, rest[:chunk]...); err != nil {
+			return err
 		}
 		rest = rest[chunk:]
 	}
 	for ; len(rest) > 0; rest = rest[n:] {
-		if _, err := stmts[0].exec(rest[:n]...); err != nil {
-			return b.db.wrapErr("update "+table, err)
+		if err := b.queue(stmts[0], what, rest[:n]...); err != nil {
+			return err
 		}
 	}
 	for _, j := range zeroed {
-		if _, err := stmts[2].exec(args[j*n : j*n+keyLen]...); err != nil {
-			return b.db.wrapErr("update "+table, err)
+		if err := b.queue(stmts[2], what, args[j*n:j*n+keyLen]...); err != nil {
+			return err
 		}
 	}
 	return nil
