@@ -229,9 +229,7 @@ func TestCancelledBatch(t *testing.T) {
 		}
 	}
 	// The writer goes on with the next batch, on the same statements.
-	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "d@example.com", Outcome: OutcomeDelivered}))
-	})
+	withBatch(t, db, func(b *Batch) { addDelivered(t, b, "mx", "d@example.com") })
 	if n := count(t, db, `SELECT count(*) FROM deliveries`); n != 1 {
 		t.Errorf("%d deliveries after the next batch, want 1", n)
 	}
@@ -247,23 +245,14 @@ func TestCancelledBatch(t *testing.T) {
 // after the insert fails, and both use one id.
 func TestDictionaryAddedElsewhere(t *testing.T) {
 	db, path := openTest(t, Options{})
-	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "a@first.example", Outcome: OutcomeDelivered}))
-	})
+	withBatch(t, db, func(b *Batch) { addDelivered(t, b, "mx", "a@first.example") })
 	if !db.domains.complete {
 		t.Fatal("the small domains table was not read whole")
 	}
-	other, err := Open(context.Background(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	withBatch(t, other, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "b@second.example", Outcome: OutcomeDelivered}))
-	})
-	other.Close()
+	inOtherProcess(t, path, func(b *Batch) { addDelivered(t, b, "mx", "b@second.example") })
 	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "c@second.example", Outcome: OutcomeDelivered}))
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "d@third.example", Outcome: OutcomeDelivered}))
+		addDelivered(t, b, "mx", "c@second.example")
+		addDelivered(t, b, "mx", "d@third.example")
 	})
 	if n := count(t, db, `SELECT count(*) FROM domains`); n != 3 {
 		t.Errorf("%d domains, want 3", n)

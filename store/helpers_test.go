@@ -52,3 +52,21 @@ func count(t testing.TB, db *DB, query string, args ...any) int64 {
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// addDelivered adds a delivered attempt to rcpt on host at t0.
+func addDelivered(t testing.TB, b *Batch, host, rcpt string) int64 {
+	t.Helper()
+	return must[int64](t)(b.AddDelivery(Delivery{Host: host, Time: t0, Recipient: rcpt, Outcome: OutcomeDelivered}))
+}
+
+// inOtherProcess runs f in a batch of another DB on the file at path, as
+// another mailbounce process would.
+func inOtherProcess(t *testing.T, path string, f func(b *Batch)) {
+	t.Helper()
+	other, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	withBatch(t, other, f)
+}

@@ -83,9 +83,7 @@ func TestQueuedRowFails(t *testing.T) {
 		t.Errorf("%d messages, want the first batch's one", n)
 	}
 	// The next batch works, with the same statements.
-	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "b@example.com", Outcome: OutcomeDelivered}))
-	})
+	withBatch(t, db, func(b *Batch) { addDelivered(t, b, "mx", "b@example.com") })
 	if n := count(t, db, `SELECT count(*) FROM deliveries`); n != 1 {
 		t.Errorf("%d deliveries after the next batch, want 1", n)
 	}
@@ -132,29 +130,17 @@ func TestRollbackWithQueuedRows(t *testing.T) {
 // rolled-back batch, and reads what is above).
 func TestDictionaryAfterRollback(t *testing.T) {
 	db, path := openTest(t, Options{})
-	ctx := context.Background()
-	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "a", Time: t0, Recipient: "x@d.example", Outcome: OutcomeDelivered}))
-	})
-	b, err := db.Begin(ctx)
+	withBatch(t, db, func(b *Batch) { addDelivered(t, b, "a", "x@d.example") })
+	b, err := db.Begin(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	must[int64](t)(b.AddDelivery(Delivery{Host: "b", Time: t0, Recipient: "x@d.example", Outcome: OutcomeDelivered}))
+	addDelivered(t, b, "b", "x@d.example")
 	b.Rollback()
-
-	other, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	withBatch(t, other, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "c", Time: t0, Recipient: "x@d.example", Outcome: OutcomeDelivered}))
-	})
-	other.Close()
-
+	inOtherProcess(t, path, func(b *Batch) { addDelivered(t, b, "c", "x@d.example") })
 	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "c", Time: t0, Recipient: "y@d.example", Outcome: OutcomeDelivered}))
-		must[int64](t)(b.AddDelivery(Delivery{Host: "b", Time: t0, Recipient: "y@d.example", Outcome: OutcomeDelivered}))
+		addDelivered(t, b, "c", "y@d.example")
+		addDelivered(t, b, "b", "y@d.example")
 	})
 	if n := count(t, db, `SELECT count(*) FROM hosts`); n != 3 {
 		t.Errorf("%d hosts, want a, c and b", n)
