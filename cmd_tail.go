@@ -171,7 +171,10 @@ func (t *tailer) follow(ctx context.Context, idx int, f *ingest.Follower) {
 		l, err := f.Next(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				t.items <- tailItem{file: idx, err: err}
+				select {
+				case t.items <- tailItem{file: idx, err: err}:
+				case <-ctx.Done():
+				}
 			}
 			return
 		}

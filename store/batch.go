@@ -189,6 +189,7 @@ type Batch struct {
 	inFlight       bool
 	writeErr       error
 	nextDeliveryID int64
+	messageFloor   int64 // the first free message id at Begin
 	// messages are the messages written in this batch (FindMessage).
 	messages map[hostQueueID]struct{}
 	n        int
@@ -273,6 +274,23 @@ func (b *Batch) start() error {
 	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) + 1 FROM deliveries`).Scan(&b.nextDeliveryID); err != nil {
 		return b.db.wrapErr("begin batch", err)
 	}
+	// Message ids: above every stored one and every one another writer
+	// has handed out (migration 7).
+	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT max(ifnull((SELECT max(id) FROM messages), 0) + 1,
+		ifnull((SELECT next FROM id_counters WHERE name = 'messages'), 1))`).Scan(&b.messageFloor); err != nil {
+		return b.db.wrapErr("begin batch", err)
+	}
+	if db := b.db; db.nextMessageID < b.messageFloor {
+		if db.nextMessageID != 0 {
+			// Another writer handed out ids since this one's last batch:
+			// the ids from newFrom on are no longer all this process's,
+			// which the rollups' memory of messages assumes. Start it
+			// again, as after a rollback.
+			clear(db.seen)
+			db.seenFloor, db.newFrom = 0, 0
+		}
+		db.nextMessageID = b.messageFloor
+	}
 	for _, d := range []*dictionary{b.db.hosts, b.db.domains, b.db.relays} {
 		if err := b.refreshDictionary(d); err != nil {
 			return err
@@ -307,6 +325,13 @@ func (b *Batch) Commit() error {
 	if err := b.drain(); err != nil {
 		b.Rollback()
 		return err
+	}
+	if b.db.nextMessageID > b.messageFloor {
+		if _, err := b.txn().ExecContext(b.ctx, `INSERT INTO id_counters (name, next) VALUES ('messages', ?)
+			ON CONFLICT (name) DO UPDATE SET next = max(next, excluded.next)`, b.db.nextMessageID); err != nil {
+			b.Rollback()
+			return b.db.wrapErr("commit batch", err)
+		}
 	}
 	if err := b.flushCounters(); err != nil {
 		b.Rollback()
@@ -776,17 +801,10 @@ func (b *Batch) ReserveMessageID() (int64, error) {
 	if err := b.check(); err != nil {
 		return 0, err
 	}
-	if b.db.nextMessageID == 0 {
-		var max int64
-		if err := b.txn().QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM messages`).Scan(&max); err != nil {
-			return 0, b.db.wrapErr("reserve message id", err)
-		}
-		b.db.nextMessageID = max + 1
-		if b.db.newFrom == 0 {
-			b.db.newFrom = max + 1
-		}
+	id := b.db.nextMessageID // set by start
+	if b.db.newFrom == 0 {
+		b.db.newFrom = id
 	}
-	id := b.db.nextMessageID
 	b.db.nextMessageID++
 	return id, nil
 }
@@ -806,7 +824,7 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 		if m.ID, err = b.ReserveMessageID(); err != nil {
 			return 0, err
 		}
-	} else if m.ID >= b.db.nextMessageID && b.db.nextMessageID != 0 {
+	} else if m.ID >= b.db.nextMessageID {
 		b.db.nextMessageID = m.ID + 1
 	}
 	if err := b.queue(b.insertMessage, "insert message", append(args, m.ID)...); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +59,33 @@ func TestCheckpointer(t *testing.T) {
 	var check string
 	if err := db.Reader().QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Errorf("integrity_check: %s, %v", check, err)
+	}
+}
+
+// TestOpenFailureStopsCheckpointer: an Open that restored deferred indexes
+// (a commit, so the checkpointer started) and then failed leaves no
+// checkpointer running.
+func TestOpenFailureStopsCheckpointer(t *testing.T) {
+	db, path := openTest(t, Options{})
+	if _, err := db.DeferIndexes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.writer.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(context.Background(), path, Options{}); !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		if !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*checkpointer).run") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a checkpointer is still running after Open failed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -26,6 +26,7 @@ extern int sqlite3_bind_text(sqlite3_stmt *, int, const char *, int, void (*)(vo
 extern int sqlite3_bind_blob(sqlite3_stmt *, int, const void *, int, void (*)(void *));
 extern int sqlite3_step(sqlite3_stmt *);
 extern int sqlite3_bind_parameter_count(sqlite3_stmt *);
+extern int sqlite3_get_autocommit(sqlite3 *);
 extern int sqlite3_reset(sqlite3_stmt *);
 extern int sqlite3_finalize(sqlite3_stmt *);
 extern sqlite3 *sqlite3_db_handle(sqlite3_stmt *);
@@ -99,6 +100,9 @@ static int mb_bind_step(sqlite3_stmt *st, int n, const uint8_t *kinds, const int
 	// Every parameter is bound on every run: none may stay bound to an
 	// arena that has moved since.
 	if (n != sqlite3_bind_parameter_count(st)) return 25; // SQLITE_RANGE
+	// The writer writes in transactions only: outside one (SQLite rolled
+	// it back after an error), a row would be kept on its own.
+	if (sqlite3_get_autocommit(sqlite3_db_handle(st))) return 4; // SQLITE_ABORT
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++) {
 		int64_t v = vals[i];

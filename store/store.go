@@ -177,18 +177,18 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if !opts.KeepDeferredIndexes {
 		// Before the migrations: a later one may refer to these indexes.
 		if restored, err = db.restoreIndexes(ctx); err != nil {
-			db.writer.Close()
+			db.closeWriter()
 			return nil, err
 		}
 	}
 	if err := migrate(ctx, db, migrationsFS); err != nil {
-		db.writer.Close()
+		db.closeWriter()
 		return nil, err
 	}
 	// SQLite creates -wal and -shm with the database's own mode, but a umask
 	// or an older file may differ; they hold the same addresses.
 	if err := chmodSidecars(path); err != nil {
-		db.writer.Close()
+		db.closeWriter()
 		return nil, err
 	}
 
@@ -196,7 +196,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		"file:%s?mode=ro&_busy_timeout=%d&_foreign_keys=on&_cache_size=-16384",
 		uriPath(path), ms))
 	if err != nil {
-		db.writer.Close()
+		db.closeWriter()
 		return nil, fmt.Errorf("open database %s read-only: %w", path, err)
 	}
 	db.reader.SetMaxOpenConns(opts.ReaderConns)
@@ -352,6 +352,14 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) Reader() *sql.DB { return db.reader }
 
 // Close closes both pools. An open Batch must be ended first.
+// closeWriter closes the writer and its checkpointer, for Open's errors.
+func (db *DB) closeWriter() {
+	if db.ckpt != nil {
+		db.ckpt.close()
+	}
+	db.writer.Close()
+}
+
 func (db *DB) Close() error {
 	var errs []error
 	if db.ckpt != nil {

@@ -124,6 +124,11 @@ func (b *Batch) wait() error {
 	b.spare = r.q
 	if r.err != nil && b.writeErr == nil {
 		b.writeErr = b.db.wrapErr("write rows", r.err)
+		// The batch is lost. End its transaction now: after some errors
+		// (a full disk, an I/O error) SQLite has rolled it back already,
+		// and a later statement of this batch would run, and stay, on its
+		// own. Later calls fail (check, and database/sql's ErrTxDone).
+		b.sqltx.Rollback()
 	}
 	return b.writeErr
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -148,4 +149,63 @@ func TestDictionaryAfterRollback(t *testing.T) {
 	if n := count(t, db, `SELECT count(DISTINCT host_id) FROM deliveries`); n != 3 {
 		t.Errorf("deliveries name %d hosts, want 3", n)
 	}
+}
+
+// TestNothingKeptAfterWriterFailure: after a queued row fails in a way that
+// makes SQLite roll the whole transaction back (a full disk or an I/O error
+// does; a trigger's RAISE(ROLLBACK) stands in for them here), nothing the
+// batch does afterwards is kept on its own.
+func TestNothingKeptAfterWriterFailure(t *testing.T) {
+	db, path := openTest(t, Options{})
+	other, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(`CREATE TRIGGER boom BEFORE INSERT ON deliveries WHEN NEW.recipient = 'boom@example.com'
+		BEGIN SELECT RAISE(ROLLBACK, 'the transaction is gone'); END`); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	b, err := db.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Rollback()
+	addDelivered(t, b, "mx", "boom@example.com")
+	// Its drain meets the error; the sample must not be written alone.
+	if _, err := b.AddUnknownSample("postfix/smtpd", "a line", t0); err == nil {
+		t.Error("AddUnknownSample after the failure succeeded")
+	}
+	if _, err := b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "later@new.example", Outcome: OutcomeDelivered}); err == nil {
+		t.Error("AddDelivery after the failure succeeded")
+	}
+	if err := b.Commit(); err == nil {
+		t.Fatal("Commit succeeded")
+	}
+	for _, table := range []string{"unknown_samples", "deliveries", "domains", "hosts"} {
+		if n := count(t, db, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%d rows in %s kept from the failed batch", n, table)
+		}
+	}
+}
+
+// TestMessageIDsOfAnotherWriter: ids another writer (tail beside ingest)
+// handed out, stored or still only reserved, are not handed out again.
+func TestMessageIDsOfAnotherWriter(t *testing.T) {
+	db, path := openTest(t, Options{})
+	withBatch(t, db, func(b *Batch) {
+		must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "A1", FirstSeen: t0}))
+	})
+	var reserved int64
+	inOtherProcess(t, path, func(b *Batch) {
+		must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "B1", FirstSeen: t0}))
+		// Reserved, its row not written yet (the message is in flight).
+		reserved = must[int64](t)(b.ReserveMessageID())
+	})
+	withBatch(t, db, func(b *Batch) {
+		id := must[int64](t)(b.ReserveMessageID())
+		if id <= reserved {
+			t.Errorf("reserved id %d; the other writer has stored or reserved up to %d", id, reserved)
+		}
+	})
 }
