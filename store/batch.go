@@ -14,7 +14,7 @@ import (
 type writerStmts struct {
 	list []*sql.Stmt
 
-	updateMessage, findMessage      *sql.Stmt
+	findMessage                     *sql.Stmt
 	markFinal                       *sql.Stmt
 	insertSource, updateSource      *sql.Stmt
 	updateCounter, insertCounter    *sql.Stmt
