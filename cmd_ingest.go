@@ -240,7 +240,7 @@ type ingestJob struct {
 	unknown, truncated   int64
 	collator             *collate.Collator
 	// freeEvents are event slices of blocks already processed, for the
-	// reader to fill again: a new 2048-event slice per block was most of
+	// reader to fill again: a new slice of blockLines events per block was most of
 	// what ingest allocated, and so most of the collector's work.
 	freeEvents chan []parse.Event
 }
