@@ -36,6 +36,10 @@ type handoff struct {
 	dist              int64 // |message's first line - attempt|, microseconds
 }
 
+// (In the first query, EXISTS spares the ordering subquery, which makes
+// SQLite set up a sorter each time, for the attempts whose remote ID names
+// no message at all: most of them, as a Gmail or Microsoft queue ID does.)
+
 // The candidate queries: attempts that handed a message on (an accepted
 // delivery or a hop with a queue ID in the reply) with the messages their
 // remote ID names. A queue ID can name many messages (Postfix reuses short
@@ -52,7 +56,8 @@ FROM (SELECT d.id, d.message_ref, d.time, d.outcome, ifnull(am.message_id, '') A
 			AND (c.message_id IS NULL OR am.message_id IS NULL OR c.message_id = am.message_id)
 		ORDER BY abs(coalesce(c.first_seen, c.last_seen, 0) - d.time) LIMIT 1) AS mid
 	FROM deliveries d LEFT JOIN messages am ON am.id = d.message_ref
-	WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')) x
+	WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')
+		AND EXISTS (SELECT 1 FROM messages e WHERE e.queue_id = d.remote_id)) x
 CROSS JOIN messages m ON m.id = x.mid`
 
 const stitchNewMessagesSQL = stitchSelect + `
