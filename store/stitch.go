@@ -27,6 +27,10 @@ const (
 	stitchWindowQueueIDOnly = 15 * 60 * 1e6
 )
 
+// stitchChunk is how many attempt ids stitch reads candidates for at once
+// (a variable for tests).
+var stitchChunk int64 = 200_000
+
 // handoff is one attempt and one message that its remote ID may name.
 type handoff struct {
 	delivery, fromRef int64
@@ -56,7 +60,7 @@ FROM (SELECT d.id, d.message_ref, d.time, d.outcome, ifnull(am.message_id, '') A
 			AND (c.message_id IS NULL OR am.message_id IS NULL OR c.message_id = am.message_id)
 		ORDER BY abs(coalesce(c.first_seen, c.last_seen, 0) - d.time) LIMIT 1) AS mid
 	FROM deliveries d LEFT JOIN messages am ON am.id = d.message_ref
-	WHERE d.id > ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')
+	WHERE d.id > ? AND d.id <= ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')
 		AND EXISTS (SELECT 1 FROM messages e WHERE e.queue_id = d.remote_id)) x
 CROSS JOIN messages m ON m.id = x.mid`
 
@@ -132,9 +136,64 @@ func (b *Batch) stitch() error {
 		}
 		return rows.Err()
 	}
-	if last > mark {
-		if err := read(stitchNewDeliveriesSQL, mark); err != nil {
+	var link *sql.Stmt
+	defer func() {
+		if link != nil {
+			link.Close()
+		}
+	}()
+	// apply links the attempts in best to their messages, in id order, and
+	// empties best.
+	apply := func() error {
+		if len(best) == 0 {
+			return nil
+		}
+		ids := make([]int64, 0, len(best))
+		for id := range best {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		if link == nil {
+			if link, err = b.txn().PrepareContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`); err != nil {
+				return b.db.wrapErr("stitch: link messages", err)
+			}
+		}
+		for i, id := range ids {
+			if i%1024 == 1023 {
+				if err := b.check(); err != nil {
+					return err
+				}
+			}
+			h := best[id]
+			var from any
+			if h.hasFrom {
+				from = h.fromRef
+			}
+			res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
+			if err != nil {
+				return b.db.wrapErr("stitch: link messages", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // linked before
+			}
+			if h.outcome == OutcomeDelivered {
+				if err := b.markHop(h.delivery); err != nil {
+					return err
+				}
+			}
+		}
+		clear(best)
+		return nil
+	}
+	// New attempts a range of ids at a time: the end of a bulk load
+	// stitches millions, and the candidates of all of them at once took
+	// memory in proportion.
+	for lo := mark; lo < last; lo += stitchChunk {
+		if err := read(stitchNewDeliveriesSQL, lo, min(lo+stitchChunk, last)); err != nil {
 			return b.db.wrapErr("stitch new attempts", err)
+		}
+		if err := apply(); err != nil {
+			return err
 		}
 	}
 	if queued && mark > 0 {
@@ -144,42 +203,8 @@ func (b *Batch) stitch() error {
 		if err := read(stitchNewMessagesSQL, mark); err != nil {
 			return b.db.wrapErr("stitch new messages", err)
 		}
-	}
-	ids := make([]int64, 0, len(best))
-	for id := range best {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	var link *sql.Stmt
-	if len(ids) > 0 {
-		link, err = b.txn().PrepareContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`)
-		if err != nil {
-			return b.db.wrapErr("stitch: link messages", err)
-		}
-		defer link.Close()
-	}
-	for i, id := range ids {
-		if i%1024 == 1023 {
-			if err := b.check(); err != nil {
-				return err
-			}
-		}
-		h := best[id]
-		var from any
-		if h.hasFrom {
-			from = h.fromRef
-		}
-		res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
-		if err != nil {
-			return b.db.wrapErr("stitch: link messages", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // linked before
-		}
-		if h.outcome == OutcomeDelivered {
-			if err := b.markHop(h.delivery); err != nil {
-				return err
-			}
+		if err := apply(); err != nil {
+			return err
 		}
 	}
 	if _, err := b.txn().ExecContext(b.ctx, `UPDATE stitch_state SET delivery_id = ?`, max(last, mark)); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -265,6 +266,33 @@ func TestStitchLeftUndone(t *testing.T) {
 	}
 	if g := summary(t, db)["gmail.example"]; g.Recipients != 1 || g.Delivered != 1 {
 		t.Errorf("gmail.example: %+v, want 1 recipient delivered (counted at the hub)", g)
+	}
+	verifyRollup(t, db)
+}
+
+// TestStitchInChunks: stitching the attempts a few ids at a time links
+// the same legs as all at once.
+func TestStitchInChunks(t *testing.T) {
+	defer func(n int64) { stitchChunk = n }(stitchChunk)
+	stitchChunk = 1
+	db, _ := openTest(t, Options{})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	db.stitchDeferred = true
+	withBatch(t, db, func(b *Batch) {
+		for i, hub := range []string{"1hub-AAAAAA-00", "1hub-BBBBBB-00", "1hub-CCCCCC-00"} {
+			mid := fmt.Sprintf("<m%d@x>", i)
+			edgeLeg(fmt.Sprint("E", i), mid, hub, at.Add(time.Duration(i)*time.Minute))(t, b)
+			hubLeg(hub, mid, at.Add(time.Duration(i)*time.Minute), OutcomeDelivered)(t, b)
+		}
+	})
+	if err := db.stitchNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM message_links`); n != 6 {
+		t.Errorf("%d links, want the edge's 6 attempts linked", n)
+	}
+	if g := summary(t, db)["gmail.example"]; g.Recipients != 3 || g.Delivered != 3 {
+		t.Errorf("gmail.example: %+v, want 3 recipients delivered, counted at the hub", g)
 	}
 	verifyRollup(t, db)
 }
