@@ -527,7 +527,11 @@ func (b *Batch) readDictionary(d *dictionary, after int64) error {
 		d.ids[name] = id
 		d.maxID = max(d.maxID, id)
 	}
-	return b.db.wrapErr("read "+d.table, rows.Err())
+	if err := rows.Err(); err != nil {
+		return b.db.wrapErr("read "+d.table, err)
+	}
+	d.bound()
+	return nil
 }
 
 // refreshDictionary brings a dictionary read whole up to date at the start
@@ -584,6 +588,7 @@ func (b *Batch) dictID(d *dictionary, find *sql.Stmt, insert, insertWithID *cStm
 		// The caller's string may point into a large buffer of log lines
 		// that it reuses or would free: keep a copy, not a reference.
 		d.ids[strings.Clone(name)] = id
+		d.bound()
 		return id, nil
 	case errors.Is(err, sql.ErrNoRows):
 	default:
@@ -602,6 +607,19 @@ func (b *Batch) remember(d *dictionary, name string, id int64) {
 	name = strings.Clone(name)
 	b.added = append(b.added, dictEntry{d.ids, name})
 	d.ids[name] = id
+	d.bound()
+}
+
+// dictCacheMax bounds a dictionary's memory (a large provider's log names
+// a great many relays): past it, the dictionary forgets all names and is no
+// longer complete, so that names are looked up again.
+var dictCacheMax = 250_000
+
+func (d *dictionary) bound() {
+	if len(d.ids) > dictCacheMax {
+		d.ids = make(map[string]int64)
+		d.complete = false
+	}
 }
 
 // optionalID is dictID for a nullable reference: "" is NULL.

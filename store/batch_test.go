@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -259,5 +260,29 @@ func TestDictionaryAddedElsewhere(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(DISTINCT domain_id) FROM deliveries WHERE recipient IN ('b@second.example', 'c@second.example')`); n != 1 {
 		t.Errorf("second.example has %d ids", n)
+	}
+}
+
+// TestDictionaryBounded: a dictionary that outgrows its memory forgets the
+// names and looks them up again; every attempt keeps its own domain.
+func TestDictionaryBounded(t *testing.T) {
+	defer func(n int) { dictCacheMax = n }(dictCacheMax)
+	dictCacheMax = 3
+	db, _ := openTest(t, Options{})
+	for range 2 {
+		withBatch(t, db, func(b *Batch) {
+			for i := range 10 {
+				addDelivered(t, b, "mx", fmt.Sprintf("u@d%d.example", i))
+			}
+		})
+		if n := len(db.domains.ids); n > dictCacheMax {
+			t.Errorf("%d domains remembered, want at most %d", n, dictCacheMax)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM domains`); n != 10 {
+		t.Errorf("%d domains stored, want 10", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM v_deliveries WHERE domain = substr(recipient, 3)`); n != 20 {
+		t.Errorf("%d of 20 attempts have their recipient's domain", n)
 	}
 }
