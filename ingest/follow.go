@@ -533,7 +533,16 @@ func (f *Follower) check() (Line, bool, error) {
 // other first bytes: the rest is looked for in a copy.
 func (f *Follower) truncated(s *source) (Line, bool, error) {
 	pos := f.posOf(s)
-	q, found := f.successors(pos, s, nil, true)
+	// The copy is found by the first bytes of the content. A position
+	// early in the file fingerprints only the bytes before it (none at
+	// offset 0: the file was opened, and truncated again by the next
+	// copytruncate, before anything was read); the head read when the
+	// file was opened says more, and is what its copy begins with.
+	search := pos
+	if n := min(len(s.capture.head), HeadSize); n > search.Head.Len {
+		search.Head = NewFingerprint(s.capture.head[:n])
+	}
+	q, found := f.successors(search, s, nil, true)
 	f.cur = nil
 	f.closeQueue()
 	f.queue = q
