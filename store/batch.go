@@ -302,9 +302,9 @@ func (b *Batch) start() error {
 // txn is the batch's transaction, for a statement run through database/sql:
 // the rows queued before it are written first.
 func (b *Batch) txn() *sql.Tx {
-	if err := b.drain(); err != nil && b.writeErr == nil {
-		b.writeErr = err
-	}
+	// An error of the writer is kept in b.writeErr (check reports it), and
+	// has ended the transaction: the statement fails with ErrTxDone.
+	b.drain()
 	return b.sqltx
 }
 

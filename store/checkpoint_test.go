@@ -38,15 +38,24 @@ func TestCheckpointer(t *testing.T) {
 	if db.ckpt.frames.Load() == 0 {
 		t.Error("the checkpointer never reported a checkpoint")
 	}
-	// Past the cap, the writer checkpoints after its commit itself: all
-	// of the WAL is copied then.
-	db.ckpt.frames.Store(walCapFrames + 1)
-	withBatch(t, db, func(b *Batch) {
-		must[int64](t)(b.AddDelivery(Delivery{Host: "mx", Time: t0, Recipient: "v@example.com", Outcome: OutcomeDelivered}))
-	})
-	if n := db.ckpt.frames.Load(); n > walCapFrames {
-		t.Errorf("%d frames left after the writer's own checkpoint, want it under the cap again", n)
+	// Past the cap, the writer checkpoints itself and does not wait for
+	// the checkpointer; under it, the checkpointer is asked. (A stand-in
+	// with no goroutine, so that nothing else moves the figures.)
+	bg := db.ckpt
+	stub := &checkpointer{kick: make(chan struct{}, 1)}
+	db.ckpt = stub
+	stub.frames.Store(walCapFrames + 1)
+	db.afterCommit(context.Background())
+	if n := stub.frames.Load(); n > walCapFrames || len(stub.kick) != 0 {
+		t.Errorf("past the cap: %d frames left, %d kicks; want the writer's own checkpoint and no kick", n, len(stub.kick))
 	}
+	stub.frames.Store(0)
+	db.afterCommit(context.Background())
+	if len(stub.kick) != 1 {
+		t.Error("under the cap, the checkpointer was not asked")
+	}
+	db.ckpt = bg
+	withBatch(t, db, func(b *Batch) { addDelivered(t, b, "mx", "v@example.com") })
 	db.Close()
 	if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("WAL left after Close: %v", err)

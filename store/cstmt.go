@@ -243,7 +243,6 @@ func connHandle(ctx context.Context, tx *sql.Tx) (int64, error) {
 // concurrent use: the writer connection has one user at a time.
 type cStmt struct {
 	st    *C.mb_stmt
-	query string
 	kinds []uint8
 	vals  []int64
 	buf   []byte
@@ -257,7 +256,7 @@ func prepareC(handle int64, query string) (*cStmt, error) {
 	if st == nil {
 		return nil, sqliteErr(int(rc), "prepare statement: "+C.GoString(C.mb_db_errmsg(C.int64_t(handle))))
 	}
-	return &cStmt{st: st, query: query}, nil
+	return &cStmt{st: st}, nil
 }
 
 func (s *cStmt) close() {
