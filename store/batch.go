@@ -93,6 +93,7 @@ func (db *DB) prepare(ctx context.Context) error {
 // once per stored row, and the rollups' upserts.
 type cStmts struct {
 	insertDelivery, insertReject, insertMessage, updateMessage *cStmt
+	insertLink                                                 *cStmt // stitch.go
 	// Dictionary names, with the id given (a dictionary read whole) or
 	// not.
 	insertHost, insertDomain, insertRelay       *cStmt
@@ -101,7 +102,7 @@ type cStmts struct {
 }
 
 func (s *cStmts) close() {
-	for _, st := range []*cStmt{s.insertDelivery, s.insertReject, s.insertMessage, s.updateMessage,
+	for _, st := range []*cStmt{s.insertDelivery, s.insertReject, s.insertMessage, s.updateMessage, s.insertLink,
 		s.insertHost, s.insertDomain, s.insertRelay, s.insertHostID, s.insertDomainID, s.insertRelayID} {
 		st.close()
 	}
@@ -139,6 +140,7 @@ func (db *DB) prepareC(ctx context.Context, tx *sql.Tx) error {
 		{&db.cstmts.insertDomainID, `INSERT INTO domains (id, name) VALUES (?, ?)`},
 		{&db.cstmts.insertRelayID, `INSERT INTO relays (id, name) VALUES (?, ?)`},
 		{&db.cstmts.updateMessage, updateMessageSQL},
+		{&db.cstmts.insertLink, insertLinkSQL},
 	} {
 		if *p.dst, err = prepareC(h, p.query); err != nil {
 			db.cstmts.close()

@@ -50,11 +50,15 @@ static void mb_conn_handle(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int64(ctx, (int64_t)(intptr_t)sqlite3_context_db_handle(ctx));
 }
 
+// bloom.c
+extern int mb_bloom_register(sqlite3 *db);
+
 static int mb_extension(sqlite3 *db, char **err, const sqlite3_api_routines *api) {
 	(void)err;
 	(void)api;
-	return sqlite3_create_function(db, "mailbounce_conn_handle", 0,
+	int rc = sqlite3_create_function(db, "mailbounce_conn_handle", 0,
 		MB_SQLITE_UTF8 | MB_SQLITE_DIRECTONLY, 0, mb_conn_handle, 0, 0);
+	return rc ? rc : mb_bloom_register(db);
 }
 
 static int mb_register(void) { return sqlite3_auto_extension((void (*)(void))mb_extension); }

@@ -2,7 +2,7 @@ package store
 
 import (
 	"database/sql"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -61,8 +61,10 @@ FROM (SELECT d.id, d.message_ref, d.time, d.outcome, ifnull(am.message_id, '') A
 		ORDER BY abs(coalesce(c.first_seen, c.last_seen, 0) - d.time) LIMIT 1) AS mid
 	FROM deliveries d LEFT JOIN messages am ON am.id = d.message_ref
 	WHERE d.id > ? AND d.id <= ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')
-		AND EXISTS (SELECT 1 FROM messages e WHERE e.queue_id = d.remote_id)) x
+		AND mailbounce_bloom_has(d.remote_id) AND EXISTS (SELECT 1 FROM messages e WHERE e.queue_id = d.remote_id)) x
 CROSS JOIN messages m ON m.id = x.mid`
+
+const insertLinkSQL = `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`
 
 const stitchNewMessagesSQL = stitchSelect + `
 FROM stitch_queue q
@@ -143,8 +145,10 @@ func (b *Batch) stitch() error {
 		}
 	}()
 	// apply links the attempts in best to their messages, in id order, and
-	// empties best.
-	apply := func() error {
+	// empties best. Attempts above the mark (fresh) were never linked: their
+	// links go to the writer goroutine's queue, a few hundred per call into
+	// C. Others may have been, and the link's insert says whether it is new.
+	apply := func(fresh bool) error {
 		if len(best) == 0 {
 			return nil
 		}
@@ -152,9 +156,9 @@ func (b *Batch) stitch() error {
 		for id := range best {
 			ids = append(ids, id)
 		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		if link == nil {
-			if link, err = b.txn().PrepareContext(b.ctx, `INSERT OR IGNORE INTO message_links (delivery_id, from_ref, to_ref) VALUES (?, ?, ?)`); err != nil {
+		slices.Sort(ids)
+		if link == nil && !fresh {
+			if link, err = b.txn().PrepareContext(b.ctx, insertLinkSQL); err != nil {
 				return b.db.wrapErr("stitch: link messages", err)
 			}
 		}
@@ -169,12 +173,18 @@ func (b *Batch) stitch() error {
 			if h.hasFrom {
 				from = h.fromRef
 			}
-			res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
-			if err != nil {
-				return b.db.wrapErr("stitch: link messages", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				continue // linked before
+			if fresh {
+				if err := b.queue(b.db.cstmts.insertLink, "stitch: link messages", h.delivery, from, h.toRef); err != nil {
+					return err
+				}
+			} else {
+				res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
+				if err != nil {
+					return b.db.wrapErr("stitch: link messages", err)
+				}
+				if n, _ := res.RowsAffected(); n == 0 {
+					continue // linked before
+				}
 			}
 			if h.outcome == OutcomeDelivered {
 				if err := b.markHop(h.delivery); err != nil {
@@ -185,6 +195,14 @@ func (b *Batch) stitch() error {
 		clear(best)
 		return nil
 	}
+	filled, err := b.fillBloom(last - mark)
+	if filled {
+		// The filter is the connection's: freed whatever happens.
+		defer func() { b.txn().ExecContext(b.ctx, `SELECT mailbounce_bloom_reset(0)`) }()
+	}
+	if err != nil {
+		return err
+	}
 	// New attempts a range of ids at a time: the end of a bulk load
 	// stitches millions, and the candidates of all of them at once took
 	// memory in proportion.
@@ -192,7 +210,7 @@ func (b *Batch) stitch() error {
 		if err := read(stitchNewDeliveriesSQL, lo, min(lo+stitchChunk, last)); err != nil {
 			return b.db.wrapErr("stitch new attempts", err)
 		}
-		if err := apply(); err != nil {
+		if err := apply(true); err != nil {
 			return err
 		}
 	}
@@ -203,7 +221,7 @@ func (b *Batch) stitch() error {
 		if err := read(stitchNewMessagesSQL, mark); err != nil {
 			return b.db.wrapErr("stitch new messages", err)
 		}
-		if err := apply(); err != nil {
+		if err := apply(false); err != nil {
 			return err
 		}
 	}
@@ -216,6 +234,35 @@ func (b *Batch) stitch() error {
 		}
 	}
 	return nil
+}
+
+// bloomMinAttempts is how many attempts stitch must look at before it
+// reads every queue ID into a Bloom filter (bloom.c) to spare most of their
+// lookups; and it must be at least a quarter of the messages, which it
+// reads (a variable for tests).
+var bloomMinAttempts int64 = 20_000
+
+// fillBloom fills the connection's filter of queue IDs for stitching n
+// attempts, if that pays, and says whether it made one (to be emptied
+// after); otherwise there is none, and every attempt is looked up.
+func (b *Batch) fillBloom(n int64) (filled bool, err error) {
+	if n < bloomMinAttempts {
+		return false, nil
+	}
+	var messages int64
+	if err := b.txn().QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) FROM messages`).Scan(&messages); err != nil {
+		return false, b.db.wrapErr("stitch: count messages", err)
+	}
+	if messages == 0 || n*4 < messages {
+		return false, nil
+	}
+	if _, err := b.txn().ExecContext(b.ctx, `SELECT mailbounce_bloom_reset(?)`, messages); err != nil {
+		return false, b.db.wrapErr("stitch: read queue IDs", err)
+	}
+	// The scan reads messages_queue, which is smaller than the table.
+	var added int64
+	err = b.txn().QueryRowContext(b.ctx, `SELECT count(mailbounce_bloom_add(queue_id)) FROM messages`).Scan(&added)
+	return true, b.db.wrapErr("stitch: read queue IDs", err)
 }
 
 // sameMessage says whether a message whose first line is at mt can be
