@@ -98,6 +98,21 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 	if len(line) < 16 {
 		return "", false
 	}
+	if line[0] == '<' {
+		// A syslog priority "<22>", as written by syslog receivers that
+		// keep the whole packet; RFC 5424 follows it with its version.
+		n := priority(line)
+		if n == 0 {
+			return "", false
+		}
+		line = line[n:]
+		if strings.HasPrefix(line, "1 ") {
+			return p.rfc5424(ev, line[2:])
+		}
+		if len(line) < 16 {
+			return "", false
+		}
+	}
 	c := line[0]
 	var rest string
 	switch {
@@ -112,7 +127,14 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		rest = line[n:]
 	case c >= '0' && c <= '9':
 		if line[4] != '-' || line[7] != '-' {
-			return "", false
+			// journalctl -o short-unix: "1764313445.123456 host ...".
+			t, n, ok := unixStamp(line)
+			if !ok {
+				return "", false
+			}
+			ev.Time = t
+			rest = line[n:]
+			break
 		}
 		switch line[10] {
 		case 'T':
@@ -123,7 +145,14 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 			ev.Time = t
 			rest = line[n:]
 		case ' ':
-			// Exim's own mainlog: no host, no program.
+			// A syslog daemon's "2026-11-28 07:04:05 host program[pid]:"
+			// (a syslog-ng template), or else Exim's own mainlog: no host,
+			// no program.
+			if t, n, ok := p.eximStamp(line); ok && syslogHeader(line[n:]) {
+				ev.Time = t
+				rest = line[n:]
+				break
+			}
 			ev.MTA = Exim
 			ev.Program = "exim"
 			ev.Service = "exim"
@@ -178,10 +207,22 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 			return "", false
 		}
 	}
-	msg = rest[2:]
+	return p.program(ev, rest[2:])
+}
+
+// program classifies the program of a syslog line, set in ev with its
+// host and time, and returns its message.
+func (p *Parser) program(ev *Event, msg string) (string, bool) {
 	ev.MTA, ev.Service = classifyProgram(ev.Program)
 	if ev.MTA == MTAUnknown {
 		return "", false
+	}
+	// Solaris and illumos syslogd insert a message ID and the facility:
+	// "postfix/smtp[123]: [ID 197553 mail.info] 4Xkp2N0KJjz9sR9: to=...".
+	if strings.HasPrefix(msg, "[ID ") {
+		if end := strings.IndexByte(msg, ']'); end > 0 && end+1 < len(msg) && msg[end+1] == ' ' {
+			msg = msg[end+2:]
+		}
 	}
 	if ev.MTA == Exim {
 		// Exim through syslog writes its message without its own
@@ -195,6 +236,159 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		return "", false
 	}
 	return msg, true
+}
+
+// unixStamp reads seconds since 1970 with up to 9 decimals and a space
+// after them, and returns the time (UTC) and the length read.
+func unixStamp(line string) (time.Time, int, bool) {
+	i := 0
+	for i < len(line) && i < 12 && isDigit(line[i]) {
+		i++
+	}
+	if i < 9 || i >= len(line) {
+		return time.Time{}, 0, false
+	}
+	sec := int64(atoi(line[:i]))
+	nsec := 0
+	if line[i] == '.' {
+		var n int
+		nsec, n = fraction(line[i+1:])
+		if n == 0 {
+			return time.Time{}, 0, false
+		}
+		i += 1 + n
+	}
+	if i >= len(line) || line[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	return time.Unix(sec, int64(nsec)).UTC(), i, true
+}
+
+// priority returns the length of a syslog priority "<0>" to "<191>" at
+// the start of line, or 0.
+func priority(line string) int {
+	for i := 1; i < len(line) && i <= 4; i++ {
+		if line[i] == '>' {
+			if i == 1 || atoi(line[1:i]) > 191 {
+				return 0
+			}
+			return i + 1
+		}
+		if !isDigit(line[i]) {
+			return 0
+		}
+	}
+	return 0
+}
+
+// syslogHeader says whether s, after a timestamp, is " host program[pid]: "
+// with a Postfix or Exim program, as a syslog daemon writes; in Exim's
+// mainlog a message ID or text follows the timestamp.
+func syslogHeader(s string) bool {
+	if len(s) < 2 || s[0] != ' ' {
+		return false
+	}
+	s = s[1:]
+	sp := strings.IndexByte(s, ' ')
+	if sp <= 0 {
+		return false
+	}
+	s = s[sp+1:]
+	end := strings.IndexAny(s, "[: ")
+	if end <= 0 || s[end] == ' ' {
+		return false
+	}
+	prog := s[:end]
+	s = s[end:]
+	if s[0] == '[' {
+		close := strings.IndexByte(s, ']')
+		if close < 0 {
+			return false
+		}
+		s = s[close+1:]
+	}
+	if !strings.HasPrefix(s, ": ") && s != ":" {
+		return false
+	}
+	mta, _ := classifyProgram(prog)
+	return mta != MTAUnknown
+}
+
+// rfc5424 reads the rest of an RFC 5424 line after "<PRI>1 ": "TIMESTAMP
+// HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG", where "-" is a
+// field left out, as rsyslog's RSYSLOG_SyslogProtocol23Format and
+// syslog-ng's syslog-protocol write it.
+func (p *Parser) rfc5424(ev *Event, s string) (string, bool) {
+	field := func() (string, bool) {
+		sp := strings.IndexByte(s, ' ')
+		if sp <= 0 {
+			return "", false
+		}
+		f := s[:sp]
+		s = s[sp+1:]
+		return f, true
+	}
+	stamp, ok := field()
+	if !ok {
+		return "", false
+	}
+	if stamp != "-" {
+		t, n, ok := p.isoStamp(stamp)
+		if !ok || n != len(stamp) {
+			return "", false
+		}
+		ev.Time = t
+	}
+	host, ok := field()
+	if !ok {
+		return "", false
+	}
+	if host != "-" {
+		ev.Host = host
+	}
+	app, ok := field()
+	if !ok || app == "-" {
+		return "", false
+	}
+	ev.Program = app
+	pid, ok := field()
+	if !ok {
+		return "", false
+	}
+	if pid != "-" {
+		ev.PID = atoi(pid)
+	}
+	if _, ok := field(); !ok { // MSGID
+		return "", false
+	}
+	// STRUCTURED-DATA: "-" or elements "[id name="value" ...]", where a
+	// value may hold "\]" and "\"".
+	if strings.HasPrefix(s, "-") {
+		s = s[1:]
+	} else {
+		for strings.HasPrefix(s, "[") {
+			i, quoted := 1, false
+			for ; i < len(s); i++ {
+				if c := s[i]; c == '\\' {
+					i++
+				} else if c == '"' {
+					quoted = !quoted
+				} else if c == ']' && !quoted {
+					break
+				}
+			}
+			if i >= len(s) {
+				return "", false
+			}
+			s = s[i+1:]
+		}
+	}
+	if s != "" && s[0] != ' ' {
+		return "", false
+	}
+	s = strings.TrimPrefix(s, " ")
+	s = strings.TrimPrefix(s, "\ufeff") // a UTF-8 message may start with a BOM
+	return p.program(ev, s)
 }
 
 // classifyProgram tells Postfix and Exim programs apart from everything

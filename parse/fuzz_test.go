@@ -26,6 +26,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("Nov 28 07:04:05 mx postfix/smtp[1]: 4Xkp2N0KJjz9sR9: to=<a@b>, relay=x[::1]:25, status=sent (250 2.0.0 Ok: queued as 1A2B)")
 	f.Add("2026-11-28 07:04:05.123 +0100 [1] 1rKo4K-00000000Xkp-2abc == a@b R=r T=t defer (-1): x")
+	f.Add(`<22>1 2026-11-28T07:04:05.123Z mx postfix/smtp 1 - [m a="\"]"] 4Xkp2N0KJjz9sR9: to=<a@b>, relay=x[::1]:25, status=sent (250 OK)`)
+	f.Add("2026-11-28 07:04:05 mx postfix/smtp[1]: [ID 197553 mail.info] 4Xkp2N0KJjz9sR9: to=<a@b>, status=bounced (550 no)")
+	f.Add("1795849445.123456 mx exim[1]: 1rKo4K-00000000Xkp-2abc ** a@b: 550 no")
 	f.Fuzz(func(t *testing.T, line string) {
 		p := NewParser(Options{Reference: ref})
 		ev := p.Parse(line)

@@ -33,6 +33,14 @@ func TestEnvelopes(t *testing.T) {
 		{"dotted name", "Nov 28 07:04:05 mx1 postfix-239.58.50.50/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix-239.58.50.50/smtp"},
 		{"port name", "Nov 28 07:04:05 mx1 postfix/10025/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/10025/smtp"},
 		{"no pid", "Nov 28 07:04:05 mx1 postfix/smtp: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"rfc5424", "<22>1 2026-11-28T07:04:05.123Z mx1 postfix/smtp 123 - - " + msg, time.Date(2026, 11, 28, 7, 4, 5, 123e6, time.UTC), "mx1", "postfix/smtp"},
+		{"rfc5424 structured data", `<22>1 2026-11-28T07:04:05+01:00 mx1.example.com postfix/smtp 123 ID47 [meta sequenceId="1" note="a \"]\" b"][x@1 y="z"] ` + msg, time.Date(2026, 11, 28, 6, 4, 5, 0, time.UTC), "mx1.example.com", "postfix/smtp"},
+		{"rfc5424 BOM, no pid", "<22>1 2026-11-28T07:04:05Z mx1 postfix/smtp - - - \ufeff" + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"priority bsd", "<22>Nov 28 07:04:05 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"syslog-ng date", "2026-11-28 07:04:05 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"syslog-ng date zone", "2026-11-28 07:04:05 +0100 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 6, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"solaris", "Nov 28 07:04:05 mx1 postfix/smtp[123]: [ID 197553 mail.info] " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
+		{"journal short-unix", "1795849445.123456 mx1 postfix/smtp[123]: " + msg, time.Unix(1795849445, 123456000), "mx1", "postfix/smtp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +77,8 @@ func TestEximEnvelopes(t *testing.T) {
 		{"all", "2026-11-28 07:04:05.250 -0100 [4321] 1rKo4K-00000000Xkp-2abc" + rest, "1rKo4K-00000000Xkp-2abc", time.Date(2026, 11, 28, 8, 4, 5, 250e6, time.UTC)},
 		{"syslog", "Nov 28 07:04:05 mx exim[4321]: 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
 		{"syslog with stamp", "Nov 28 07:04:06 mx exim4[4321]: 2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+		{"syslog-ng date", "2026-11-28 07:04:06 mx exim[4321]: 2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+		{"rfc5424", "<22>1 2026-11-28T07:04:06Z mx exim 4321 - - 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 6, 0, time.UTC)},
 		{"forwarded, date stripped", "mail.example.com exim[3751842]: 2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd" + rest, "1pXyZ1-0001Ab-Cd", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
 	}
 	for _, tt := range tests {
