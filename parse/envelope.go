@@ -98,6 +98,9 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 	if len(line) < 16 {
 		return "", false
 	}
+	if line[0] == '{' {
+		return p.jsonEnvelope(ev, line) // json.go
+	}
 	if line[0] == '<' {
 		// A syslog priority "<22>", as written by syslog receivers that
 		// keep the whole packet; RFC 5424 follows it with its version.

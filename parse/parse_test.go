@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,61 @@ func TestEximEnvelopes(t *testing.T) {
 				t.Errorf("to %q relay %q code %d remote id %q", ev.Recipient, ev.Relay.Addr, ev.Reply.Code, ev.Reply.RemoteID)
 			}
 		})
+	}
+}
+
+// TestJSONEnvelopes: the journal's JSON export and Docker's json-file
+// lines carry a syslog line's parts as fields.
+func TestJSONEnvelopes(t *testing.T) {
+	msg := "4Xkp2N0KJjz9sR9: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4DRBDj4tP9zdZLM)"
+	bytes := func(s string) string {
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(int(s[i])))
+		}
+		return "[" + b.String() + "]"
+	}
+	tests := []struct {
+		name, line string
+		want       time.Time
+		host       string
+		pid        int
+	}{
+		{"journal", `{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1795849445123456","PRIORITY":"6","SYSLOG_IDENTIFIER":"postfix/smtp","SYSLOG_PID":"123","_PID":"124","_HOSTNAME":"mx1","MESSAGE":"` + msg + `"}`,
+			time.UnixMicro(1795849445123456), "mx1", 123},
+		{"journal, message as bytes", `{"__REALTIME_TIMESTAMP":"1795849445000000","SYSLOG_IDENTIFIER":"postfix/smtp","_PID":"124","_HOSTNAME":"mx1","MESSAGE":` + bytes(msg) + `}`,
+			time.UnixMicro(1795849445000000), "mx1", 124},
+		{"docker json-file", `{"log":"Nov 28 07:04:05 mx2 postfix/smtp[7]: ` + msg + `\n","stream":"stdout","time":"2026-11-28T07:04:05.1Z"}`,
+			time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx2", 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newTestParser().Parse(tt.line)
+			if ev.Kind != KindDelivery || ev.MTA != Postfix || ev.Program != "postfix/smtp" {
+				t.Fatalf("kind %s mta %s program %q, want a postfix/smtp delivery", ev.Kind, ev.MTA, ev.Program)
+			}
+			if !ev.Time.Equal(tt.want) || ev.Host != tt.host || ev.PID != tt.pid {
+				t.Errorf("time %v host %q pid %d, want %v %q %d", ev.Time, ev.Host, ev.PID, tt.want, tt.host, tt.pid)
+			}
+			if ev.Recipient != "a@example.com" || ev.Reply.RemoteID != "4DRBDj4tP9zdZLM" {
+				t.Errorf("to %q remote id %q", ev.Recipient, ev.Reply.RemoteID)
+			}
+		})
+	}
+	for _, line := range []string{
+		`{"__REALTIME_TIMESTAMP":"1795849445000000","SYSLOG_IDENTIFIER":"sshd","MESSAGE":"Accepted publickey for root"}`,
+		`{"SYSLOG_IDENTIFIER":"postfix/smtp","MESSAGE":"` + msg + `"}`, // no time
+		`{"MESSAGE":"` + msg + `"}`,
+		`{"log":"{\"log\":\"x\"}"}`,
+		`{"MESSAGE": [1, 2, 300], "SYSLOG_IDENTIFIER": "postfix/smtp"}`,
+		`{not json at all, but long enough}`,
+	} {
+		if ev := newTestParser().Parse(line); ev.Kind != KindUnknown {
+			t.Errorf("%s: kind %s, want unknown", line, ev.Kind)
+		}
 	}
 }
 

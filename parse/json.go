@@ -1,0 +1,88 @@
+package parse
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Lines that are JSON objects: the systemd journal's export as
+// `journalctl -o json` writes it, one entry per line, and Docker's
+// json-file logs, whose "log" holds the line the container wrote.
+
+// journalEntry is the part of a journal entry that makes a syslog line.
+// A field the journal could not store as text is an array of bytes; a
+// field given more than once is an array of values.
+type journalEntry struct {
+	Realtime   string          `json:"__REALTIME_TIMESTAMP"` // microseconds since 1970
+	Identifier json.RawMessage `json:"SYSLOG_IDENTIFIER"`
+	SyslogPID  json.RawMessage `json:"SYSLOG_PID"`
+	PID        json.RawMessage `json:"_PID"`
+	Hostname   json.RawMessage `json:"_HOSTNAME"`
+	Message    json.RawMessage `json:"MESSAGE"`
+	// Docker's json-file driver.
+	Log  *string `json:"log"`
+	Time string  `json:"time"`
+}
+
+// jsonEnvelope reads a JSON line as envelope does a text line.
+func (p *Parser) jsonEnvelope(ev *Event, line string) (string, bool) {
+	var e journalEntry
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		return "", false
+	}
+	if e.Log != nil {
+		// Docker: the container's own line, with its own envelope.
+		inner := trimEOL(*e.Log)
+		if inner == "" || inner[0] == '{' {
+			return "", false
+		}
+		return p.envelope(ev, inner)
+	}
+	msg, ok := journalText(e.Message)
+	if !ok {
+		return "", false
+	}
+	ev.Program, ok = journalText(e.Identifier)
+	if !ok || ev.Program == "" {
+		return "", false
+	}
+	ev.Host, _ = journalText(e.Hostname)
+	pid, ok := journalText(e.SyslogPID)
+	if !ok {
+		pid, _ = journalText(e.PID)
+	}
+	ev.PID = atoi(pid)
+	if us, err := strconv.ParseInt(e.Realtime, 10, 64); err == nil && us > 0 {
+		ev.Time = time.UnixMicro(us).UTC()
+	}
+	return p.program(ev, msg)
+}
+
+// journalText reads a journal field: a string, an array of bytes (text
+// that is not UTF-8, kept as it was), or the last of an array of values.
+func journalText(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	var nums []int
+	if json.Unmarshal(raw, &nums) == nil {
+		b := make([]byte, 0, len(nums))
+		for _, n := range nums {
+			if n < 0 || n > 255 {
+				return "", false
+			}
+			b = append(b, byte(n))
+		}
+		return string(b), true // as a text line's bytes are kept
+	}
+	var many []json.RawMessage
+	if json.Unmarshal(raw, &many) == nil && len(many) > 0 {
+		return journalText(many[len(many)-1])
+	}
+	return "", false
+}
