@@ -90,6 +90,11 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		// Now, while the collator's and the writer's state is still live.
 		writeHeapProfile(*memProfile)
 	}
+	// The end of a bulk load (indexes, stitching) is where the peak RSS
+	// was, and needs none of the collator's memory or the blocks': give it
+	// back to the system first.
+	job.release()
+	debug.FreeOSMemory()
 	if runErr != nil && ctx.Err() != nil {
 		// A signal rolls the open batch back under the writer's feet; what
 		// it makes a statement return is the interruption, not a fault.
@@ -239,6 +244,7 @@ type ingestJob struct {
 	bytes                int64
 	unknown, truncated   int64
 	collator             *collate.Collator
+	stats                collate.Stats // the collator's, once released
 	// freeEvents are event slices of blocks already processed, for the
 	// reader to fill again: a new slice of blockLines events per block was most of
 	// what ingest allocated, and so most of the collector's work.
@@ -515,8 +521,20 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	}
 }
 
+// release drops what only reading needed, keeping the counts.
+func (j *ingestJob) release() {
+	if j.collator != nil {
+		j.stats = j.collator.Stats
+		j.collator = nil
+	}
+	j.freeEvents = nil
+}
+
 func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
-	st := j.collator.Stats
+	st := j.stats
+	if j.collator != nil {
+		st = j.collator.Stats
+	}
 	mbps := float64(j.bytes) / 1e6 / elapsed.Seconds()
 	size := thousands(j.bytes/1_000_000) + " MB"
 	if j.bytes < 10_000_000 {
