@@ -295,9 +295,21 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	case parse.Hop:
 		c.Stats.Hops++
 		delete(st.pending, d.Recipient)
-		if next, ok := c.msgs[msgKey{c.host(ev), ev.NextQueueID}]; ok && next.row.ParentQueueID == "" {
-			next.row.ParentQueueID = st.row.QueueID
-			next.dirty = true
+		if next, ok := c.msgs[msgKey{c.host(ev), ev.NextQueueID}]; ok {
+			if next.row.ParentQueueID == "" {
+				next.row.ParentQueueID = st.row.QueueID
+				next.dirty = true
+			}
+			// The message it became is in hand: the link goes with the
+			// attempt, as stitching would have made it later.
+			first := next.row.FirstSeen
+			if first.IsZero() {
+				first = next.row.LastSeen
+			}
+			if ev.Reply.RemoteID == ev.NextQueueID && next.row.ID != st.row.ID &&
+				store.Handed(ev.Time, first, next.row.MessageID, st.row.MessageID) {
+				d.NextMessageRef = next.row.ID
+			}
 		}
 		if st.row.NextQueueID == "" {
 			st.row.NextQueueID = strings.Clone(ev.NextQueueID)

@@ -184,3 +184,76 @@ func TestEvictIdle(t *testing.T) {
 		t.Errorf("%s messages stored, want 200", n)
 	}
 }
+
+// hopSink records the attempts the collator hands the store.
+type hopSink struct {
+	*store.Batch
+	got []store.Delivery
+}
+
+func (s *hopSink) AddDelivery(d store.Delivery) (int64, error) {
+	s.got = append(s.got, d)
+	return s.Batch.AddDelivery(d)
+}
+
+// A hop to a message this host has just received is linked to it at once
+// (store: the link goes with the attempt, and stitching leaves it alone),
+// unless stitching's own test says they cannot be one message: here, two
+// different Message-IDs.
+func TestHopLinkedAtOnce(t *testing.T) {
+	lines := func(nextMID string) string {
+		return `
+Nov 28 07:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a.example[192.0.2.1]
+Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m1@a.example>
+Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=1 (queue active)
+Nov 28 07:00:01 mx postfix/smtpd[4]: 2B2B2B2B2B: client=localhost[127.0.0.1]
+Nov 28 07:00:01 mx postfix/cleanup[2]: 2B2B2B2B2B: message-id=<` + nextMID + `>
+Nov 28 07:00:01 mx postfix/smtp[5]: 1A1A1A1A1A: to=<u@b.example>, relay=127.0.0.1[127.0.0.1]:10025, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 2B2B2B2B2B)
+Nov 28 07:00:01 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
+	}
+	for _, c := range []struct {
+		name, nextMID string
+		linked        bool
+	}{
+		{"same message", "m1@a.example", true},
+		{"another message", "other@filter.example", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openDB(t)
+			b, err := db.Begin(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Rollback()
+			sink := &hopSink{Batch: b}
+			col := New(sink, Options{})
+			p := parse.NewParser(parse.Options{Year: 2026, Location: time.UTC})
+			for _, line := range strings.Split(strings.TrimSpace(lines(c.nextMID)), "\n") {
+				ev := p.Parse(line)
+				if err := col.Add(&ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(sink.got) != 1 || sink.got[0].Outcome != store.OutcomeHop {
+				t.Fatalf("attempts %+v, want one hop", sink.got)
+			}
+			if got := sink.got[0].NextMessageRef != 0; got != c.linked {
+				t.Errorf("linked at once: %v, want %v", got, c.linked)
+			}
+			if err := col.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			want := ""
+			if c.linked {
+				want = "1A1A1A1A1A>2B2B2B2B2B"
+			}
+			if got := query(t, db, `SELECT f.queue_id || '>' || n.queue_id FROM message_links l
+				JOIN messages f ON f.id = l.from_ref JOIN messages n ON n.id = l.to_ref`); got != want {
+				t.Errorf("links %q, want %q", got, want)
+			}
+		})
+	}
+}

@@ -700,6 +700,11 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 		return 0, err
 	}
 	b.nextDeliveryID++
+	if d.Outcome == OutcomeHop && d.NextMessageRef != 0 && d.NextMessageRef != d.MessageRef && d.RemoteID != "" {
+		if err := b.queue(b.db.cstmts.insertLink, "add delivery: link messages", id, nullID(d.MessageRef), d.NextMessageRef); err != nil {
+			return 0, err
+		}
+	}
 	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID.(int64), relayID, hostID, senderDomain,
 		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
 		return 0, err

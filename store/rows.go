@@ -72,6 +72,11 @@ type Delivery struct {
 	Reason        string // "user_unknown"
 	Final         bool   // this attempt decided the recipient's fate
 	NextQueueID   string
+	// NextMessageRef is, for a hop, the messages.id of the message the
+	// next hop queued (its queue ID is RemoteID), when the caller knows
+	// it: the link is stored with the attempt, and stitching (stitch.go)
+	// leaves the attempt alone. 0 leaves the link to stitching.
+	NextMessageRef int64
 	// SenderDomain is the domain of the message's envelope sender, for
 	// the hourly rollup (sender_hours.sender_domain_id); it is not a
 	// column of deliveries. "" takes it from the message row if this

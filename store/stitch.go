@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Stitching links the legs of one message across hops and hosts: an
@@ -42,7 +43,10 @@ type handoff struct {
 
 // (In the first query, EXISTS spares the ordering subquery, which makes
 // SQLite set up a sorter each time, for the attempts whose remote ID names
-// no message at all: most of them, as a Gmail or Microsoft queue ID does.)
+// no message at all: most of them, as a Gmail or Microsoft queue ID does;
+// the Bloom filter (fillBloom) spares most of those lookups in turn. Hops
+// linked as they were stored (Delivery.NextMessageRef: a content filter's
+// next queue ID, which the collator had in hand) are left out.)
 
 // The candidate queries: attempts that handed a message on (an accepted
 // delivery or a hop with a queue ID in the reply) with the messages their
@@ -61,6 +65,7 @@ FROM (SELECT d.id, d.message_ref, d.time, d.outcome, ifnull(am.message_id, '') A
 		ORDER BY abs(coalesce(c.first_seen, c.last_seen, 0) - d.time) LIMIT 1) AS mid
 	FROM deliveries d LEFT JOIN messages am ON am.id = d.message_ref
 	WHERE d.id > ? AND d.id <= ? AND d.remote_id IS NOT NULL AND d.outcome IN ('delivered', 'hop')
+		AND NOT (d.outcome = 'hop' AND EXISTS (SELECT 1 FROM message_links l WHERE l.delivery_id = d.id))
 		AND mailbounce_bloom_has(d.remote_id) AND EXISTS (SELECT 1 FROM messages e WHERE e.queue_id = d.remote_id)) x
 CROSS JOIN messages m ON m.id = x.mid`
 
@@ -263,6 +268,19 @@ func (b *Batch) fillBloom(n int64) (filled bool, err error) {
 	var added int64
 	err = b.txn().QueryRowContext(b.ctx, `SELECT count(mailbounce_bloom_add(queue_id)) FROM messages`).Scan(&added)
 	return true, b.db.wrapErr("stitch: read queue IDs", err)
+}
+
+// Handed says whether a message first seen at firstSeen (zero: not known)
+// can be what an attempt at time at handed on, given both sides'
+// Message-IDs ("" where not known): stitching's own test, for a caller that
+// links a hop itself (Delivery.NextMessageRef).
+func Handed(at, firstSeen time.Time, mid, fromMID string) bool {
+	var mt sql.NullInt64
+	if !firstSeen.IsZero() {
+		mt = sql.NullInt64{Int64: firstSeen.UnixMicro(), Valid: true}
+	}
+	_, ok := sameMessage(at.UnixMicro(), mt, mid, fromMID)
+	return ok
 }
 
 // sameMessage says whether a message whose first line is at mt can be

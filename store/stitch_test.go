@@ -296,3 +296,32 @@ func TestStitchInChunks(t *testing.T) {
 	}
 	verifyRollup(t, db)
 }
+
+// TestHopLinkedWithAttempt: a hop whose next message the caller names
+// (Delivery.NextMessageRef) is linked as it is stored, and stitching
+// leaves it: even where another host's message under the same queue ID
+// would be nearer in time.
+func TestHopLinkedWithAttempt(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var hop, next int64
+	withBatch(t, db, func(b *Batch) {
+		from := must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "1A1A1A1A1A", FirstSeen: at, LastSeen: at}))
+		next = must[int64](t)(b.InsertMessage(Message{Host: "mx", MTA: "postfix", QueueID: "2B2B2B2B2B", FirstSeen: at.Add(-time.Minute), LastSeen: at}))
+		must[int64](t)(b.InsertMessage(Message{Host: "other", MTA: "postfix", QueueID: "2B2B2B2B2B", FirstSeen: at, LastSeen: at}))
+		hop = must[int64](t)(b.AddDelivery(Delivery{MessageRef: from, Host: "mx", Time: at, Recipient: "u@b.example",
+			Relay: "127.0.0.1[127.0.0.1]:10025", Code: 250, Reply: "250 2.0.0 Ok: queued as 2B2B2B2B2B",
+			RemoteID: "2B2B2B2B2B", NextQueueID: "2B2B2B2B2B", Outcome: OutcomeHop, NextMessageRef: next}))
+		var to int64
+		if err := b.txn().QueryRowContext(b.ctx, `SELECT to_ref FROM message_links WHERE delivery_id = ?`, hop).Scan(&to); err != nil || to != next {
+			t.Errorf("in the batch: link to %d (%v), want %d", to, err, next)
+		}
+	})
+	if n := count(t, db, `SELECT count(*) FROM message_links WHERE delivery_id = ? AND to_ref = ?`, hop, next); n != 1 {
+		t.Errorf("after commit: %d links of the hop to its next message, want 1", n)
+	}
+	if n := count(t, db, `SELECT count(*) FROM message_links`); n != 1 {
+		t.Errorf("%d links, want 1", n)
+	}
+	verifyRollup(t, db)
+}
