@@ -173,9 +173,56 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 		return ReasonNone
 	}
 	// A stack array would escape through normalizeReply's append; a pooled
-	// buffer costs no allocation once warm.
+	// buffer costs no allocation once warm. The key of the cache is what
+	// the reason depends on: the code, the enhanced code, and the
+	// normalised text, after a header of classifyKeyLen bytes.
 	pooled := textPool.Get().(*[]byte)
-	buf := normalizeReply((*pooled)[:0], text)
+	empty := byte(0)
+	if text == "" {
+		empty = 1
+	}
+	buf := append((*pooled)[:0], byte(code>>8), byte(code), enh.Class, byte(enh.Subject>>8), byte(enh.Subject),
+		byte(enh.Detail>>8), byte(enh.Detail), empty)
+	buf = normalizeReply(buf, text)
+	cacheable := code >= 0 && code <= 0xffff
+	var r Reason
+	ok := false
+	if cacheable {
+		classifyCache.RLock()
+		r, ok = classifyCache.m[string(buf)]
+		classifyCache.RUnlock()
+	}
+	if !ok {
+		r = classify(code, enh, text, buf[classifyKeyLen:])
+		if cacheable {
+			classifyCache.Lock()
+			if len(classifyCache.m) >= classifyCacheMax {
+				clear(classifyCache.m)
+			}
+			classifyCache.m[string(buf)] = r
+			classifyCache.Unlock()
+		}
+	}
+	*pooled = buf[:0]
+	textPool.Put(pooled)
+	return r
+}
+
+// classifyCache remembers the reasons of the replies seen: a log repeats
+// the same failures, addresses and host names (which normalising drops)
+// aside, hundreds of thousands of times. It is emptied when full.
+var classifyCache = struct {
+	sync.RWMutex
+	m map[string]Reason
+}{m: make(map[string]Reason)}
+
+const (
+	classifyKeyLen   = 8
+	classifyCacheMax = 4096
+)
+
+// classify is Classify without the cache, given the normalised text.
+func classify(code int, enh EnhancedStatus, text string, buf []byte) Reason {
 	var seen bigramSet
 	seen.fill(buf)
 
@@ -202,8 +249,6 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 	if strong == ReasonHostUnknown && code >= 500 && code < 600 && bytes.Contains(buf, []byte("unrouteable address")) {
 		strong = ReasonUserUnknown
 	}
-	*pooled = buf[:0]
-	textPool.Put(pooled)
 	if strong != ReasonNone {
 		return strong
 	}

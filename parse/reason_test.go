@@ -2,6 +2,7 @@ package parse
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -239,11 +240,50 @@ func TestClassify(t *testing.T) {
 	if len(classifyCases) < 80 {
 		t.Fatalf("only %d cases", len(classifyCases))
 	}
-	for _, c := range classifyCases {
-		got := Classify(c.code, mustEnhanced(t, c.enh), c.text)
-		if got != c.want {
-			t.Errorf("Classify(%d, %q, %q)\n got %v, want %v", c.code, c.enh, c.text, got, c.want)
+	// Twice: the second time from the cache.
+	for range 2 {
+		for _, c := range classifyCases {
+			got := Classify(c.code, mustEnhanced(t, c.enh), c.text)
+			if got != c.want {
+				t.Errorf("Classify(%d, %q, %q)\n got %v, want %v", c.code, c.enh, c.text, got, c.want)
+			}
 		}
+	}
+}
+
+// TestClassifyCache: the cache answers what classifying again would, for
+// replies that normalise alike but differ in code, enhanced code or
+// emptiness, and stays bounded.
+func TestClassifyCache(t *testing.T) {
+	for _, c := range []struct {
+		code int
+		enh  string
+		text string
+	}{
+		{550, "5.1.1", "user unknown"},
+		{550, "5.2.2", "user unknown"},
+		{450, "4.2.2", "user unknown"},
+		{0, "", "<a@b.example>"}, // normalises to nothing, but is not empty
+		{0, "", ""},
+		{554, "", "<a@b.example>"},
+		{421, "", "[192.0.2.1]"},
+	} {
+		enh := mustEnhanced(t, c.enh)
+		want := classify(c.code, enh, c.text, normalizeReply(nil, c.text))
+		for range 2 {
+			if got := Classify(c.code, enh, c.text); got != want {
+				t.Errorf("Classify(%d, %q, %q) = %v, want %v", c.code, c.enh, c.text, got, want)
+			}
+		}
+	}
+	for i := range 2 * classifyCacheMax {
+		Classify(550, EnhancedStatus{}, fmt.Sprintf("no such user %d", i))
+	}
+	classifyCache.RLock()
+	n := len(classifyCache.m)
+	classifyCache.RUnlock()
+	if n > classifyCacheMax {
+		t.Errorf("cache holds %d replies, want at most %d", n, classifyCacheMax)
 	}
 }
 
@@ -357,6 +397,12 @@ func FuzzClassify(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, code int, text string) {
 		r := Classify(code, EnhancedStatus{}, text)
+		if again := Classify(code, EnhancedStatus{}, text); again != r {
+			t.Fatalf("from the cache %v, first %v", again, r)
+		}
+		if (code < 200 || code >= 400) && r != classify(code, EnhancedStatus{}, text, normalizeReply(nil, text)) {
+			t.Fatalf("cached %v differs from classifying again", r)
+		}
 		if r >= reasonCount {
 			t.Fatalf("reason %d out of range", r)
 		}
