@@ -82,6 +82,21 @@ WHERE d.id <= ? AND d.outcome IN ('delivered', 'hop') AND m.id IS NOT d.message_
 // queueMessages adds the messages inserted in this batch to stitch_queue
 // (migration 6 explains why not by trigger).
 func (b *Batch) queueMessages() error {
+	if len(b.queued) == 0 {
+		return nil
+	}
+	// While no attempt has been stitched (a first load, in bulk: its
+	// stitching waits for its end), the next stitch matches every attempt
+	// against every message, these included: nothing to queue. The write
+	// lock keeps another writer's stitch out until this batch commits.
+	var mark int64
+	if err := b.txn().QueryRowContext(b.ctx, `SELECT delivery_id FROM stitch_state`).Scan(&mark); err != nil {
+		return b.db.wrapErr("queue new messages for stitching", err)
+	}
+	if mark == 0 {
+		b.queued = b.queued[:0]
+		return nil
+	}
 	const perStatement = 500
 	for len(b.queued) > 0 {
 		n := min(len(b.queued), perStatement)

@@ -325,3 +325,43 @@ func TestHopLinkedWithAttempt(t *testing.T) {
 	}
 	verifyRollup(t, db)
 }
+
+// TestBulkLoadQueuesNothing: while no attempt has been stitched, as in a
+// first bulk load, new messages are not queued for stitching (the end's
+// stitch matches every attempt against every message), and legs that came
+// in different batches are linked all the same.
+func TestBulkLoadQueuesNothing(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	db.stitchDeferred = true
+	hubs := []string{"1hub-AAAAAA-00", "1hub-BBBBBB-00", "1hub-CCCCCC-00"}
+	withBatch(t, db, func(b *Batch) {
+		for i, hub := range hubs {
+			hubLeg(hub, fmt.Sprintf("<m%d@x>", i), at.Add(time.Duration(i)*time.Minute), OutcomeDelivered)(t, b)
+		}
+	})
+	withBatch(t, db, func(b *Batch) {
+		for i, hub := range hubs {
+			edgeLeg(fmt.Sprint("E", i), fmt.Sprintf("<m%d@x>", i), hub, at.Add(time.Duration(i)*time.Minute))(t, b)
+		}
+	})
+	if n := count(t, db, `SELECT count(*) FROM stitch_queue`); n != 0 {
+		t.Errorf("%d messages queued while nothing was stitched, want 0", n)
+	}
+	if err := db.stitchNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM message_links`); n != 6 {
+		t.Errorf("%d links, want the edge's 6 attempts linked", n)
+	}
+	// Stitched once: from now on new messages are queued (and, stitching
+	// deferred again, left in the queue).
+	db.stitchDeferred = true
+	withBatch(t, db, func(b *Batch) {
+		hubLeg("1hub-DDDDDD-00", "<m9@x>", at.Add(time.Hour), OutcomeDelivered)(t, b)
+	})
+	if n := count(t, db, `SELECT count(*) FROM stitch_queue`); n != 1 {
+		t.Errorf("%d messages queued after a stitch, want 1", n)
+	}
+	verifyRollup(t, db)
+}
