@@ -632,6 +632,32 @@ func (b *Batch) optionalID(d *dictionary, find *sql.Stmt, insert, insertWithID *
 	return b.dictID(d, find, insert, insertWithID, name)
 }
 
+// hostRef, domainRef and relayRef are hostID, domainID and relayID as
+// int64, 0 for none: for the typed appenders (writer.go).
+func (b *Batch) hostRef(name string) (int64, error) {
+	if name == "" {
+		return 0, nil
+	}
+	c := &b.db.cstmts
+	return b.dictID(b.db.hosts, b.db.stmts.findHost, c.insertHost, c.insertHostID, name)
+}
+
+func (b *Batch) domainRef(name string) (int64, error) {
+	if name == "" {
+		return 0, nil
+	}
+	c := &b.db.cstmts
+	return b.dictID(b.db.domains, b.db.stmts.findDomain, c.insertDomain, c.insertDomainID, lowerASCII(name))
+}
+
+func (b *Batch) relayRef(name string) (int64, error) {
+	if name == "" {
+		return 0, nil
+	}
+	c := &b.db.cstmts
+	return b.dictID(b.db.relays, b.db.stmts.findRelay, c.insertRelay, c.insertRelayID, name)
+}
+
 func (b *Batch) hostID(name string) (any, error) {
 	c := &b.db.cstmts
 	return b.optionalID(b.db.hosts, b.db.stmts.findHost, c.insertHost, c.insertHostID, name)
@@ -665,38 +691,58 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 		// under one visible name rather than dropping the row.
 		domain = "(none)"
 	}
-	domainID, err := b.domainID(domain)
+	domainID, err := b.domainRef(domain)
 	if err != nil {
 		return 0, err
 	}
-	hostID, err := b.hostID(d.Host)
+	hostID, err := b.hostRef(d.Host)
 	if err != nil {
 		return 0, err
 	}
-	relayID, err := b.relayID(d.Relay)
+	relayID, err := b.relayRef(d.Relay)
 	if err != nil {
 		return 0, err
 	}
-	var senderDomain any
+	var senderDomain int64
 	if d.SenderDomain != "" {
-		if senderDomain, err = b.domainID(d.SenderDomain); err != nil {
+		if senderDomain, err = b.domainRef(d.SenderDomain); err != nil {
 			return 0, err
 		}
 	}
-	var delay any
-	if d.Delay >= 0 {
-		delay = d.Delay
-	}
-	final := 0
+	final := int64(0)
 	if d.Final {
 		final = 1
 	}
 	id := b.nextDeliveryID
-	if err := b.queue(b.insertDelivery, "add delivery", id,
-		nullID(d.MessageRef), hostID, d.Time.UnixMicro(), d.Recipient, domainID,
-		nullString(d.OrigRecipient), relayID, delay, nullString(d.Delays), nullString(d.DSN),
-		nullPositive(int64(d.Code)), nullString(d.Enhanced), nullString(d.Stage), nullString(d.Reply),
-		nullString(d.RemoteID), d.Outcome, nullString(d.Reason), final, nullString(d.NextQueueID), nullString(d.RemoteName)); err != nil {
+	// The columns of insertDeliverySQL, in order.
+	q := b.q
+	row := q.start()
+	q.putInt(id)
+	q.putID(d.MessageRef)
+	q.putID(hostID)
+	q.putInt(d.Time.UnixMicro())
+	q.putText(d.Recipient)
+	q.putInt(domainID)
+	q.putTextOrNull(d.OrigRecipient)
+	q.putID(relayID)
+	if d.Delay >= 0 {
+		q.putReal(d.Delay)
+	} else {
+		q.putNull()
+	}
+	q.putTextOrNull(d.Delays)
+	q.putTextOrNull(d.DSN)
+	q.putPositive(int64(d.Code))
+	q.putTextOrNull(d.Enhanced)
+	q.putTextOrNull(d.Stage)
+	q.putTextOrNull(d.Reply)
+	q.putTextOrNull(d.RemoteID)
+	q.putText(d.Outcome)
+	q.putTextOrNull(d.Reason)
+	q.putInt(final)
+	q.putTextOrNull(d.NextQueueID)
+	q.putTextOrNull(d.RemoteName)
+	if err := b.endRow(b.insertDelivery, "add delivery", row); err != nil {
 		return 0, err
 	}
 	b.nextDeliveryID++
@@ -705,7 +751,7 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 			return 0, err
 		}
 	}
-	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID.(int64), relayID, hostID, senderDomain,
+	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID, relayID, hostID, senderDomain,
 		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
 		return 0, err
 	}
@@ -773,18 +819,30 @@ func (b *Batch) AddReject(r Reject) error {
 	if domain == "" {
 		domain = AddressDomain(r.Recipient)
 	}
-	domainID, err := b.domainID(domain)
+	domainID, err := b.domainRef(domain)
 	if err != nil {
 		return err
 	}
-	hostID, err := b.hostID(r.Host)
+	hostID, err := b.hostRef(r.Host)
 	if err != nil {
 		return err
 	}
-	if err := b.queue(b.insertReject, "add reject",
-		hostID, r.Time.UnixMicro(), nullString(r.QueueID), nullString(r.Stage), nullString(r.Client),
-		nullString(r.Sender), nullString(r.Recipient), domainID, nullPositive(int64(r.Code)),
-		nullString(r.Enhanced), nullString(r.Reply), nullString(r.Reason)); err != nil {
+	// The columns of insertRejectSQL, in order.
+	q := b.q
+	row := q.start()
+	q.putID(hostID)
+	q.putInt(r.Time.UnixMicro())
+	q.putTextOrNull(r.QueueID)
+	q.putTextOrNull(r.Stage)
+	q.putTextOrNull(r.Client)
+	q.putTextOrNull(r.Sender)
+	q.putTextOrNull(r.Recipient)
+	q.putID(domainID)
+	q.putPositive(int64(r.Code))
+	q.putTextOrNull(r.Enhanced)
+	q.putTextOrNull(r.Reply)
+	q.putTextOrNull(r.Reason)
+	if err := b.endRow(b.insertReject, "add reject", row); err != nil {
 		return err
 	}
 	b.rollupReject(r.Time.UnixMicro(), domainID, hostID, r.Reason)
@@ -792,30 +850,56 @@ func (b *Batch) AddReject(r Reject) error {
 	return nil
 }
 
-// messageArgs are the values of messageColumns.
-func (b *Batch) messageArgs(m Message) ([]any, error) {
+// messageRow is a message with the ids of its host and sender domain (0
+// for none): the values of messageColumns.
+type messageRow struct {
+	m                    *Message
+	hostID, senderDomain int64
+}
+
+func (b *Batch) messageRow(m *Message) (messageRow, error) {
 	if m.QueueID == "" {
-		return nil, errors.New("need a queue ID")
+		return messageRow{}, errors.New("need a queue ID")
 	}
 	// The writer does not have SQLite check the schema's CHECK
 	// constraints (store.go): the values they allow are checked here.
 	if m.MTA != "" && m.MTA != "postfix" && m.MTA != "exim" {
-		return nil, fmt.Errorf("unknown MTA %q", m.MTA)
+		return messageRow{}, fmt.Errorf("unknown MTA %q", m.MTA)
 	}
-	hostID, err := b.hostID(m.Host)
-	if err != nil {
-		return nil, err
+	r := messageRow{m: m}
+	var err error
+	if r.hostID, err = b.hostRef(m.Host); err != nil {
+		return messageRow{}, err
 	}
-	var sender, senderDomain any
 	if m.HasSender {
-		sender = m.Sender
-		if senderDomain, err = b.domainID(AddressDomain(m.Sender)); err != nil {
-			return nil, err
+		if r.senderDomain, err = b.domainRef(AddressDomain(m.Sender)); err != nil {
+			return messageRow{}, err
 		}
 	}
-	return []any{hostID, nullString(m.MTA), m.QueueID, nullString(m.MessageID), sender, senderDomain,
-		nullPositive(m.Size), nullPositive(int64(m.NRcpt)), nullString(m.Client), nullTime(m.FirstSeen),
-		nullTime(m.LastSeen), nullTime(m.RemovedAt), nullString(m.NextQueueID), nullString(m.ParentQueueID)}, nil
+	return r, nil
+}
+
+// put packs the values of messageColumns, in order.
+func (r messageRow) put(q *rowQueue) {
+	m := r.m
+	q.putID(r.hostID)
+	q.putTextOrNull(m.MTA)
+	q.putText(m.QueueID)
+	q.putTextOrNull(m.MessageID)
+	if m.HasSender {
+		q.putText(m.Sender) // "" is the null sender <>, not NULL
+	} else {
+		q.putNull()
+	}
+	q.putID(r.senderDomain)
+	q.putPositive(m.Size)
+	q.putPositive(int64(m.NRcpt))
+	q.putTextOrNull(m.Client)
+	q.putTime(m.FirstSeen)
+	q.putTime(m.LastSeen)
+	q.putTime(m.RemovedAt)
+	q.putTextOrNull(m.NextQueueID)
+	q.putTextOrNull(m.ParentQueueID)
 }
 
 // ReserveMessageID returns an id for a message whose row will be written
@@ -841,7 +925,7 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	if err := b.check(); err != nil {
 		return 0, err
 	}
-	args, err := b.messageArgs(m)
+	r, err := b.messageRow(&m)
 	if err != nil {
 		return 0, fmt.Errorf("insert message: %w", err)
 	}
@@ -852,12 +936,16 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	} else if m.ID >= b.db.nextMessageID {
 		b.db.nextMessageID = m.ID + 1
 	}
-	if err := b.queue(b.insertMessage, "insert message", append(args, m.ID)...); err != nil {
+	q := b.q
+	row := q.start()
+	r.put(q)
+	q.putInt(m.ID)
+	if err := b.endRow(b.insertMessage, "insert message", row); err != nil {
 		return 0, err
 	}
-	b.wroteMessage(args[0], m.QueueID)
+	b.wroteMessage(r.hostID, m.QueueID)
 	b.queued = append(b.queued, m.ID)
-	b.rememberSender(m.ID, args[5])
+	b.rememberSender(m.ID, r.senderDomain)
 	b.n++
 	return m.ID, nil
 }
@@ -871,15 +959,19 @@ func (b *Batch) UpdateMessage(m Message) error {
 	if m.ID == 0 {
 		return errors.New("update message: need an id")
 	}
-	args, err := b.messageArgs(m)
+	r, err := b.messageRow(&m)
 	if err != nil {
 		return fmt.Errorf("update message %d: %w", m.ID, err)
 	}
-	if err := b.queue(b.updateMessage, "update message", append(args, m.ID)...); err != nil {
+	q := b.q
+	row := q.start()
+	r.put(q)
+	q.putInt(m.ID)
+	if err := b.endRow(b.updateMessage, "update message", row); err != nil {
 		return err
 	}
-	b.wroteMessage(args[0], m.QueueID)
-	b.rememberSender(m.ID, args[5])
+	b.wroteMessage(r.hostID, m.QueueID)
+	b.rememberSender(m.ID, r.senderDomain)
 	return nil
 }
 
@@ -890,11 +982,11 @@ type hostQueueID struct {
 }
 
 // wroteMessage notes a message row written in this batch, for FindMessage.
-func (b *Batch) wroteMessage(hostID any, queueID string) {
+func (b *Batch) wroteMessage(hostID int64, queueID string) {
 	if b.messages == nil {
 		b.messages = make(map[hostQueueID]struct{})
 	}
-	b.messages[hostQueueID{idOrZero(hostID), queueID}] = struct{}{}
+	b.messages[hostQueueID{hostID, queueID}] = struct{}{}
 }
 
 // FindMessage returns the newest message with this queue ID on this host,

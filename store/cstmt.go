@@ -334,6 +334,14 @@ func packValue(a any, buf *[]byte) (uint8, int64, error) {
 	return 0, 0, fmt.Errorf("store: cannot bind a %T", a)
 }
 
+// The kinds of packed values, for rowQueue's typed appenders.
+const (
+	kindNull = uint8(C.MB_NULL)
+	kindInt  = uint8(C.MB_INT)
+	kindReal = uint8(C.MB_REAL)
+	kindText = uint8(C.MB_TEXT)
+)
+
 // cStmtPtr is a statement as rowQueue keeps it.
 type cStmtPtr = *C.mb_stmt
 

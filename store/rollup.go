@@ -372,21 +372,18 @@ func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string,
 // rememberSender keeps a message's sender domain for the attempts added
 // after its row: callers that write the message first need not repeat it
 // in every Delivery.
-func (b *Batch) rememberSender(id int64, sender any) {
+func (b *Batch) rememberSender(id int64, sender int64) {
 	if id == 0 {
 		return
 	}
 	s := b.db.touchSeen(id)
-	s.senderID, s.senderKnown = 0, true
-	if v, ok := sender.(int64); ok {
-		s.senderID = v
-	}
+	s.senderID, s.senderKnown = sender, true
 }
 
-// rollupDelivery counts one stored attempt into the batch's sums. sender
-// is the sender domain's id, or nil to take it from the message.
-func (b *Batch) rollupDelivery(id, ref, t, domain int64, relay, host, sender any, outcome string, final bool, reason, rcpt string) error {
-	relayID, hostID, senderID := idOrZero(relay), idOrZero(host), idOrZero(sender)
+// rollupDelivery counts one stored attempt into the batch's sums. The ids
+// are 0 for none; sender is the sender domain's id, or 0 to take it from
+// the message.
+func (b *Batch) rollupDelivery(id, ref, t, domain, relayID, hostID, senderID int64, outcome string, final bool, reason, rcpt string) error {
 	k := hourKey{hour: hourOf(t), domain: domain, outcome: outcome, final: final, reason: reason, relay: relayID, host: hostID}
 	var c hourCounts
 	var d deferredChange
@@ -402,7 +399,7 @@ func (b *Batch) rollupDelivery(id, ref, t, domain int64, relay, host, sender any
 		if err != nil {
 			return err
 		}
-		if sender == nil && s.senderKnown {
+		if senderID == 0 && s.senderKnown {
 			senderID = s.senderID
 		}
 		c, d = s.note(t, domain, relayID, hostID, senderID, outcome, final, rcpt)
@@ -417,6 +414,13 @@ func (b *Batch) rollupDelivery(id, ref, t, domain int64, relay, host, sender any
 		b.addDeferred(d.to, 1)
 	}
 	return nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func idOrZero(v any) int64 {
@@ -582,11 +586,11 @@ type rejectKey struct {
 }
 
 // rollupReject counts one stored reject into the batch's sums.
-func (b *Batch) rollupReject(t int64, domain, host any, reason string) {
+func (b *Batch) rollupReject(t int64, domain, host int64, reason string) {
 	if b.rejects == nil {
 		b.rejects = make(map[rejectKey]int64)
 	}
-	b.rejects[rejectKey{hourOf(t), idOrZero(domain), idOrZero(host), reason}]++
+	b.rejects[rejectKey{hourOf(t), domain, host, reason}]++
 }
 
 func upsertRejectSQL(tier rollupTier, rows int) string {
@@ -758,23 +762,32 @@ func (b *Batch) writeHourRows(tier rollupTier, stmts []*cStmt, t hourTable, sums
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
-	nkey := 1 + t.nkey + 3
-	args := make([]any, 0, len(rows)*(nkey+t.ncounts))
 	var zeroed []int
 	for j, r := range rows {
-		args = append(args, r.k.hour, r.k.id1)
-		if t.nkey > 1 {
-			args = append(args, r.k.id2)
-		}
-		args = append(args, r.k.outcome, r.k.final, r.k.reason, r.c.attempts, r.c.messages)
-		if t.ncounts > 2 {
-			args = append(args, r.c.domainMessages, r.c.relayMessages)
-		}
 		if r.c.attempts < 0 {
 			zeroed = append(zeroed, j)
 		}
 	}
-	return b.writeRows(tier.table(t.name), stmts, args, nkey+t.ncounts, nkey, zeroed)
+	return b.writeRows(tier.table(t.name), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
+		r := &rows[j]
+		q.putInt(r.k.hour)
+		q.putInt(r.k.id1)
+		if t.nkey > 1 {
+			q.putInt(r.k.id2)
+		}
+		q.putText(r.k.outcome)
+		q.putInt(boolInt(r.k.final))
+		q.putText(r.k.reason)
+		if keyOnly {
+			return
+		}
+		q.putInt(r.c.attempts)
+		q.putInt(r.c.messages)
+		if t.ncounts > 2 {
+			q.putInt(r.c.domainMessages)
+			q.putInt(r.c.relayMessages)
+		}
+	}, zeroed)
 }
 
 func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*cStmt, t deferredTable, sums map[rowKey]int64) error {
@@ -789,20 +802,24 @@ func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*cStmt, t deferredTab
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
-	nkey := 1 + t.nkey + 1
-	args := make([]any, 0, len(rows)*(nkey+1))
 	var zeroed []int
 	for j, r := range rows {
-		args = append(args, r.k.hour, r.k.id1)
-		if t.nkey > 1 {
-			args = append(args, r.k.id2)
-		}
-		args = append(args, r.k.id3, r.n)
 		if r.n < 0 {
 			zeroed = append(zeroed, j)
 		}
 	}
-	return b.writeRows(tier.table(t.name), stmts, args, nkey+1, nkey, zeroed)
+	return b.writeRows(tier.table(t.name), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
+		r := &rows[j]
+		q.putInt(r.k.hour)
+		q.putInt(r.k.id1)
+		if t.nkey > 1 {
+			q.putInt(r.k.id2)
+		}
+		q.putInt(r.k.id3)
+		if !keyOnly {
+			q.putInt(r.n)
+		}
+	}, zeroed)
 }
 
 func (b *Batch) writeRejectRows(tier rollupTier, stmts []*cStmt, sums map[rejectKey]int64) error {
@@ -820,39 +837,48 @@ func (b *Batch) writeRejectRows(tier rollupTier, stmts []*cStmt, sums map[reject
 		return cmp.Or(cmp.Compare(a.k.hour, b.k.hour), cmp.Compare(a.k.domain, b.k.domain),
 			cmp.Compare(a.k.host, b.k.host), strings.Compare(a.k.reason, b.k.reason))
 	})
-	args := make([]any, 0, len(rows)*5)
-	for _, r := range rows {
-		args = append(args, r.k.hour, r.k.domain, r.k.host, r.k.reason, r.n)
-	}
-	return b.writeRows(tier.table("reject_hours"), stmts, args, 5, 4, nil)
+	return b.writeRows(tier.table("reject_hours"), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
+		r := &rows[j]
+		q.putInt(r.k.hour)
+		q.putInt(r.k.domain)
+		q.putInt(r.k.host)
+		q.putText(r.k.reason)
+		if !keyOnly {
+			q.putInt(r.n)
+		}
+	}, nil)
 }
 
-// writeRows upserts rows of n values each (the key's keyLen first) into a
-// rollup table, rollupBatchRows rows per statement, then deletes the rows
-// at indexes zeroed, whose counts went down, if they fell to zero.
-func (b *Batch) writeRows(table string, stmts []*cStmt, args []any, n, keyLen int, zeroed []int) error {
-	if len(args) == 0 {
-		return nil
-	}
-	chunk := rollupBatchRows * n
-	rest := args
+// writeRows upserts nrows rows, each packed by put (its key's values first,
+// and only those with keyOnly), into a rollup table, rollupBatchRows rows
+// per statement, then deletes the rows at indexes zeroed, whose counts went
+// down, if they fell to zero.
+func (b *Batch) writeRows(table string, stmts []*cStmt, nrows int, put func(q *rowQueue, j int, keyOnly bool), zeroed []int) error {
 	// Queued for the writer goroutine, like the rows (writer.go): it
 	// writes one table while the next one's sums are made here. Commit
 	// waits for them.
 	what := "update " + table
-	for len(rest) >= chunk {
-		if err := b.queue(stmts[1], what, rest[:chunk]...); err != nil {
+	j := 0
+	for ; j+rollupBatchRows <= nrows; j += rollupBatchRows {
+		m := b.q.start()
+		for k := j; k < j+rollupBatchRows; k++ {
+			put(b.q, k, false)
+		}
+		if err := b.endRow(stmts[1], what, m); err != nil {
 			return err
 		}
-		rest = rest[chunk:]
 	}
-	for ; len(rest) > 0; rest = rest[n:] {
-		if err := b.queue(stmts[0], what, rest[:n]...); err != nil {
+	for ; j < nrows; j++ {
+		m := b.q.start()
+		put(b.q, j, false)
+		if err := b.endRow(stmts[0], what, m); err != nil {
 			return err
 		}
 	}
-	for _, j := range zeroed {
-		if err := b.queue(stmts[2], what, args[j*n:j*n+keyLen]...); err != nil {
+	for _, z := range zeroed {
+		m := b.q.start()
+		put(b.q, z, true)
+		if err := b.endRow(stmts[2], what, m); err != nil {
 			return err
 		}
 	}

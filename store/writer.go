@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // The batch's rows are written by a goroutine of their own (one per batch),
@@ -52,6 +53,90 @@ func (q *rowQueue) add(st *cStmt, what string, args ...any) error {
 	q.stmts = append(q.stmts, st.ptr())
 	q.what = append(q.what, what)
 	q.nvals = append(q.nvals, int32(len(args)))
+	return nil
+}
+
+// The typed appenders pack one value each, without boxing it in an any (an
+// allocation per value, most of ingest's): a row is started with start,
+// its values appended in the statement's order, and finished with
+// Batch.endRow.
+
+// rowMark is where a row started in a queue.
+type rowMark struct{ vals, text int }
+
+func (q *rowQueue) start() rowMark { return rowMark{len(q.kinds), len(q.text)} }
+
+func (q *rowQueue) putNull() {
+	q.kinds = append(q.kinds, kindNull)
+	q.vals = append(q.vals, 0)
+}
+
+func (q *rowQueue) putInt(v int64) {
+	q.kinds = append(q.kinds, kindInt)
+	q.vals = append(q.vals, v)
+}
+
+func (q *rowQueue) putReal(v float64) {
+	q.kinds = append(q.kinds, kindReal)
+	q.vals = append(q.vals, int64(math.Float64bits(v)))
+}
+
+func (q *rowQueue) putText(s string) {
+	q.kinds = append(q.kinds, kindText)
+	q.vals = append(q.vals, int64(len(q.text))<<32|int64(len(s)))
+	q.text = append(q.text, s...)
+}
+
+// putID packs NULL for 0 (nullID), putPositive for 0 and less
+// (nullPositive), putTextOrNull for "" (nullString), putTime for the zero
+// time (nullTime).
+func (q *rowQueue) putID(v int64) {
+	if v == 0 {
+		q.putNull()
+		return
+	}
+	q.putInt(v)
+}
+
+func (q *rowQueue) putPositive(v int64) {
+	if v <= 0 {
+		q.putNull()
+		return
+	}
+	q.putInt(v)
+}
+
+func (q *rowQueue) putTextOrNull(s string) {
+	if s == "" {
+		q.putNull()
+		return
+	}
+	q.putText(s)
+}
+
+func (q *rowQueue) putTime(t time.Time) {
+	if t.IsZero() {
+		q.putNull()
+		return
+	}
+	q.putInt(t.UnixMicro())
+}
+
+// endRow finishes the row of st started at m, and hands the queue to the
+// writer when it is full.
+func (b *Batch) endRow(st *cStmt, what string, m rowMark) error {
+	q := b.q
+	if len(q.text) > math.MaxInt32 {
+		n := len(q.text) - m.text
+		q.kinds, q.vals, q.text = q.kinds[:m.vals], q.vals[:m.vals], q.text[:m.text]
+		return fmt.Errorf("%s: values of %d bytes are too long", what, n)
+	}
+	q.stmts = append(q.stmts, st.ptr())
+	q.what = append(q.what, what)
+	q.nvals = append(q.nvals, int32(len(q.kinds)-m.vals))
+	if len(q.stmts) >= queueRows {
+		return b.submit()
+	}
 	return nil
 }
 
