@@ -105,6 +105,10 @@ func newReader(name string, src io.Reader, id FileID, opts Options) (*Reader, er
 	if err != nil {
 		return nil, &ReadError{Name: name, Compression: r.id.Compression, RawRead: r.count.n.Load(), Err: err}
 	}
+	if r.id.Compression != Plain {
+		ra := newReadAhead(content, release)
+		content, release = ra, ra.Close
+	}
 	r.release = release
 	r.lines = newLineSplitter(content, opts.MaxLineLen)
 	r.lines.prime(binarySniff)
