@@ -527,7 +527,16 @@ func (j *ingestJob) release() {
 		j.stats = j.collator.Stats
 		j.collator = nil
 	}
-	j.freeEvents = nil
+	// Emptied, not dropped: after an error the reading goroutine may still
+	// use the channel.
+	for {
+		select {
+		case <-j.freeEvents:
+			continue
+		default:
+		}
+		break
+	}
 }
 
 func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {

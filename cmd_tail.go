@@ -194,6 +194,7 @@ func (t *tailer) readStream(ctx context.Context, idx int, r io.Reader) {
 		t.items <- tailItem{file: idx, err: err}
 		return
 	}
+	defer rd.Close() // stops a decoder reading ahead (compressed input)
 	for {
 		line, _, err := rd.Next()
 		if err != nil {

@@ -50,7 +50,10 @@ func (ra *readAhead) run(src io.Reader, release func()) {
 		case <-ra.stop:
 			return
 		}
-		// Fill the chunk; the decoder's own error (a truncated archive's
+		// Fill the chunk: small ones made xz and bzip2 a fifth slower. (A
+		// compressed stream through a pipe waits for a chunk's worth; a
+		// live one, which tail reads, is plain text, and plain input is
+		// not read ahead.) The decoder's own error (a truncated archive's
 		// io.ErrUnexpectedEOF) goes through as it is.
 		n, empty := 0, 0
 		var err error

@@ -60,8 +60,20 @@ func (p *Parser) jsonEnvelope(ev *Event, line string) (string, bool) {
 }
 
 // journalText reads a journal field: a string, an array of bytes (text
-// that is not UTF-8, kept as it was), or the last of an array of values.
+// that is not UTF-8, kept as it was), or the last of an array of those.
 func journalText(raw json.RawMessage) (string, bool) {
+	if s, ok := journalValue(raw); ok {
+		return s, true
+	}
+	var many []json.RawMessage
+	if json.Unmarshal(raw, &many) == nil && len(many) > 0 {
+		return journalValue(many[len(many)-1])
+	}
+	return "", false
+}
+
+// journalValue reads a string or an array of bytes, nothing deeper.
+func journalValue(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", false
 	}
@@ -79,10 +91,6 @@ func journalText(raw json.RawMessage) (string, bool) {
 			b = append(b, byte(n))
 		}
 		return string(b), true // as a text line's bytes are kept
-	}
-	var many []json.RawMessage
-	if json.Unmarshal(raw, &many) == nil && len(many) > 0 {
-		return journalText(many[len(many)-1])
 	}
 	return "", false
 }

@@ -146,6 +146,8 @@ func TestJSONEnvelopes(t *testing.T) {
 		`{"log":"{\"log\":\"x\"}"}`,
 		`{"MESSAGE": [1, 2, 300], "SYSLOG_IDENTIFIER": "postfix/smtp"}`,
 		`{not json at all, but long enough}`,
+		`{"SYSLOG_IDENTIFIER":"postfix/smtp","MESSAGE":[[["nested"]]]}`,
+		`{"SYSLOG_IDENTIFIER":"postfix/smtp","MESSAGE":` + strings.Repeat("[", 5000) + `"x"` + strings.Repeat("]", 5000) + `}`,
 	} {
 		if ev := newTestParser().Parse(line); ev.Kind != KindUnknown {
 			t.Errorf("%s: kind %s, want unknown", line, ev.Kind)

@@ -184,7 +184,7 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 	buf := append((*pooled)[:0], byte(code>>8), byte(code), enh.Class, byte(enh.Subject>>8), byte(enh.Subject),
 		byte(enh.Detail>>8), byte(enh.Detail), empty)
 	buf = normalizeReply(buf, text)
-	cacheable := code >= 0 && code <= 0xffff
+	cacheable := code >= 0 && code <= 0xffff && len(buf) <= classifyKeyMax
 	var r Reason
 	ok := false
 	if cacheable {
@@ -219,6 +219,9 @@ var classifyCache = struct {
 const (
 	classifyKeyLen   = 8
 	classifyCacheMax = 4096
+	// classifyKeyMax bounds the cache's memory (a line may be 1 MB long):
+	// longer replies are classified every time.
+	classifyKeyMax = 1024
 )
 
 // classify is Classify without the cache, given the normalised text.

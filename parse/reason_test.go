@@ -3,6 +3,7 @@ package parse
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -275,6 +276,19 @@ func TestClassifyCache(t *testing.T) {
 				t.Errorf("Classify(%d, %q, %q) = %v, want %v", c.code, c.enh, c.text, got, want)
 			}
 		}
+	}
+	long := "550 5.7.1 " + strings.Repeat("policy violation ", 200)
+	classifyCache.RLock()
+	before := len(classifyCache.m)
+	classifyCache.RUnlock()
+	if got, want := Classify(550, EnhancedStatus{}, long), classify(550, EnhancedStatus{}, long, normalizeReply(nil, long)); got != want {
+		t.Errorf("a long reply: %v, want %v", got, want)
+	}
+	classifyCache.RLock()
+	after := len(classifyCache.m)
+	classifyCache.RUnlock()
+	if after != before {
+		t.Errorf("a reply of %d bytes was cached", len(long))
 	}
 	for i := range 2 * classifyCacheMax {
 		Classify(550, EnhancedStatus{}, fmt.Sprintf("no such user %d", i))

@@ -143,7 +143,12 @@ int mb_bloom_register(sqlite3 *db) {
 		return rc;
 	}
 	// Last, and the only one that frees b: when the connection closes, or
-	// at once if this fails.
-	return sqlite3_create_function_v2(db, "mailbounce_bloom_reset", 1, flags, b, mb_bloom_reset, 0, 0,
+	// at once if this fails, and then the others must not keep it.
+	rc = sqlite3_create_function_v2(db, "mailbounce_bloom_reset", 1, flags, b, mb_bloom_reset, 0, 0,
 		mb_bloom_destroy);
+	if (rc != 0) {
+		sqlite3_create_function_v2(db, "mailbounce_bloom_add", 1, flags, 0, 0, 0, 0, 0);
+		sqlite3_create_function_v2(db, "mailbounce_bloom_has", 1, flags, 0, 0, 0, 0, 0);
+	}
+	return rc;
 }

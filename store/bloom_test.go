@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // TestBloom: the filter of queue IDs (bloom.c) never says no to a name it
@@ -81,4 +82,31 @@ func TestStitchWithBloom(t *testing.T) {
 	t.Run("strangers", TestStitchLeavesStrangersAlone)
 	t.Run("in chunks", TestStitchInChunks)
 	t.Run("left undone", TestStitchLeftUndone)
+}
+
+// TestStaleBloom: a filter left on the writer connection by a batch that
+// failed before emptying it (here, rolled back) does not hide the queue
+// IDs stored after it from the next stitch.
+func TestStaleBloom(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	b, err := db.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.txn().ExecContext(b.ctx, `SELECT mailbounce_bloom_reset(10)`); err != nil {
+		t.Fatal(err)
+	}
+	db.bloomSet = true
+	b.Rollback()
+	at := t0.Add(time.Hour)
+	withBatch(t, db, func(b *Batch) {
+		edgeLeg("4DRBDj4tP9zdZLM", "m1@example.net", "1ZpCCD-0002J4-Ej", at)(t, b)
+		hubLeg("1ZpCCD-0002J4-Ej", "m1@example.net", at, OutcomeDelivered)(t, b)
+	})
+	if n := count(t, db, `SELECT count(*) FROM message_links`); n != 2 {
+		t.Errorf("%d links, want the edge's 2 attempts linked", n)
+	}
+	if db.bloomSet {
+		t.Error("the filter is still marked as set")
+	}
 }

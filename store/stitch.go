@@ -215,10 +215,17 @@ func (b *Batch) stitch() error {
 		clear(best)
 		return nil
 	}
+	// The filter is the connection's, and the query consults it: one left
+	// over by a batch that failed before emptying it would hide the queue
+	// IDs stored since.
+	if b.db.bloomSet {
+		if err := b.emptyBloom(); err != nil {
+			return err
+		}
+	}
 	filled, err := b.fillBloom(last - mark)
 	if filled {
-		// The filter is the connection's: freed whatever happens.
-		defer func() { b.txn().ExecContext(b.ctx, `SELECT mailbounce_bloom_reset(0)`) }()
+		defer b.emptyBloom()
 	}
 	if err != nil {
 		return err
@@ -276,8 +283,9 @@ func (b *Batch) fillBloom(n int64) (filled bool, err error) {
 	if messages == 0 || n*4 < messages {
 		return false, nil
 	}
+	b.db.bloomSet = true // until emptyBloom succeeds
 	if _, err := b.txn().ExecContext(b.ctx, `SELECT mailbounce_bloom_reset(?)`, messages); err != nil {
-		return false, b.db.wrapErr("stitch: read queue IDs", err)
+		return true, b.db.wrapErr("stitch: read queue IDs", err)
 	}
 	// The scan reads messages_queue, which is smaller than the table.
 	var added int64
@@ -296,6 +304,16 @@ func Handed(at, firstSeen time.Time, mid, fromMID string) bool {
 	}
 	_, ok := sameMessage(at.UnixMicro(), mt, mid, fromMID)
 	return ok
+}
+
+// emptyBloom frees the connection's filter: stitching looks up every
+// attempt again.
+func (b *Batch) emptyBloom() error {
+	if _, err := b.txn().ExecContext(b.ctx, `SELECT mailbounce_bloom_reset(0)`); err != nil {
+		return b.db.wrapErr("stitch: free the queue ID filter", err)
+	}
+	b.db.bloomSet = false
+	return nil
 }
 
 // sameMessage says whether a message whose first line is at mt can be

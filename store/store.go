@@ -99,6 +99,9 @@ type DB struct {
 	// stitching reads, so its batches leave the stitching (whose state is
 	// in the database) to the one that ends it (RestoreIndexes).
 	stitchDeferred bool
+	// bloomSet: the writer connection may hold a filter of queue IDs
+	// (stitch.go), which its stitches consult until it is emptied.
+	bloomSet bool
 	// migrated: Open applied a migration; what it added may want stitching
 	// (version 5 matches every attempt stored before it).
 	migrated bool
