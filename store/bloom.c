@@ -88,6 +88,14 @@ static void mb_bloom_reset(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int64(ctx, (int64_t)(b->mask ? b->mask + 1 : 0));
 }
 
+// mb_bloom_probe gives the filter's bits for the text value v.
+static void mb_bloom_probe(const mb_bloom *b, sqlite3_value *v, uint64_t bits[3]) {
+	const unsigned char *s = sqlite3_value_text(v);
+	uint64_t h = mb_bloom_hash(s, sqlite3_value_bytes(v));
+	uint64_t h1 = h & 0xffffffff, h2 = (h >> 32) | 1;
+	for (int i = 0; i < 3; i++) bits[i] = (h1 + i * h2) & b->mask;
+}
+
 static void mb_bloom_add(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 	(void)argc;
 	mb_bloom *b = sqlite3_user_data(ctx);
@@ -95,13 +103,9 @@ static void mb_bloom_add(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 		sqlite3_result_int64(ctx, 0);
 		return;
 	}
-	const unsigned char *s = sqlite3_value_text(argv[0]);
-	uint64_t h = mb_bloom_hash(s, sqlite3_value_bytes(argv[0]));
-	uint64_t h1 = h & 0xffffffff, h2 = (h >> 32) | 1;
-	for (int i = 0; i < 3; i++) {
-		uint64_t bit = (h1 + i * h2) & b->mask;
-		b->bits[bit >> 6] |= 1ull << (bit & 63);
-	}
+	uint64_t bits[3];
+	mb_bloom_probe(b, argv[0], bits);
+	for (int i = 0; i < 3; i++) b->bits[bits[i] >> 6] |= 1ull << (bits[i] & 63);
 	sqlite3_result_int64(ctx, 1);
 }
 
@@ -116,17 +120,11 @@ static void mb_bloom_has(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 		sqlite3_result_int64(ctx, 1);
 		return;
 	}
-	const unsigned char *s = sqlite3_value_text(argv[0]);
-	uint64_t h = mb_bloom_hash(s, sqlite3_value_bytes(argv[0]));
-	uint64_t h1 = h & 0xffffffff, h2 = (h >> 32) | 1;
-	for (int i = 0; i < 3; i++) {
-		uint64_t bit = (h1 + i * h2) & b->mask;
-		if (!(b->bits[bit >> 6] & (1ull << (bit & 63)))) {
-			sqlite3_result_int64(ctx, 0);
-			return;
-		}
-	}
-	sqlite3_result_int64(ctx, 1);
+	uint64_t bits[3];
+	mb_bloom_probe(b, argv[0], bits);
+	int has = 1;
+	for (int i = 0; i < 3; i++) has &= (b->bits[bits[i] >> 6] >> (bits[i] & 63)) & 1;
+	sqlite3_result_int64(ctx, has);
 }
 
 // mb_bloom_register adds the functions to a connection, with a filter of
