@@ -750,24 +750,34 @@ func (b *Batch) flushRollup() error {
 	return nil
 }
 
-func (b *Batch) writeHourRows(tier rollupTier, stmts []*cStmt, t hourTable, sums map[rowKey]hourCounts) error {
-	type row struct {
-		k rowKey
-		c hourCounts
-	}
-	rows := make([]row, 0, len(sums))
-	for k, c := range sums {
-		if c != (hourCounts{}) {
-			rows = append(rows, row{k, c})
+// keyed is a rollup row: its key and its sums.
+type keyed[V any] struct {
+	k rowKey
+	v V
+}
+
+// sortedRows lists the sums that are not zero, in the order of the
+// tables' keys, and the indexes of those that went down (to delete the
+// rows they leave at zero).
+func sortedRows[V comparable](sums map[rowKey]V, down func(V) bool) (rows []keyed[V], zeroed []int) {
+	var zero V
+	rows = make([]keyed[V], 0, len(sums))
+	for k, v := range sums {
+		if v != zero {
+			rows = append(rows, keyed[V]{k, v})
 		}
 	}
-	slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
-	var zeroed []int
+	slices.SortFunc(rows, func(a, b keyed[V]) int { return a.k.compare(b.k) })
 	for j, r := range rows {
-		if r.c.attempts < 0 {
+		if down(r.v) {
 			zeroed = append(zeroed, j)
 		}
 	}
+	return rows, zeroed
+}
+
+func (b *Batch) writeHourRows(tier rollupTier, stmts []*cStmt, t hourTable, sums map[rowKey]hourCounts) error {
+	rows, zeroed := sortedRows(sums, func(c hourCounts) bool { return c.attempts < 0 })
 	return b.writeRows(tier.table(t.name), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
 		r := &rows[j]
 		q.putInt(r.k.hour)
@@ -781,33 +791,17 @@ func (b *Batch) writeHourRows(tier rollupTier, stmts []*cStmt, t hourTable, sums
 		if keyOnly {
 			return
 		}
-		q.putInt(r.c.attempts)
-		q.putInt(r.c.messages)
+		q.putInt(r.v.attempts)
+		q.putInt(r.v.messages)
 		if t.ncounts > 2 {
-			q.putInt(r.c.domainMessages)
-			q.putInt(r.c.relayMessages)
+			q.putInt(r.v.domainMessages)
+			q.putInt(r.v.relayMessages)
 		}
 	}, zeroed)
 }
 
 func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*cStmt, t deferredTable, sums map[rowKey]int64) error {
-	type row struct {
-		k rowKey
-		n int64
-	}
-	rows := make([]row, 0, len(sums))
-	for k, n := range sums {
-		if n != 0 {
-			rows = append(rows, row{k, n})
-		}
-	}
-	slices.SortFunc(rows, func(a, b row) int { return a.k.compare(b.k) })
-	var zeroed []int
-	for j, r := range rows {
-		if r.n < 0 {
-			zeroed = append(zeroed, j)
-		}
-	}
+	rows, zeroed := sortedRows(sums, func(n int64) bool { return n < 0 })
 	return b.writeRows(tier.table(t.name), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
 		r := &rows[j]
 		q.putInt(r.k.hour)
@@ -817,7 +811,7 @@ func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*cStmt, t deferredTab
 		}
 		q.putInt(r.k.id3)
 		if !keyOnly {
-			q.putInt(r.n)
+			q.putInt(r.v)
 		}
 	}, zeroed)
 }
