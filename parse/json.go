@@ -20,9 +20,9 @@ type journalEntry struct {
 	PID        json.RawMessage `json:"_PID"`
 	Hostname   json.RawMessage `json:"_HOSTNAME"`
 	Message    json.RawMessage `json:"MESSAGE"`
-	// Docker's json-file driver.
-	Log  *string `json:"log"`
-	Time string  `json:"time"`
+	// Docker's json-file driver: the line the container wrote, with its
+	// own timestamp (the entry's "time" is when Docker read it).
+	Log *string `json:"log"`
 }
 
 // jsonEnvelope reads a JSON line as envelope does a text line.
