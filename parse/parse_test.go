@@ -176,6 +176,19 @@ func TestLines(t *testing.T) {
 			func(t *testing.T, ev Event) {
 				want(t, ev.Outcome == Hop && ev.NextQueueID == "CACACACACACA" && ev.QueueID == "BABABABABA", ev)
 			}},
+		// header_checks and body_checks: the reply comes after the fields.
+		{`Jun 27 21:39:43 localhost postfix/cleanup[2712]: 906F418067A: reject: header Subject: Yusuf from mail-yb1-f174.google.com[209.85.219.174]; from=<testmaili34@gmail.com> to=<ugur@ugurcomptech.com.tr> proto=ESMTP helo=<mail-yb1-f174.google.com>: 5.7.1 message content rejected`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindReject && ev.RejectStage == "header" && ev.Reply.Enhanced.String() == "5.7.1" &&
+					ev.Reply.Text == "message content rejected" && ev.Reason == ReasonSpamDetected &&
+					ev.Client.Addr == "209.85.219.174" && ev.Sender == "testmaili34@gmail.com" && ev.Recipient == "ugur@ugurcomptech.com.tr" &&
+					ev.Protocol == "ESMTP", ev)
+			}},
+		{`Oct  6 12:00:00 host postfix/cleanup[1]: 4AB1C2D3E4: reject: body buy now from client.example.org[192.0.2.9]; from=<a@example.org> to=<x@example.net> proto=ESMTP: 5.7.1 no thanks`,
+			func(t *testing.T, ev Event) {
+				want(t, ev.Kind == KindReject && ev.RejectStage == "body" && ev.Reply.Text == "no thanks" &&
+					ev.Client.Name == "client.example.org" && ev.Recipient == "x@example.net" && ev.Protocol == "ESMTP", ev)
+			}},
 		{`Sep 30 20:46:08 smtpnode16 postfix-239.58.50.50/qmgr[31214]: 23EBE3D5C0: from=<h-498b874f2bf0cf639807ad80e1@h-5e67b9b4406.com>, status=expired, returned to sender`,
 			func(t *testing.T, ev Event) {
 				want(t, ev.Kind == KindExpired && ev.Outcome == Expired && ev.Sender == "h-498b874f2bf0cf639807ad80e1@h-5e67b9b4406.com", ev)

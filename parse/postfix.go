@@ -371,7 +371,10 @@ func parsePostfixReject(ev *Event, s string) {
 	} else if i := strings.LastIndex(s, "; proto="); i >= 0 {
 		reply, fields = s[:i], s[i+2:]
 	}
-	ev.Reply = ParseReply(reply)
+	// cleanup's header and body checks put the reply after the fields:
+	// "header Subject: ... from host[addr]; from=<a> to=<b> proto=ESMTP
+	// helo=<h>: 5.7.1 message content rejected".
+	var after string
 	for len(fields) > 0 {
 		eq := strings.IndexByte(fields, '=')
 		if eq <= 0 {
@@ -383,11 +386,14 @@ func parsePostfixReject(ev *Event, s string) {
 		if len(fields) > 0 && fields[0] == '<' {
 			val, fields = angleField(fields)
 		} else {
-			end := strings.IndexAny(fields, ", ")
+			end := strings.IndexAny(fields, ", :")
 			if end < 0 {
 				end = len(fields)
 			}
 			val, fields = fields[:end], fields[end:]
+		}
+		if strings.HasPrefix(fields, ": ") {
+			after, fields = fields[2:], ""
 		}
 		fields = strings.TrimLeft(fields, ", ")
 		switch key {
@@ -399,6 +405,15 @@ func parsePostfixReject(ev *Event, s string) {
 			ev.Protocol = val
 		}
 	}
+	if after != "" {
+		// What came before the fields is the header or body line that
+		// matched, and the client: "Subject: ... from host[addr]".
+		if i := strings.LastIndex(reply, " from "); i >= 0 && ev.Client.Raw == "" {
+			ev.Client = parseRelay(reply[i+6:])
+		}
+		reply = after
+	}
+	ev.Reply = ParseReply(reply)
 	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
 }
 
@@ -423,6 +438,11 @@ func angleField(s string) (string, string) {
 			return s[1:i], rest
 		case ' ':
 			return s[1:i], s[i+2:]
+		case ':':
+			// The last field before cleanup's reply (parsePostfixReject).
+			if i+2 < len(s) && s[i+2] == ' ' {
+				return s[1:i], s[i+1:]
+			}
 		}
 	}
 	// No closing bracket: the rest of the line (cut by syslog's limit).

@@ -515,21 +515,29 @@ func enhancedPolicyReason(e EnhancedStatus) (Reason, bool) {
 
 // A replyRule is one lowercase phrase; "*" in it stands for any run of
 // text, so "this user doesn't have a * account" matches Yahoo's reply for
-// every domain it hosts. Weak rules are generic wording that a specific
-// enhanced code outranks.
+// every domain it hosts. A phrase that starts with wordMark matches a
+// whole word only: "spf" is in a reply's random tracking token (Gmail's
+// "...MDuspfaZ...") now and then. Weak rules are generic wording that a
+// specific enhanced code outranks.
 type replyRule struct {
 	reason Reason
 	weak   bool
+	word   bool // the phrase (one part) must not touch a letter or digit
 	parts  [][]byte
 	keys   [6]uint16 // the rarest bigrams of the phrase: all must occur in the text
 	nkeys  uint8
 }
+
+const wordMark = "\\b"
 
 func (rl *replyRule) match(b []byte, seen *bigramSet) bool {
 	for _, k := range rl.keys[:rl.nkeys] {
 		if !seen.has(k) {
 			return false
 		}
+	}
+	if rl.word {
+		return containsWord(b, rl.parts[0])
 	}
 	for _, p := range rl.parts {
 		i := bytes.Index(b, p)
@@ -539,6 +547,27 @@ func (rl *replyRule) match(b []byte, seen *bigramSet) bool {
 		b = b[i+len(p):]
 	}
 	return true
+}
+
+// containsWord says whether w occurs in b between two characters that are
+// not letters or digits (or at an end).
+func containsWord(b, w []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(b[off:], w)
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i + len(w)
+		if (i == 0 || !isWordByte(b[i-1])) && (j == len(b) || !isWordByte(b[j])) {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 // replyRules is ruleTable flattened, in order: the first strong rule that
@@ -560,6 +589,12 @@ func buildRules(table []ruleGroup) []replyRule {
 	for _, g := range table {
 		for _, p := range g.phrases {
 			rl := replyRule{reason: g.reason, weak: g.weak}
+			if rest, ok := strings.CutPrefix(p, wordMark); ok {
+				p, rl.word = rest, true
+				if strings.Contains(p, "*") {
+					panic("reason: a whole-word phrase has no gaps: " + p)
+				}
+			}
 			var keys []uint16
 			for _, part := range strings.Split(p, "*") {
 				if part == "" {
@@ -637,20 +672,27 @@ var ruleTable = []ruleGroup{
 		"configuration error", "is not defined for", "command not found", "permission denied",
 		"unable to contact ldap", "can't create user output file", "mailbox_transport_maxdepth",
 	}},
+	// Gmail's and Yahoo's throttling for complaints and unsolicited mail
+	// names the sender's SPF or DKIM domain, or "spam": not a failure of
+	// those.
+	{ReasonRateLimited, false, []string{
+		"unusual rate of unsolicited", "unexpected volume", "user complaints", "[tss0", "[ts0",
+		"too many complaints",
+	}},
 	// 163.com's "DT:SPM" verdicts say "please try again later" too.
 	{ReasonSpamDetected, false, []string{"spam or virus", "spam/virus", "dt:spm"}},
-	{ReasonDMARCFailure, false, []string{"dmarc"}},
+	{ReasonDMARCFailure, false, []string{wordMark + "dmarc"}},
 	{ReasonAuthFailure, false, []string{
 		"unauthenticated", "authentication checks", "spf or dkim", "spf and dkim", "dkim or spf",
 		"arc validation", "sender authentication failed", "message failed authentication",
 	}},
 	{ReasonSPFFailure, false, []string{
-		"spf", "sender policy framework", "is not allowed to send mail from",
+		wordMark + "spf", "sender policy framework", "is not allowed to send mail from",
 		"is not permitted to send", "not designated as permitted sender",
 	}},
-	{ReasonDKIMFailure, false, []string{"dkim", "domainkeys"}},
+	{ReasonDKIMFailure, false, []string{wordMark + "dkim", "domainkeys"}},
 	{ReasonReverseDNS, false, []string{
-		"reverse dns", "reverse-dns", "rdns", "ptr record", "reverse hostname",
+		"reverse dns", "reverse-dns", wordMark + "rdns", "ptr record", "reverse hostname",
 		"cannot find your hostname", "cannot resolve your address", "reverse lookup",
 		"reverse dns lookup", "without a valid sender domain", "no ptr", "forward dns entry",
 		"generic dns ptr", "reverse name",
@@ -674,10 +716,6 @@ var ruleTable = []ruleGroup{
 	}},
 	{ReasonBadReputation, false, []string{
 		"reputation",
-	}},
-	{ReasonRateLimited, false, []string{
-		"unusual rate of unsolicited", "unexpected volume", "user complaints", "[tss0", "[ts0",
-		"too many complaints",
 	}},
 	{ReasonTooManyConnections, false, []string{
 		"too many connections", "too many concurrent", "too many smtp sessions", "too many sessions",

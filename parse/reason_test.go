@@ -27,6 +27,9 @@ var classifyCases = []struct {
 	text string
 	want Reason
 }{
+	// Gmail's and Yahoo's throttling names the SPF or DKIM domain.
+	{421, "4.7.28", "host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your SPF domain [example.net 12]. To protect our users from spam, mail sent from your domain has been temporarily rate limited. 421 4.7.28 For more information, go to https://support.google.com/mail/?p=UnsolicitedRateLimitError - gsmtp (in reply to end of DATA command)", ReasonRateLimited},
+	{421, "4.7.28", "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your DKIM domain [example.net 12]. To protect our users from spam, mail sent from your domain has been temporarily rate limited.", ReasonRateLimited},
 	// User unknown.
 	{550, "5.1.1", "host mx.example.com[11.22.33.44] said: 550 5.1.1 <invalid.email@example.com> User unknown (in reply to RCPT TO command)", ReasonUserUnknown},                                                                                                                                                                                                                                         // gp
 	{550, "5.1.1", "host aspmx.l.google.com[74.125.143.26] said: 550-5.1.1 The email account that you tried to reach does not exist. Please try 550-5.1.1 double-checking the recipient's email address for typos or 550-5.1.1 unnecessary spaces. Learn more at 550 5.1.1  https://support.google.com/mail/?p=NoSuchUser od20si504618ejb.621 - gsmtp (in reply to RCPT TO command)", ReasonUserUnknown}, // lm
@@ -438,5 +441,37 @@ func BenchmarkClassify(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		c := &classifyCases[i%len(classifyCases)]
 		Classify(c.code, EnhancedStatus{}, c.text)
+	}
+}
+
+// TestClassifyWholeWords: "spf", "dkim", "dmarc" and "rdns" count as whole
+// words only, not inside the random tracking tokens of Gmail's and
+// Microsoft's replies, and still as words however they are punctuated.
+func TestClassifyWholeWords(t *testing.T) {
+	for _, c := range []struct {
+		code int
+		text string
+		want Reason
+	}{
+		{550, "SMTP error from remote mail server after RCPT TO:<a@gmail.com>: 550-5.2.1 The email account that you tried to reach is inactive. For more\\n550-5.2.1 information, go to\\n550 5.2.1  https://support.google.com/mail/?p=DisabledUser 7W7qMDuspfaZsi5 - gsmtp", ReasonNone},
+		{550, "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [AM4PEPF00027A5F.eurprd04.prod.outlook.com 2026-11-01T00:00:00.000Z 08DDRnwdKCo6spFW]", ReasonNone},
+		{550, "550 5.7.1 message rejected: xdkimx token", ReasonNone},
+		{550, "550 5.7.23 SPF validation failed", ReasonSPFFailure},
+		{550, "550 5.7.1 Rejected by spf=fail policy", ReasonSPFFailure},
+		{550, "550 5.7.1 (SPF) sender not permitted", ReasonSPFFailure},
+		{550, "550 5.7.1 DKIM-Signature verification failed", ReasonDKIMFailure},
+		{550, "550 5.7.1 Unauthenticated email is not accepted due to domain's DMARC policy", ReasonDMARCFailure},
+		{550, "550 5.7.1 Client host rejected: no rDNS", ReasonReverseDNS},
+	} {
+		got := Classify(c.code, EnhancedStatus{}, c.text)
+		if c.want == ReasonNone {
+			if got == ReasonSPFFailure || got == ReasonDKIMFailure {
+				t.Errorf("%q: %v, from a word inside a token", c.text, got)
+			}
+			continue
+		}
+		if got != c.want {
+			t.Errorf("%q: %v, want %v", c.text, got, c.want)
+		}
 	}
 }
