@@ -776,15 +776,21 @@ func sortedRows[V comparable](sums map[rowKey]V, down func(V) bool) (rows []keye
 	return rows, zeroed
 }
 
+// putIDs packs a row key's hour and its first nkey ids, as every rollup
+// table's key starts.
+func (k *rowKey) putIDs(q *rowQueue, nkey int) {
+	q.putInt(k.hour)
+	q.putInt(k.id1)
+	if nkey > 1 {
+		q.putInt(k.id2)
+	}
+}
+
 func (b *Batch) writeHourRows(tier rollupTier, stmts []*cStmt, t hourTable, sums map[rowKey]hourCounts) error {
 	rows, zeroed := sortedRows(sums, func(c hourCounts) bool { return c.attempts < 0 })
 	return b.writeRows(tier.table(t.name), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
 		r := &rows[j]
-		q.putInt(r.k.hour)
-		q.putInt(r.k.id1)
-		if t.nkey > 1 {
-			q.putInt(r.k.id2)
-		}
+		r.k.putIDs(q, t.nkey)
 		q.putText(r.k.outcome)
 		q.putInt(boolInt(r.k.final))
 		q.putText(r.k.reason)
@@ -804,11 +810,7 @@ func (b *Batch) writeDeferredRows(tier rollupTier, stmts []*cStmt, t deferredTab
 	rows, zeroed := sortedRows(sums, func(n int64) bool { return n < 0 })
 	return b.writeRows(tier.table(t.name), stmts, len(rows), func(q *rowQueue, j int, keyOnly bool) {
 		r := &rows[j]
-		q.putInt(r.k.hour)
-		q.putInt(r.k.id1)
-		if t.nkey > 1 {
-			q.putInt(r.k.id2)
-		}
+		r.k.putIDs(q, t.nkey)
 		q.putInt(r.k.id3)
 		if !keyOnly {
 			q.putInt(r.v)
