@@ -532,10 +532,9 @@ func (j *ingestJob) release() {
 	for {
 		select {
 		case <-j.freeEvents:
-			continue
 		default:
+			return
 		}
-		break
 	}
 }
 

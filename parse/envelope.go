@@ -151,7 +151,7 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 			// A syslog daemon's "2026-11-28 07:04:05 host program[pid]:"
 			// (a syslog-ng template), or else Exim's own mainlog: no host,
 			// no program.
-			if t, n, ok := p.eximStamp(line); ok && syslogHeader(line[n:]) {
+			if t, n, ok := p.eximStamp(line); ok && syslogDated(line[n:]) {
 				ev.Time = t
 				rest = line[n:]
 				break
@@ -168,49 +168,56 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		// "mail.example.com exim[3751842]: 2021-07-17 23:20:49 ...".
 		rest = line
 	}
-	// rest is " host program[pid]: message" (or without the leading space).
+	h, ok := syslogFields(rest)
+	if !ok {
+		return "", false
+	}
+	ev.Host, ev.Program, ev.PID = h.host, h.program, h.pid
+	return p.program(ev, h.msg)
+}
+
+// syslogHeader is what follows a syslog timestamp: " host program[pid]: ".
+type syslogHeader struct {
+	host, program string
+	pid           int
+	msg           string // after the header
+}
+
+// syslogFields reads " host program[pid]: message" (the leading space and
+// the pid optional).
+func syslogFields(rest string) (h syslogHeader, ok bool) {
 	if len(rest) > 0 && rest[0] == ' ' {
 		rest = rest[1:]
 	}
 	sp := strings.IndexByte(rest, ' ')
 	if sp <= 0 {
-		return "", false
+		return h, false
 	}
-	ev.Host = rest[:sp]
+	h.host = rest[:sp]
 	rest = rest[sp+1:]
 	// The program ends at "[" (pid follows) or ":".
-	end := -1
-	for i := 0; i < len(rest); i++ {
-		b := rest[i]
-		if b == '[' || b == ':' {
-			end = i
-			break
-		}
-		if b == ' ' {
-			return "", false
-		}
+	end := strings.IndexAny(rest, "[: ")
+	if end <= 0 || rest[end] == ' ' {
+		return h, false
 	}
-	if end <= 0 {
-		return "", false
-	}
-	ev.Program = rest[:end]
+	h.program = rest[:end]
 	rest = rest[end:]
 	if rest[0] == '[' {
 		close := strings.IndexByte(rest, ']')
 		if close < 0 {
-			return "", false
+			return h, false
 		}
-		ev.PID = atoi(rest[1:close])
+		h.pid = atoi(rest[1:close])
 		rest = rest[close+1:]
 	}
-	if len(rest) < 2 || rest[0] != ':' || rest[1] != ' ' {
-		if rest == ":" {
-			rest = ": "
-		} else {
-			return "", false
-		}
+	switch {
+	case strings.HasPrefix(rest, ": "):
+		h.msg = rest[2:]
+	case rest == ":":
+	default:
+		return h, false
 	}
-	return p.program(ev, rest[2:])
+	return h, true
 }
 
 // program classifies the program of a syslog line, set in ev with its
@@ -227,15 +234,10 @@ func (p *Parser) program(ev *Event, msg string) (string, bool) {
 			msg = msg[end+2:]
 		}
 	}
-	if ev.MTA == Exim {
-		// Exim through syslog writes its message without its own
-		// timestamp, or (when forwarded from a mainlog) with it.
-		if len(msg) >= 19 && msg[4] == '-' && msg[7] == '-' && msg[10] == ' ' && isDigit(msg[0]) {
-			return msg, true
-		}
-		return msg, true
-	}
-	if ev.Time.IsZero() {
+	// Exim through syslog writes its message without its own timestamp, or
+	// (when forwarded from a mainlog) with it, which parseExim reads: a
+	// line without a syslog time is still dated.
+	if ev.Time.IsZero() && ev.MTA != Exim {
 		return "", false
 	}
 	return msg, true
@@ -284,36 +286,18 @@ func priority(line string) int {
 	return 0
 }
 
-// syslogHeader says whether s, after a timestamp, is " host program[pid]: "
+// syslogDated says whether s, after a timestamp, is " host program[pid]: "
 // with a Postfix or Exim program, as a syslog daemon writes; in Exim's
 // mainlog a message ID or text follows the timestamp.
-func syslogHeader(s string) bool {
+func syslogDated(s string) bool {
 	if len(s) < 2 || s[0] != ' ' {
 		return false
 	}
-	s = s[1:]
-	sp := strings.IndexByte(s, ' ')
-	if sp <= 0 {
+	h, ok := syslogFields(s)
+	if !ok {
 		return false
 	}
-	s = s[sp+1:]
-	end := strings.IndexAny(s, "[: ")
-	if end <= 0 || s[end] == ' ' {
-		return false
-	}
-	prog := s[:end]
-	s = s[end:]
-	if s[0] == '[' {
-		close := strings.IndexByte(s, ']')
-		if close < 0 {
-			return false
-		}
-		s = s[close+1:]
-	}
-	if !strings.HasPrefix(s, ": ") && s != ":" {
-		return false
-	}
-	mta, _ := classifyProgram(prog)
+	mta, _ := classifyProgram(h.program)
 	return mta != MTAUnknown
 }
 

@@ -196,10 +196,9 @@ type Batch struct {
 	messages map[hostQueueID]struct{}
 	n        int
 
-	insertDelivery, insertReject, insertMessage, updateMessage *cStmt
-	findMessage                                                *sql.Stmt
-	markFinal                                                  *sql.Stmt
-	insertSource, updateSource                                 *sql.Stmt
+	findMessage                *sql.Stmt
+	markFinal                  *sql.Stmt
+	insertSource, updateSource *sql.Stmt
 
 	// Dictionary entries inserted in this transaction: a rollback must take
 	// them out of the shared caches, whose ids would otherwise point at rows
@@ -254,10 +253,6 @@ func (db *DB) Begin(ctx context.Context) (*Batch, error) {
 		db.batchMu.Unlock()
 		return nil, err
 	}
-	b.insertDelivery = db.cstmts.insertDelivery
-	b.insertReject = db.cstmts.insertReject
-	b.insertMessage = db.cstmts.insertMessage
-	b.updateMessage = db.cstmts.updateMessage
 	// Tx.Stmt on the connection the statement was prepared on reuses it.
 	b.findMessage = tx.StmtContext(ctx, s.findMessage)
 	b.markFinal = tx.StmtContext(ctx, s.markFinal)
@@ -624,16 +619,8 @@ func (d *dictionary) bound() {
 	}
 }
 
-// optionalID is dictID for a nullable reference: "" is NULL.
-func (b *Batch) optionalID(d *dictionary, find *sql.Stmt, insert, insertWithID *cStmt, name string) (any, error) {
-	if name == "" {
-		return nil, nil
-	}
-	return b.dictID(d, find, insert, insertWithID, name)
-}
-
-// hostRef, domainRef and relayRef are hostID, domainID and relayID as
-// int64, 0 for none: for the typed appenders (writer.go).
+// hostRef, domainRef and relayRef are the dictionary ids of a name, 0 for
+// none ("": a NULL reference, nullID).
 func (b *Batch) hostRef(name string) (int64, error) {
 	if name == "" {
 		return 0, nil
@@ -656,21 +643,6 @@ func (b *Batch) relayRef(name string) (int64, error) {
 	}
 	c := &b.db.cstmts
 	return b.dictID(b.db.relays, b.db.stmts.findRelay, c.insertRelay, c.insertRelayID, name)
-}
-
-func (b *Batch) hostID(name string) (any, error) {
-	c := &b.db.cstmts
-	return b.optionalID(b.db.hosts, b.db.stmts.findHost, c.insertHost, c.insertHostID, name)
-}
-
-func (b *Batch) domainID(name string) (any, error) {
-	c := &b.db.cstmts
-	return b.optionalID(b.db.domains, b.db.stmts.findDomain, c.insertDomain, c.insertDomainID, lowerASCII(name))
-}
-
-func (b *Batch) relayID(name string) (any, error) {
-	c := &b.db.cstmts
-	return b.optionalID(b.db.relays, b.db.stmts.findRelay, c.insertRelay, c.insertRelayID, name)
 }
 
 // AddDelivery stores one delivery attempt and returns its id.
@@ -742,7 +714,7 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	q.putInt(final)
 	q.putTextOrNull(d.NextQueueID)
 	q.putTextOrNull(d.RemoteName)
-	if err := b.endRow(b.insertDelivery, "add delivery", row); err != nil {
+	if err := b.endRow(b.db.cstmts.insertDelivery, "add delivery", row); err != nil {
 		return 0, err
 	}
 	b.nextDeliveryID++
@@ -842,7 +814,7 @@ func (b *Batch) AddReject(r Reject) error {
 	q.putTextOrNull(r.Enhanced)
 	q.putTextOrNull(r.Reply)
 	q.putTextOrNull(r.Reason)
-	if err := b.endRow(b.insertReject, "add reject", row); err != nil {
+	if err := b.endRow(b.db.cstmts.insertReject, "add reject", row); err != nil {
 		return err
 	}
 	b.rollupReject(r.Time.UnixMicro(), domainID, hostID, r.Reason)
@@ -936,16 +908,10 @@ func (b *Batch) InsertMessage(m Message) (int64, error) {
 	} else if m.ID >= b.db.nextMessageID {
 		b.db.nextMessageID = m.ID + 1
 	}
-	q := b.q
-	row := q.start()
-	r.put(q)
-	q.putInt(m.ID)
-	if err := b.endRow(b.insertMessage, "insert message", row); err != nil {
+	if err := b.writeMessage(b.db.cstmts.insertMessage, "insert message", r); err != nil {
 		return 0, err
 	}
-	b.wroteMessage(r.hostID, m.QueueID)
 	b.queued = append(b.queued, m.ID)
-	b.rememberSender(m.ID, r.senderDomain)
 	b.n++
 	return m.ID, nil
 }
@@ -963,15 +929,22 @@ func (b *Batch) UpdateMessage(m Message) error {
 	if err != nil {
 		return fmt.Errorf("update message %d: %w", m.ID, err)
 	}
+	return b.writeMessage(b.db.cstmts.updateMessage, "update message", r)
+}
+
+// writeMessage queues the row of a message (insertMessageSQL or
+// updateMessageSQL: its columns, then its id) and notes what later
+// lookups of this batch need.
+func (b *Batch) writeMessage(st *cStmt, what string, r messageRow) error {
 	q := b.q
 	row := q.start()
 	r.put(q)
-	q.putInt(m.ID)
-	if err := b.endRow(b.updateMessage, "update message", row); err != nil {
+	q.putInt(r.m.ID)
+	if err := b.endRow(st, what, row); err != nil {
 		return err
 	}
-	b.wroteMessage(r.hostID, m.QueueID)
-	b.rememberSender(m.ID, r.senderDomain)
+	b.wroteMessage(r.hostID, r.m.QueueID)
+	b.rememberSender(r.m.ID, r.senderDomain)
 	return nil
 }
 
@@ -996,7 +969,7 @@ func (b *Batch) FindMessage(host, queueID string) (Message, bool, error) {
 	if err := b.check(); err != nil {
 		return Message{}, false, err
 	}
-	hostID, err := b.hostID(host)
+	hostID, err := b.hostRef(host)
 	if err != nil {
 		return Message{}, false, err
 	}
@@ -1008,9 +981,9 @@ func (b *Batch) FindMessage(host, queueID string) (Message, bool, error) {
 	// says whether the committed database has the queue ID at all, and
 	// the writer's connection, which must wait for the rows queued before
 	// (drain), is asked only if it or this batch might.
-	if _, ok := b.messages[hostQueueID{idOrZero(hostID), queueID}]; !ok {
+	if _, ok := b.messages[hostQueueID{hostID, queueID}]; !ok {
 		var maybe bool
-		if err := b.db.stmts.messageExists.QueryRowContext(b.ctx, queueID, hostID).Scan(&maybe); err != nil {
+		if err := b.db.stmts.messageExists.QueryRowContext(b.ctx, queueID, nullID(hostID)).Scan(&maybe); err != nil {
 			return Message{}, false, b.db.wrapErr("find message", err)
 		}
 		if !maybe {
@@ -1020,7 +993,7 @@ func (b *Batch) FindMessage(host, queueID string) (Message, bool, error) {
 	if err := b.drain(); err != nil {
 		return Message{}, false, err
 	}
-	rows, err := b.findMessage.QueryContext(b.ctx, hostID, queueID)
+	rows, err := b.findMessage.QueryContext(b.ctx, nullID(hostID), queueID)
 	if err != nil {
 		return Message{}, false, b.db.wrapErr("find message", err)
 	}
@@ -1123,10 +1096,11 @@ func (b *Batch) AddCounter(host, program, kind string, n int64) {
 
 func (b *Batch) flushCounters() error {
 	for k, n := range b.counters {
-		hostID, err := b.hostID(k.host)
+		ref, err := b.hostRef(k.host)
 		if err != nil {
 			return err
 		}
+		hostID := nullID(ref)
 		res, err := b.txn().StmtContext(b.ctx, b.db.stmts.updateCounter).ExecContext(b.ctx, n, hostID, k.program, k.kind)
 		if err != nil {
 			return b.db.wrapErr("update counter", err)

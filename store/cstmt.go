@@ -307,29 +307,29 @@ func (s *cStmt) exec(args ...any) (int64, error) {
 func packValue(a any, buf *[]byte) (uint8, int64, error) {
 	switch v := a.(type) {
 	case nil:
-		return C.MB_NULL, 0, nil
+		return kindNull, 0, nil
 	case int64:
-		return C.MB_INT, v, nil
+		return kindInt, v, nil
 	case int:
-		return C.MB_INT, int64(v), nil
+		return kindInt, int64(v), nil
 	case bool:
 		if v {
-			return C.MB_INT, 1, nil
+			return kindInt, 1, nil
 		}
-		return C.MB_INT, 0, nil
+		return kindInt, 0, nil
 	case float64:
-		return C.MB_REAL, int64(math.Float64bits(v)), nil
+		return kindReal, int64(math.Float64bits(v)), nil
 	case string:
 		off := len(*buf)
 		*buf = append(*buf, v...)
-		return C.MB_TEXT, int64(off)<<32 | int64(len(v)), nil
+		return kindText, int64(off)<<32 | int64(len(v)), nil
 	case []byte:
 		if v == nil {
-			return C.MB_NULL, 0, nil
+			return kindNull, 0, nil
 		}
 		off := len(*buf)
 		*buf = append(*buf, v...)
-		return C.MB_BLOB, int64(off)<<32 | int64(len(v)), nil
+		return kindBlob, int64(off)<<32 | int64(len(v)), nil
 	}
 	return 0, 0, fmt.Errorf("store: cannot bind a %T", a)
 }
@@ -340,6 +340,7 @@ const (
 	kindInt  = uint8(C.MB_INT)
 	kindReal = uint8(C.MB_REAL)
 	kindText = uint8(C.MB_TEXT)
+	kindBlob = uint8(C.MB_BLOB)
 )
 
 // cStmtPtr is a statement as rowQueue keeps it.

@@ -423,13 +423,6 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-func idOrZero(v any) int64 {
-	if id, ok := v.(int64); ok {
-		return id
-	}
-	return 0
-}
-
 // addHours and addDeferred add to the batch's in-memory sums; deltas may
 // be negative (a recipient moved, an attempt marked final).
 func (b *Batch) addHours(k hourKey, c hourCounts) {

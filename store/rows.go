@@ -166,13 +166,6 @@ func nullTime(t time.Time) any {
 	return t.UnixMicro()
 }
 
-func nullPositive(n int64) any {
-	if n <= 0 {
-		return nil
-	}
-	return n
-}
-
 func nullID(id int64) any {
 	if id == 0 {
 		return nil

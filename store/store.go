@@ -157,7 +157,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// (_ignore_check_constraints): SQLite built a temporary B-tree for
 	// deliveries' `outcome IN (...)` on every insert, a tenth of a large
 	// ingest's time. The writer checks those values itself (validOutcome,
-	// messageArgs).
+	// messageRow).
 	var err error
 	db.writer, err = sql.Open("sqlite3", fmt.Sprintf(
 		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_ignore_check_constraints=1&_mutex=no&_cache_size=-%d&_txlock=immediate",

@@ -87,9 +87,8 @@ func (q *rowQueue) putText(s string) {
 	q.text = append(q.text, s...)
 }
 
-// putID packs NULL for 0 (nullID), putPositive for 0 and less
-// (nullPositive), putTextOrNull for "" (nullString), putTime for the zero
-// time (nullTime).
+// putID packs NULL for 0 (as nullID), putPositive for 0 and less,
+// putTextOrNull for "" (nullString), putTime for the zero time (nullTime).
 func (q *rowQueue) putID(v int64) {
 	if v == 0 {
 		q.putNull()
