@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -249,6 +250,9 @@ type ingestJob struct {
 	// reader to fill again: a new slice of blockLines events per block was most of
 	// what ingest allocated, and so most of the collector's work.
 	freeEvents chan []parse.Event
+	// heads are the first bytes of the inputs read so far (the reading
+	// goroutine's).
+	heads [][]byte
 }
 
 // sample is a line that was not understood, kept so a user can see it.
@@ -266,7 +270,10 @@ type block struct {
 	samples []sample
 	src     *store.Source // set on the first block of an input
 	end     bool          // the input is done (read in full or failed)
-	err     error         // why the input could not be read in full
+	// synced, when set, marks no lines but a request: close it once
+	// everything sent before is committed.
+	synced chan struct{}
+	err    error // why the input could not be read in full
 }
 
 // memoryLimit is the soft limit of the Go heap for ingest and tail; SQLite's
@@ -329,6 +336,13 @@ func (j *ingestJob) run(ctx context.Context) error {
 		return err
 	}
 	for b := range blocks {
+		if b.synced != nil {
+			if err := commit(); err != nil {
+				return err
+			}
+			close(b.synced)
+			continue
+		}
 		if b.src != nil {
 			if err := commit(); err != nil {
 				return err
@@ -428,6 +442,15 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	defer r.Close()
 	j.files++
 	head := ingest.NewFingerprint(r.ContentHead())
+	if j.readBefore(r.ContentHead()) {
+		// The same content under another name earlier in this run (a
+		// copy, mail.log.1 beside mail.log.1.gz): its record of what was
+		// read is committed once the collator has had all of it.
+		if !j.barrier(ctx, out) {
+			return
+		}
+	}
+	j.heads = append(j.heads, bytes.Clone(r.ContentHead()))
 	src, found, err := j.db.FindSourceByHead(ctx, r.ContentHead())
 	if err != nil {
 		fmt.Fprintf(j.stderr, "mailbounce ingest: %s: %v\n", in.Name(), err)
@@ -435,7 +458,15 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		return
 	}
 	if found {
-		if err := r.SkipTo(src.Offset); err != nil && !errors.Is(err, ingest.ErrPastEnd) {
+		if err := r.SkipTo(src.Offset); err != nil {
+			if errors.Is(err, ingest.ErrPastEnd) {
+				// An older, shorter copy of a log read further before
+				// (a snapshot taken while it grew): all of it is in the
+				// database already, and the record keeps the offset of
+				// the longer one.
+				j.skippedLines += countLines(in)
+				return
+			}
 			fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
 			j.skippedInputs++
 			return
@@ -518,6 +549,53 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		if b.end {
 			return
 		}
+	}
+}
+
+// readBefore tells whether an input read earlier in this run began with
+// the same content as one whose first bytes are head, or the other way
+// round.
+func (j *ingestJob) readBefore(head []byte) bool {
+	for _, h := range j.heads {
+		n := min(len(h), len(head))
+		if n > 0 && string(h[:n]) == string(head[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+// barrier waits until the collator has committed every block sent before
+// it. It returns false if the job ended first.
+func (j *ingestJob) barrier(ctx context.Context, out chan<- *block) bool {
+	done := make(chan struct{})
+	select {
+	case out <- &block{synced: done}:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// countLines counts the lines of an input that is skipped whole, for the
+// summary; 0 if it cannot be read again.
+func countLines(in ingest.Input) int64 {
+	r, err := ingest.Open(in, ingest.Options{})
+	if err != nil {
+		return 0
+	}
+	defer r.Close()
+	var n int64
+	for {
+		if _, _, err := r.Next(); err != nil {
+			return n
+		}
+		n++
 	}
 }
 

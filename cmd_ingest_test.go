@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"mailbounce/store"
@@ -105,5 +110,70 @@ func TestIngestResumesBulkLoad(t *testing.T) {
 	}
 	if n := scalar(t, path, `SELECT count(*) FROM deferred_indexes`); n != "0" {
 		t.Errorf("%s indexes still deferred after a report", n)
+	}
+}
+
+// TestIngestCopiesAddNothing: an older, shorter copy of a log read before
+// (a snapshot taken while it grew), and the same content under a second
+// name in one run (a copy, a .gz twin), add nothing, in either order and
+// in any number of runs; and the record of what was read keeps the longer
+// log's offset, so that the next read of the growing log goes on from there.
+func TestIngestCopiesAddNothing(t *testing.T) {
+	tmp := t.TempDir()
+	full, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(full, []byte("\n"))
+	write := func(name string, data []byte) string {
+		path := filepath.Join(tmp, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(full)
+	zw.Close()
+	logPath := write("mail.log", full)
+	snap := write("snapshot.log", bytes.Join(lines[:len(lines)/2], nil))
+	twin := write("twin.log.gz", gz.Bytes())
+	copyPath := write("copy.log", full)
+
+	want := func() string {
+		db := filepath.Join(tmp, "want.db")
+		if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, logPath); status != 0 {
+			t.Fatalf("ingest: exit %d: %s", status, stderr)
+		}
+		return scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`)
+	}()
+	for i, runs := range [][][]string{
+		{{snap}, {logPath}, {snap}, {logPath}, {snap}},
+		{{logPath}, {snap}, {logPath}},
+		{{snap, twin}, {snap, twin}, {logPath}},
+		{{logPath, twin, copyPath}},
+		{{twin, snap}, {copyPath}},
+	} {
+		db := filepath.Join(tmp, fmt.Sprintf("runs%d.db", i))
+		for _, args := range runs {
+			if _, stderr, status := mailbounce(t, append([]string{"ingest", "-q", "--db", db}, args...)...); status != 0 {
+				t.Fatalf("ingest %v: exit %d: %s", args, status, stderr)
+			}
+		}
+		if got := scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`); got != want {
+			t.Errorf("runs %v: attempts (count, final) %s, want %s as from the log once", runs, got, want)
+		}
+	}
+
+	// The summary counts the copy's own lines as skipped, not the log's.
+	db := filepath.Join(tmp, "summary.db")
+	mailbounce(t, "ingest", "-q", "--db", db, logPath)
+	_, stderr, status := mailbounce(t, "ingest", "--db", db, snap)
+	if status != 0 {
+		t.Fatalf("ingest of the snapshot: exit %d: %s", status, stderr)
+	}
+	if wantLine := fmt.Sprintf("%s lines already in the database were skipped", thousands(int64(len(lines)/2))); !strings.Contains(stderr, wantLine) {
+		t.Errorf("summary of the snapshot:\n%s\nwant %q", stderr, wantLine)
 	}
 }
