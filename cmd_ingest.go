@@ -81,7 +81,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 
 	job := &ingestJob{
 		db: db, inputs: inputs, year: *year, loc: loc, host: *host,
-		stderr: e.stderr, commitRows: *batchRows, skippedInputs: missing,
+		stderr: e.stderr, commitRows: *batchRows, missing: missing,
 	}
 	if !*quiet && isTerminal(e.stderr) {
 		job.bar = newProgressBar(e.stderr, inputs)
@@ -106,20 +106,25 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr)
 	}
 	var indexTime time.Duration
+	indexed := false
 	if !errors.Is(runErr, context.Canceled) {
 		// After a failure too: what was committed is worth reporting on.
 		// An interrupted run leaves them to the next mailbounce that opens
 		// the database, so that Ctrl-C stops at once.
 		t := time.Now()
-		if err := db.RestoreIndexes(ctx); err != nil && runErr == nil {
+		err := db.RestoreIndexes(ctx)
+		if err != nil && runErr == nil {
 			runErr = err
 		}
-		indexTime = time.Since(t)
+		indexTime, indexed = time.Since(t), err == nil && ctx.Err() == nil
 	}
 	if !*quiet {
 		job.summary(e.stderr, time.Since(start))
-		if bulk {
+		switch {
+		case bulk && indexed:
 			fmt.Fprintf(e.stderr, "  bulk load: the indexes that reports read were created at the end, in %s\n", indexTime.Round(time.Millisecond))
+		case bulk:
+			fmt.Fprintf(e.stderr, "  bulk load: the indexes that reports read are not created yet: the next mailbounce command on this database creates them\n")
 		}
 	}
 	switch {
@@ -127,8 +132,8 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return &statusError{status: exitError, err: fmt.Errorf("interrupted; what was committed is kept, run the same command again to finish")}
 	case runErr != nil:
 		return runErr
-	case job.skippedInputs > 0 || job.truncated > 0:
-		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) not read in full; see the messages above", job.skippedInputs+boolInt(job.truncated > 0))}
+	case job.missing+job.done.failed > 0 || job.done.truncated > 0:
+		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) not read in full; see the messages above", job.missing+job.done.failed+boolInt(job.done.truncated > 0))}
 	}
 	return nil
 }
@@ -239,13 +244,13 @@ type ingestJob struct {
 	// commitRows is the number of rows per transaction; 0 means the default.
 	commitRows int
 
-	// Summary figures.
-	files, skippedInputs int
-	lines, skippedLines  int64
-	bytes                int64
-	unknown, truncated   int64
-	collator             *collate.Collator
-	stats                collate.Stats // the collator's, once released
+	// Summary figures: those of the blocks committed (done), and of the
+	// blocks since (pending, which a failed commit loses). missing counts
+	// the arguments that named no file.
+	done, pending tally
+	missing       int
+	collator      *collate.Collator
+	stats         collate.Stats // the collator's at the last commit
 	// freeEvents are event slices of blocks already processed, for the
 	// reader to fill again: a new slice of blockLines events per block was most of
 	// what ingest allocated, and so most of the collector's work.
@@ -253,6 +258,26 @@ type ingestJob struct {
 	// heads are the first bytes of the inputs read so far (the reading
 	// goroutine's).
 	heads [][]byte
+}
+
+// tally is what blocks of lines add to the summary. The reading goroutine
+// fills each block's, the collating one adds them up.
+type tally struct {
+	files, failed int   // inputs opened; inputs not read in full
+	lines, bytes  int64 // lines and bytes of content read
+	skipped       int64 // lines skipped as already in the database
+	unknown       int64 // Postfix and Exim lines not understood
+	truncated     int64 // lines cut at the maximum length
+}
+
+func (t *tally) add(o tally) {
+	t.files += o.files
+	t.failed += o.failed
+	t.lines += o.lines
+	t.bytes += o.bytes
+	t.skipped += o.skipped
+	t.unknown += o.unknown
+	t.truncated += o.truncated
 }
 
 // sample is a line that was not understood, kept so a user can see it.
@@ -265,6 +290,7 @@ type block struct {
 	events  []parse.Event
 	text    string
 	lines   int64
+	tally   tally
 	offset  int64 // content offset after the block: the checkpoint
 	raw     int64 // bytes of the raw file read so far
 	samples []sample
@@ -273,7 +299,10 @@ type block struct {
 	// synced, when set, marks no lines but a request: close it once
 	// everything sent before is committed.
 	synced chan struct{}
-	err    error // why the input could not be read in full
+	// info marks no lines but figures for the summary: an input that
+	// could not be opened, or was skipped whole.
+	info bool
+	err  error // why the input could not be read in full
 }
 
 // memoryLimit is the soft limit of the Go heap for ingest and tail; SQLite's
@@ -318,22 +347,27 @@ func (j *ingestJob) run(ctx context.Context) error {
 	var barLines int64
 	barStart, barDescribed := time.Now(), time.Now()
 	commit := func() error {
-		if batch == nil {
-			return nil
-		}
-		if err := j.collator.Flush(); err != nil {
-			return err
-		}
-		if src != nil {
-			id, err := batch.SetSource(*src)
+		if batch != nil {
+			if err := j.collator.Flush(); err != nil {
+				return err
+			}
+			if src != nil {
+				id, err := batch.SetSource(*src)
+				if err != nil {
+					return err
+				}
+				src.ID = id
+			}
+			err := batch.Commit()
+			batch = nil
 			if err != nil {
 				return err
 			}
-			src.ID = id
+			j.stats = j.collator.Stats
 		}
-		err := batch.Commit()
-		batch = nil
-		return err
+		j.done.add(j.pending)
+		j.pending = tally{}
+		return nil
 	}
 	for b := range blocks {
 		if b.synced != nil {
@@ -341,6 +375,10 @@ func (j *ingestJob) run(ctx context.Context) error {
 				return err
 			}
 			close(b.synced)
+			continue
+		}
+		if b.info {
+			j.pending.add(b.tally)
 			continue
 		}
 		if b.src != nil {
@@ -405,6 +443,7 @@ func (j *ingestJob) run(ctx context.Context) error {
 		default:
 		}
 		b.events = nil
+		j.pending.add(b.tally)
 		if b.end || batch.Len() >= j.commitRows {
 			if err := commit(); err != nil {
 				return err
@@ -433,14 +472,20 @@ func (j *ingestJob) read(ctx context.Context, out chan<- *block) {
 }
 
 func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out chan<- *block) {
+	// info sends figures for an input that sends no lines.
+	info := func(t tally) {
+		select {
+		case out <- &block{input: idx, info: true, tally: t}:
+		case <-ctx.Done():
+		}
+	}
 	r, err := ingest.Open(in, ingest.Options{})
 	if err != nil {
 		fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
-		j.skippedInputs++
+		info(tally{failed: 1})
 		return
 	}
 	defer r.Close()
-	j.files++
 	head := ingest.NewFingerprint(r.ContentHead())
 	if j.readBefore(r.ContentHead()) {
 		// The same content under another name earlier in this run (a
@@ -454,9 +499,11 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	src, found, err := j.db.FindSourceByHead(ctx, r.ContentHead())
 	if err != nil {
 		fmt.Fprintf(j.stderr, "mailbounce ingest: %s: %v\n", in.Name(), err)
-		j.skippedInputs++
+		info(tally{files: 1, failed: 1})
 		return
 	}
+	// The first block carries the input's own figures.
+	t := tally{files: 1}
 	if found {
 		if err := r.SkipTo(src.Offset); err != nil {
 			if errors.Is(err, ingest.ErrPastEnd) {
@@ -464,14 +511,14 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 				// (a snapshot taken while it grew): all of it is in the
 				// database already, and the record keeps the offset of
 				// the longer one.
-				j.skippedLines += countLines(in)
+				info(tally{files: 1, skipped: countLines(in)})
 				return
 			}
 			fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
-			j.skippedInputs++
+			info(tally{files: 1, failed: 1})
 			return
 		}
-		j.skippedLines += src.Lines
+		t.skipped = src.Lines
 		src.Path = in.Path
 	} else {
 		src = store.Source{Path: in.Path, FirstRead: time.Now()}
@@ -482,14 +529,16 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	src.MTime = in.ModTime
 
 	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
+	lineNo, offset := src.Lines, r.Offset()
+	var cut int64 // lines of this input cut
 	first := true
 	buf := make([]byte, 0, blockBytes+4096)
 	ends := make([]int, 0, blockLines)
 	for {
 		buf, ends = buf[:0], ends[:0]
 		var readErr error
-		var lineBytes int64
 		for len(ends) < blockLines && len(buf) < blockBytes {
+			at := r.Offset()
 			line, _, err := r.Next()
 			if err != nil {
 				if err != io.EOF {
@@ -497,14 +546,22 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 				}
 				break
 			}
+			lineNo++
 			if r.Truncated() {
-				j.truncated++
+				if cut == 0 {
+					fmt.Fprintf(j.stderr, "mailbounce ingest: %s: line %d (at byte %d) is longer than %d MiB: only its first MiB is read (no mail log writes lines that long: a binary file or a dump?)\n",
+						in.Name(), lineNo, at, ingest.DefaultMaxLineLen>>20)
+				}
+				cut++
+				t.truncated++
 			}
 			buf = append(buf, line...)
 			ends = append(ends, len(buf))
-			lineBytes += int64(len(line)) + 1
 		}
 		b := &block{input: idx, offset: r.Offset(), raw: r.RawRead(), lines: int64(len(ends)), err: readErr}
+		t.lines += int64(len(ends))
+		t.bytes += r.Offset() - offset
+		offset = r.Offset()
 		if first {
 			s := src
 			b.src = &s
@@ -527,20 +584,19 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 					continue
 				}
 				if ev.Kind == parse.KindUnknown {
-					j.unknown++
+					t.unknown++
 					if len(b.samples) < 3 {
 						b.samples = append(b.samples, sample{programOf(&ev), line})
 					}
 				}
 				b.events = append(b.events, ev)
 			}
-			j.lines += b.lines
-			j.bytes += lineBytes
 		}
 		b.end = len(ends) < blockLines && len(buf) < blockBytes || readErr != nil
 		if readErr != nil {
-			j.skippedInputs++
+			t.failed++
 		}
+		b.tally, t = t, tally{}
 		select {
 		case out <- b:
 		case <-ctx.Done():
@@ -601,10 +657,7 @@ func countLines(in ingest.Input) int64 {
 
 // release drops what only reading needed, keeping the counts.
 func (j *ingestJob) release() {
-	if j.collator != nil {
-		j.stats = j.collator.Stats
-		j.collator = nil
-	}
+	j.collator = nil
 	// Emptied, not dropped: after an error the reading goroutine may still
 	// use the channel.
 	for {
@@ -617,29 +670,28 @@ func (j *ingestJob) release() {
 }
 
 func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
-	st := j.stats
-	if j.collator != nil {
-		st = j.collator.Stats
-	}
-	mbps := float64(j.bytes) / 1e6 / elapsed.Seconds()
-	size := thousands(j.bytes/1_000_000) + " MB"
-	if j.bytes < 10_000_000 {
-		size = fmt.Sprintf("%.1f MB", float64(j.bytes)/1e6)
+	// What was committed: after an interruption or a failure, the rows
+	// of the batch that was lost are not counted.
+	st, t := j.stats, j.done
+	mbps := float64(t.bytes) / 1e6 / elapsed.Seconds()
+	size := thousands(t.bytes/1_000_000) + " MB"
+	if t.bytes < 10_000_000 {
+		size = fmt.Sprintf("%.1f MB", float64(t.bytes)/1e6)
 	}
 	fmt.Fprintf(w, "ingested %d file(s), %s lines (%s) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
-		j.files, thousands(j.lines), size, elapsed.Round(time.Millisecond), mbps,
+		t.files, thousands(t.lines), size, elapsed.Round(time.Millisecond), mbps,
 		thousands(st.Deliveries), thousands(st.Messages), thousands(st.Rejects))
-	if j.skippedLines > 0 {
-		fmt.Fprintf(w, "  %s lines already in the database were skipped\n", thousands(j.skippedLines))
+	if t.skipped > 0 {
+		fmt.Fprintf(w, "  %s lines already in the database were skipped\n", thousands(t.skipped))
 	}
-	if j.unknown > 0 {
-		fmt.Fprintf(w, "  %s Postfix/Exim lines not understood; see them with: mailbounce parse --unknown FILE\n", thousands(j.unknown))
+	if t.unknown > 0 {
+		fmt.Fprintf(w, "  %s Postfix/Exim lines not understood; see them with: mailbounce parse --unknown FILE\n", thousands(t.unknown))
 	}
-	if j.truncated > 0 {
-		fmt.Fprintf(w, "  %s lines longer than 1 MiB were cut\n", thousands(j.truncated))
+	if t.truncated > 0 {
+		fmt.Fprintf(w, "  %s lines longer than 1 MiB were cut (see the messages above)\n", thousands(t.truncated))
 	}
-	if j.skippedInputs > 0 {
-		fmt.Fprintf(w, "  %d input(s) could not be read in full\n", j.skippedInputs)
+	if n := j.missing + t.failed; n > 0 {
+		fmt.Fprintf(w, "  %d input(s) could not be read in full\n", n)
 	}
 }
 

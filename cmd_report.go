@@ -117,7 +117,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		if err := job.run(ctx); err != nil {
 			return err
 		}
-		partial = partial || job.skippedInputs > 0 || job.truncated > 0
+		partial = partial || job.done.failed > 0 || job.done.truncated > 0
 	}
 
 	sum, err := buildSummary(ctx, db, win, loc, *domain, *by, *top)

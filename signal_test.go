@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,7 +55,7 @@ func TestIngestInterrupted(t *testing.T) {
 
 	db := filepath.Join(tmp, "int.db")
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		cmd := exec.Command(os.Args[0], "ingest", "-q", "--batch-rows", "300", "--db", db, log)
+		cmd := exec.Command(os.Args[0], "ingest", "--batch-rows", "300", "--db", db, log)
 		cmd.Env = append(os.Environ(), "MAILBOUNCE_TEST_MAIN=1")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -64,6 +66,7 @@ func TestIngestInterrupted(t *testing.T) {
 		// Wait until it has committed something beyond the last run, then
 		// interrupt it.
 		before := committedLines(t, db)
+		attemptsBefore := countRows(t, db, "deliveries")
 		deadline := time.Now().Add(60 * time.Second)
 		for committedLines(t, db) <= before && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
@@ -74,6 +77,15 @@ func TestIngestInterrupted(t *testing.T) {
 		t.Logf("%v after %d lines: %v: %s", sig, got, err, strings.TrimSpace(stderr.String()))
 		if got >= int64(bytes.Count(one, []byte("\n"))*30) {
 			t.Fatalf("the ingest finished before %v arrived; the test proves nothing", sig)
+		}
+		// The summary tells what was committed, not what was read.
+		want := fmt.Sprintf("ingested 1 file(s), %s lines", thousands(got-before))
+		wantRows := fmt.Sprintf(": %s delivery attempts,", thousands(countRows(t, db, "deliveries")-attemptsBefore))
+		if out := stderr.String(); !strings.Contains(out, want) || !strings.Contains(out, wantRows) {
+			t.Errorf("after %v the summary says\n%s\nwant %q and %q (what was committed)", sig, out, want, wantRows)
+		}
+		if out := stderr.String(); !strings.Contains(out, "interrupted; what was committed is kept") {
+			t.Errorf("after %v: no word of the interruption in\n%s", sig, out)
 		}
 	}
 	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, log); status != 0 {
@@ -90,6 +102,17 @@ func TestIngestInterrupted(t *testing.T) {
 		}
 	}
 	foreignKeysHold(t, db)
+}
+
+func countRows(t *testing.T, path, table string) int64 {
+	if _, err := os.Stat(path); err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(scalar(t, path, `SELECT count(*) FROM `+table), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func committedLines(t *testing.T, path string) int64 {
