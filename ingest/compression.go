@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -93,4 +94,17 @@ func decompressor(c Compression, src io.Reader) (io.Reader, func(), error) {
 		return zr, zr.Close, nil
 	}
 	return src, func() {}, nil
+}
+
+// FileCompression tells the format of the file at path from its first
+// bytes; Plain if it cannot be read (opening it later says why).
+func FileCompression(path string) Compression {
+	f, err := os.Open(path)
+	if err != nil {
+		return Plain
+	}
+	defer f.Close()
+	head := make([]byte, magicLen)
+	n, _ := io.ReadFull(f, head)
+	return detect(head[:n])
 }

@@ -436,3 +436,21 @@ func TestOpenDirectory(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestFileCompression: the format of a file on disk, by its content, as
+// ingest weighs an input before it reads it; a file it cannot open is
+// Plain (opening it to read says why).
+func TestFileCompression(t *testing.T) {
+	data := sampleLog(4096, 3)
+	for _, f := range formats {
+		t.Run(f.name, func(t *testing.T) {
+			path := writeFile(t, tempPath(t, "mail.log.1"), compress(t, f, data))
+			if got := FileCompression(path); got != f.comp {
+				t.Errorf("FileCompression = %v, want %v", got, f.comp)
+			}
+		})
+	}
+	if got := FileCompression(tempPath(t, "missing")); got != Plain {
+		t.Errorf("missing file: %v, want plain", got)
+	}
+}
