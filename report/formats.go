@@ -14,6 +14,7 @@ var Formats = []string{"text", "json", "csv", "markdown", "html"}
 
 // Write writes s in format.
 func Write(w io.Writer, format string, s *Summary) error {
+	s = s.validUTF8()
 	switch format {
 	case "text", "":
 		return Text(w, s)

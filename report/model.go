@@ -296,3 +296,44 @@ func (t Threshold) Check(s *Summary, all []Group) []Breach {
 	}
 	return out
 }
+
+// validUTF8 returns s with every string from a log made valid UTF-8
+// (invalid bytes become U+FFFD), as every format needs: a log may hold any
+// bytes, and a terminal, a spreadsheet or a browser shown raw ones may
+// misread what follows them.
+func (s *Summary) validUTF8() *Summary {
+	v := func(x string) string { return strings.ToValidUTF8(x, "\uFFFD") }
+	reasons := func(rs []ReasonCount) []ReasonCount {
+		out := make([]ReasonCount, len(rs))
+		for i, r := range rs {
+			r.Reason, r.Enhanced, r.Example, r.Group = v(r.Reason), v(r.Enhanced), v(r.Example), v(r.Group)
+			out[i] = r
+		}
+		return out
+	}
+	group := func(g Group) Group {
+		g.Name = v(g.Name)
+		g.Reasons = reasons(g.Reasons)
+		return g
+	}
+	c := *s
+	c.Filter = v(c.Filter)
+	c.Totals = group(c.Totals)
+	c.Groups = make([]Group, len(s.Groups))
+	for i, g := range s.Groups {
+		c.Groups[i] = group(g)
+	}
+	c.Failures = reasons(s.Failures)
+	c.Rejects = reasons(s.Rejects)
+	c.Relays = make([]RelayCount, len(s.Relays))
+	for i, r := range s.Relays {
+		r.Relay, r.TopReason = v(r.Relay), v(r.TopReason)
+		c.Relays[i] = r
+	}
+	c.Thresholds = make([]Breach, len(s.Thresholds))
+	for i, b := range s.Thresholds {
+		b.Group = v(b.Group)
+		c.Thresholds[i] = b
+	}
+	return &c
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"mailbounce/parse"
 )
@@ -82,9 +83,10 @@ func Duration(sec float64) string {
 }
 
 // clean makes a string from a log safe for a terminal or a mail: control
-// characters (escape sequences, carriage returns) become '?'.
+// characters (escape sequences, carriage returns) become '?', invalid
+// UTF-8 becomes U+FFFD.
 func clean(s string) string {
-	if strings.IndexFunc(s, isControl) < 0 {
+	if strings.IndexFunc(s, isControl) < 0 && utf8.ValidString(s) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
