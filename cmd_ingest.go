@@ -28,6 +28,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "time zone of timestamps without offset, e.g. Europe/Berlin (default: local)")
 	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar and no summary")
+	lockTimeout := fs.Duration("lock-timeout", store.DefaultBusyTimeout, "how long to wait for another process's write lock before failing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end (for developers)")
 	batchRows := fs.Int("batch-rows", defaultCommitRows, "rows per transaction (for developers and tests)")
@@ -67,7 +68,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	// The indexes a bulk load of an earlier run set aside are restored or
 	// deferred again below, not by Open: creating them only to drop them
 	// again would cost the resumed run a sort of every row.
-	db, err := store.Open(ctx, *dbPath, store.Options{KeepDeferredIndexes: true})
+	db, err := store.Open(ctx, *dbPath, store.Options{KeepDeferredIndexes: true, BusyTimeout: *lockTimeout})
 	if err != nil {
 		return err
 	}

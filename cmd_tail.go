@@ -30,6 +30,7 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "time zone of timestamps without offset (default: local)")
 	commitEvery := fs.Duration("commit", 500*time.Millisecond, "longest time a line read waits before it is committed")
 	verbose := fs.BoolP("verbose", "v", false, "log rotations and file events on stderr")
+	lockTimeout := fs.Duration("lock-timeout", store.DefaultBusyTimeout, "how long one wait for another process's write lock lasts; tail then logs a warning and waits again")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	db, err := store.Open(ctx, *dbPath, store.Options{})
+	db, err := store.Open(ctx, *dbPath, store.Options{BusyTimeout: *lockTimeout})
 	if err != nil {
 		return err
 	}
@@ -274,7 +275,7 @@ func (t *tailer) write(ctx context.Context) error {
 			}
 			if batch == nil {
 				var err error
-				if batch, err = t.db.Begin(ctx); err != nil {
+				if batch, err = t.begin(ctx); err != nil {
 					return err
 				}
 				c.SetSink(batch)
@@ -331,4 +332,17 @@ func (f *tailFile) advance(pos ingest.Position) {
 	f.pos = pos
 	f.lines++
 	f.dirty = true
+}
+
+// begin starts a batch, waiting as long as another process holds the write
+// lock (a sqlite3 shell, a large ingest creating its indexes): a daemon
+// that gave up would stop recording. The lines wait in the files.
+func (t *tailer) begin(ctx context.Context) (*store.Batch, error) {
+	for {
+		b, err := t.db.Begin(ctx)
+		if err == nil || !errors.Is(err, store.ErrLocked) || ctx.Err() != nil {
+			return b, err
+		}
+		t.log.Warn("the database is locked by another process; waiting for it", "err", err)
+	}
 }

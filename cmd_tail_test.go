@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -137,6 +139,58 @@ func TestTailStdin(t *testing.T) {
 	e := &env{stdin: bytes.NewReader(data), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 	if status := run(context.Background(), e, []string{"tail", "--db", db, "-"}); status != 0 {
 		t.Fatalf("tail -: exit %d: %s", status, errb.String())
+	}
+	var want struct {
+		Domains map[string]counts `json:"domains"`
+	}
+	exp, _ := os.ReadFile("testdata/mta/exim/expected.json")
+	if err := json.Unmarshal(exp, &want); err != nil {
+		t.Fatal(err)
+	}
+	compareCounts(t, want.Domains, summary(t, db))
+}
+
+// TestTailWaitsForLock: another process holds the write lock for longer
+// than one --lock-timeout (an sqlite3 shell, a large ingest creating its
+// indexes); tail warns, waits again, and stores every line once the lock
+// is released, where it used to exit.
+func TestTailWaitsForLock(t *testing.T) {
+	data, err := os.ReadFile("testdata/mta/exim/mainlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "locked.db")
+	// The schema first, then a write lock held by another connection.
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "/dev/null"); status != 0 && status != exitPartial {
+		t.Fatalf("create the database: exit %d: %s", status, stderr)
+	}
+	other, err := sql.Open("sqlite3", "file:"+db+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO counters (program, kind, lines) VALUES ('test', 'unknown', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		tx.Rollback()
+		close(released)
+	}()
+	var out, errb bytes.Buffer
+	e := &env{stdin: bytes.NewReader(data), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	status := run(context.Background(), e, []string{"tail", "--lock-timeout", "200ms", "--db", db, "-"})
+	<-released
+	if status != 0 {
+		t.Fatalf("tail -: exit %d: %s", status, errb.String())
+	}
+	if !strings.Contains(errb.String(), "locked by another process; waiting") {
+		t.Errorf("no warning while the lock was held:\n%s", errb.String())
 	}
 	var want struct {
 		Domains map[string]counts `json:"domains"`

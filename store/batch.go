@@ -232,7 +232,7 @@ func (db *DB) Begin(ctx context.Context) (*Batch, error) {
 	tx, release, err := db.beginTx(ctx)
 	if err != nil {
 		db.batchMu.Unlock()
-		return nil, db.wrapErr("begin batch", err)
+		return nil, db.wrapErr("start writing", err)
 	}
 	s := &db.stmts
 	// Cancelling ctx ends the batch at its next call (check), which
@@ -269,13 +269,13 @@ func (b *Batch) start() error {
 		return err
 	}
 	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT ifnull(max(id), 0) + 1 FROM deliveries`).Scan(&b.nextDeliveryID); err != nil {
-		return b.db.wrapErr("begin batch", err)
+		return b.db.wrapErr("start writing", err)
 	}
 	// Message ids: above every stored one and every one another writer
 	// has handed out (migration 7).
 	if err := b.sqltx.QueryRowContext(b.ctx, `SELECT max(ifnull((SELECT max(id) FROM messages), 0) + 1,
 		ifnull((SELECT next FROM id_counters WHERE name = 'messages'), 1))`).Scan(&b.messageFloor); err != nil {
-		return b.db.wrapErr("begin batch", err)
+		return b.db.wrapErr("start writing", err)
 	}
 	if db := b.db; db.nextMessageID < b.messageFloor {
 		if db.nextMessageID != 0 {

@@ -335,7 +335,8 @@ func (db *DB) wrapErr(op string, err error) error {
 	if errors.As(err, &se) {
 		switch se.Code {
 		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("%s: database %s is locked by another process (another mailbounce ingest or tail?): %w", op, db.path, ErrLocked)
+			return fmt.Errorf("%s: database %s is locked: another process has held a write transaction for longer than %s (a mailbounce creating its indexes at the end of a large ingest, or an sqlite3 shell with a transaction open?); what was committed is kept: run the same command again when it is done, or give --lock-timeout a longer wait: %w",
+				op, db.path, db.opts.BusyTimeout, ErrLocked)
 		case sqlite3.ErrNotADB:
 			return fmt.Errorf("%s: %s: %w; is this the right file?", op, db.path, ErrNotDatabase)
 		case sqlite3.ErrFull:

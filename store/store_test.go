@@ -183,7 +183,7 @@ func checkLocked(t *testing.T, err error, path string, elapsed, timeout time.Dur
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("got %v, want ErrLocked", err)
 	}
-	want := "database " + path + " is locked by another process (another mailbounce ingest or tail?)"
+	want := "database " + path + " is locked: another process has held a write transaction for longer than " + timeout.String()
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q\nwant it to contain %q", err, want)
 	}
