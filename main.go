@@ -74,6 +74,10 @@ func main() {
 
 // run dispatches to a subcommand and maps its error to an exit status.
 func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 2 && args[0] == "help" {
+		// "mailbounce help ingest" is "mailbounce ingest --help".
+		args = []string{args[1], "--help"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(e.stdout)
 		if len(args) == 0 {
@@ -127,10 +131,12 @@ func usage(w io.Writer) {
 // through the returned error rather than exiting.
 func newFlags(e *env, name, args string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	// Only --help prints the usage (a wrong flag gets a one-line error):
+	// on standard output, so that "mailbounce ingest --help | less" works.
+	fs.SetOutput(e.stdout)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: mailbounce %s %s\n\nFlags:\n", name, args)
+		fmt.Fprintf(e.stdout, "Usage: mailbounce %s %s\n\nFlags:\n", name, args)
 		fs.PrintDefaults()
 	}
 	return fs
