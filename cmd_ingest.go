@@ -61,7 +61,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, missing, err := expandInputs(e, fs.Args())
+	inputs, missing, err := expandInputs(e, "ingest", fs.Args())
 	if err != nil {
 		return err
 	}
@@ -193,10 +193,10 @@ func startBulkLoad(ctx context.Context, db *store.DB, inputs []ingest.Input, mod
 // expandInputs expands the command line into inputs. An argument that
 // names nothing readable is reported and counted, and the others are still
 // read; only when none is left does the command fail at once.
-func expandInputs(e *env, args []string) ([]ingest.Input, int, error) {
+func expandInputs(e *env, cmd string, args []string) ([]ingest.Input, int, error) {
 	inputs, errs := ingest.ExpandAll(args)
 	for _, err := range errs {
-		fmt.Fprintf(e.stderr, "mailbounce: %v\n", err)
+		fmt.Fprintf(e.stderr, "mailbounce %s: %v\n", cmd, err)
 	}
 	if len(inputs) == 0 {
 		return nil, len(errs), &statusError{status: exitError, err: fmt.Errorf("no log to read")}
@@ -433,7 +433,11 @@ func (j *ingestJob) run(ctx context.Context) error {
 			}
 		}
 		if b.err != nil {
-			fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", b.err)
+			hint := ""
+			if re := (*ingest.ReadError)(nil); errors.As(b.err, &re) && re.Compression != ingest.Plain {
+				hint = "; the lines before it are stored: a complete copy of the file, ingested later, is read on from there"
+			}
+			fmt.Fprintf(j.stderr, "mailbounce ingest: %v%s\n", b.err, hint)
 		}
 	}
 	if err := commit(); err != nil {

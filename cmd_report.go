@@ -92,7 +92,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	partial := false
 	if fs.NArg() > 0 {
 		var missing int
-		if inputs, missing, err = expandInputs(e, fs.Args()); err != nil {
+		if inputs, missing, err = expandInputs(e, "report", fs.Args()); err != nil {
 			return err
 		}
 		partial = missing > 0

@@ -54,6 +54,9 @@ func (e *ReadError) Unwrap() error { return e.Err }
 // Debian gives /var/log/mail.log to group adm, Red Hat makes
 // /var/log/maillog readable by root alone.
 func explain(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no such file; check the path (a rotated log may have been compressed or removed since): %w", path, fs.ErrNotExist)
+	}
 	if !errors.Is(err, fs.ErrPermission) {
 		return err
 	}

@@ -123,7 +123,7 @@ func TestExpandGlob(t *testing.T) {
 		{dir + "/nomatch*", `no files match "` + dir + `/nomatch*"`},
 		{dir + "/mail.log.d*", `no files match "` + dir + `/mail.log.d*"`},
 		{dir + "/[", `bad pattern "` + dir + `/["`},
-		{dir + "/missing.log", dir + "/missing.log: no such file or directory"},
+		{dir + "/missing.log", dir + "/missing.log: no such file; check the path"},
 		{dir + "/mail.log.d", dir + "/mail.log.d: is a directory"},
 	} {
 		_, err := Expand([]string{dir + "/mail.log", tt.arg})
