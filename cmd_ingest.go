@@ -261,6 +261,7 @@ type tally struct {
 	skipped       int64 // lines skipped as already in the database
 	unknown       int64 // Postfix and Exim lines not understood
 	truncated     int64 // lines cut at the maximum length
+	noHost        int64 // lines of a log that names no host (Exim's mainlog), stored with none
 }
 
 func (t *tally) add(o tally) {
@@ -271,6 +272,7 @@ func (t *tally) add(o tally) {
 	t.skipped += o.skipped
 	t.unknown += o.unknown
 	t.truncated += o.truncated
+	t.noHost += o.noHost
 }
 
 // sample is a line that was not understood, kept so a user can see it.
@@ -570,6 +572,9 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 				if ev.MTA == parse.MTAUnknown || ev.Kind == parse.KindOther {
 					continue
 				}
+				if ev.Host == "" && j.host == "" {
+					t.noHost++
+				}
 				if ev.Kind == parse.KindUnknown {
 					t.unknown++
 					if len(b.samples) < 3 {
@@ -676,6 +681,9 @@ func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
 	}
 	if t.truncated > 0 {
 		fmt.Fprintf(w, "  %s lines longer than 1 MiB were cut (see the messages above)\n", thousands(t.truncated))
+	}
+	if t.noHost > 0 {
+		fmt.Fprintf(w, "  %s lines name no host (Exim's own mainlog): stored without one; give --host NAME to tell hosts apart\n", thousands(t.noHost))
 	}
 	if n := j.missing + t.failed; n > 0 {
 		fmt.Fprintf(w, "  %d input(s) could not be read in full\n", n)
