@@ -73,6 +73,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	warnWorldReadable(e, "ingest", *dbPath)
 	start := time.Now()
 	bulk, err := startBulkLoad(ctx, db, inputs, *bulkMode)
 	if err != nil {
@@ -139,6 +140,17 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) not read in full; see the messages above", job.missing+job.done.failed+boolInt(job.done.truncated > 0))}
 	}
 	return nil
+}
+
+// warnWorldReadable warns when the database, which holds e-mail
+// addresses, is readable by every user: mailbounce creates it 0600, but an
+// older file, a copy or a restore may not be. A mode that opens it to a
+// group is left alone: that can be meant (a reporting group).
+func warnWorldReadable(e *env, cmd, path string) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		fmt.Fprintf(e.stderr, "mailbounce %s: warning: database %s is readable by every user (mode %04o) and holds e-mail addresses; chmod o-r %s\n",
+			cmd, path, fi.Mode().Perm(), path)
+	}
 }
 
 // A bulk load (store.DeferIndexes) pays when the rows an ingest adds

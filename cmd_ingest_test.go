@@ -177,3 +177,21 @@ func TestIngestCopiesAddNothing(t *testing.T) {
 		t.Errorf("summary of the snapshot:\n%s\nwant %q", stderr, wantLine)
 	}
 }
+
+// TestIngestWarnsWorldReadable: a database readable by every user (an
+// older file, a copy) gets a warning; one shared with a group does not.
+func TestIngestWarnsWorldReadable(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "w.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "testdata/mta/exim/mainlog"); status != 0 {
+		t.Fatalf("ingest: exit %d: %s", status, stderr)
+	}
+	for mode, warn := range map[os.FileMode]bool{0o644: true, 0o640: false, 0o600: false} {
+		if err := os.Chmod(db, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, _ := mailbounce(t, "ingest", "-q", "--db", db, "testdata/mta/exim/mainlog")
+		if got := strings.Contains(stderr, "is readable by every user"); got != warn {
+			t.Errorf("mode %04o: warning %v, want %v: %q", mode, got, warn, stderr)
+		}
+	}
+}

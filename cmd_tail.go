@@ -52,6 +52,7 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	warnWorldReadable(e, "tail", *dbPath)
 
 	t := &tailer{db: db, host: *host, loc: loc, log: logger, commitEvery: *commitEvery,
 		items: make(chan tailItem, 4096)}
