@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -340,5 +341,50 @@ func TestTrace(t *testing.T) {
 	}
 	if _, _, status := runCommand(t, "trace", "--db", db, "NOSUCHQUEUEID"); status != exitError {
 		t.Errorf("unknown ID: exit %d", status)
+	}
+}
+
+// TestReportByRelayDelays: grouped by relay, host or sender domain, every
+// group that delivered has delay percentiles (from the latest deliveries:
+// on this small log, all of them), equal to the nearest-rank ones computed
+// from its rows.
+func TestReportByRelayDelays(t *testing.T) {
+	db := mtaDB(t, "postfix")
+	for _, by := range []string{"relay", "host", "sender-domain"} {
+		out, stderr, status := runCommand(t, "report", "--db", db, "--by", by, "--format", "json")
+		if status != 0 {
+			t.Fatalf("--by %s: exit %d: %s", by, status, stderr)
+		}
+		var rep struct {
+			Groups []struct {
+				Name        string   `json:"name"`
+				Delivered   int64    `json:"delivered"`
+				DelayMedian *float64 `json:"delay_median"`
+				DelaySample int64    `json:"delay_sample"`
+				Estimated   bool     `json:"delay_estimated"`
+			} `json:"groups"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Groups) == 0 {
+			t.Fatalf("--by %s: no groups", by)
+		}
+		for _, g := range rep.Groups {
+			if g.Delivered > 0 && (g.DelaySample == 0 || g.DelayMedian == nil || g.Estimated) {
+				t.Errorf("--by %s: group %q delivered %d but has delay sample %d (median %v, estimated %v)",
+					by, g.Name, g.Delivered, g.DelaySample, g.DelayMedian, g.Estimated)
+			}
+			if by != "relay" || g.DelayMedian == nil {
+				continue
+			}
+			// The nearest-rank median of the group's delivered delays.
+			want := scalar(t, db, `WITH ds AS (SELECT delay, row_number() OVER (ORDER BY delay) AS i, count(*) OVER () AS n
+				FROM v_deliveries WHERE relay = '`+g.Name+`' AND outcome = 'delivered' AND final = 1 AND delay IS NOT NULL)
+				SELECT delay FROM ds WHERE i = max(1, (n + 1) / 2)`)
+			if got := strconv.FormatFloat(*g.DelayMedian, 'f', -1, 64); got != want {
+				t.Errorf("relay %q: median %s, want %s", g.Name, got, want)
+			}
+		}
 	}
 }

@@ -253,12 +253,13 @@ func (r *reportRun) run() (*ReportResult, error) {
 			return nil, err
 		}
 	} else {
-		if res.Groups, err = r.otherGroups(c.byOther, rc.byHost); err != nil {
+		// Per relay, host or sender domain no index carries the delays:
+		// the groups' come from the totals' sample of the latest
+		// deliveries (estimates, where it holds fewer than they had).
+		if err := r.sampledDelays(c.byOther, &res.Totals); err != nil {
 			return nil, err
 		}
-		// Per relay, host or sender domain no index carries the delays;
-		// the totals' come from the latest deliveries.
-		if err := r.delays(nil, &res.Totals); err != nil {
+		if res.Groups, err = r.otherGroups(c.byOther, rc.byHost); err != nil {
 			return nil, err
 		}
 	}
@@ -882,6 +883,65 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 		totals.DelayMedian, totals.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
 		totals.DelayN = int64(len(ds))
 		totals.DelayEstimated = len(ds) == limit && int64(len(ds)) < totals.Delivered
+	}
+	return nil
+}
+
+// sampledDelays computes the totals' delay percentiles as delays does, from
+// the latest 10 DelaySample deliveries of the window, and those of each
+// relay, host or sender domain (byID, by the grouping's id) from the same
+// sample: every group that had a delivery among them gets percentiles,
+// marked estimated when the sample holds fewer than it delivered.
+func (r *reportRun) sampledDelays(byID map[int64]*GroupRow, totals *GroupRow) error {
+	var key string
+	switch r.q.By {
+	case ByRelay:
+		key = `ifnull(d.relay_id, 0)`
+	case ByHost:
+		key = `ifnull(d.host_id, 0)`
+	case BySenderDomain:
+		key = `ifnull((SELECT m.sender_domain_id FROM messages m WHERE m.id = d.message_ref), 0)`
+	default:
+		return r.delays(nil, totals)
+	}
+	where, args := r.rowFilter()
+	limit := 10 * r.q.DelaySample
+	rows, err := r.tx.QueryContext(r.ctx, `SELECT d.delay, `+key+` FROM deliveries d INDEXED BY deliveries_time
+		WHERE `+where+` AND d.outcome = 'delivered' AND d.final = 1 AND d.delay IS NOT NULL
+		ORDER BY d.time DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var all []float64
+	per := make(map[int64][]float64)
+	for rows.Next() {
+		var d float64
+		var id int64
+		if err := rows.Scan(&d, &id); err != nil {
+			return err
+		}
+		all = append(all, d)
+		per[id] = append(per[id], d)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	set := func(g *GroupRow, ds []float64, full bool) {
+		if len(ds) == 0 {
+			return
+		}
+		sort.Float64s(ds)
+		g.DelayMedian, g.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
+		g.DelayN = int64(len(ds))
+		g.DelayEstimated = !full && int64(len(ds)) < g.Delivered
+	}
+	full := len(all) < limit // the sample is every delivery of the window
+	set(totals, all, full)
+	for id, ds := range per {
+		if g := byID[id]; g != nil {
+			set(g, ds, full)
+		}
 	}
 	return nil
 }
