@@ -141,6 +141,18 @@ type tailFile struct {
 	pos      ingest.Position
 	lines    int64
 	dirty    bool
+	// finished are the final positions of contents left since the last
+	// commit (a rotated file read to its end, then the new one): each
+	// keeps its own row, committed with the next batch.
+	finished []store.Source
+}
+
+// source is the checkpoint row of the content being read.
+func (f *tailFile) source() store.Source {
+	sum := f.pos.Head.Sum // a copy: f.pos changes with the next line
+	return store.Source{ID: f.sourceID, Path: f.path, HeadHash: sum[:],
+		HeadLen: f.pos.Head.Len, Offset: f.pos.Offset, Lines: f.lines, LastRead: time.Now(),
+		FirstRead: time.Now()}
 }
 
 type tailer struct {
@@ -234,12 +246,16 @@ func (t *tailer) write(ctx context.Context) error {
 			return err
 		}
 		for _, f := range t.files {
+			for _, s := range f.finished {
+				if _, err := batch.SetSource(s); err != nil {
+					return err
+				}
+			}
+			f.finished = nil
 			if !f.dirty {
 				continue
 			}
-			id, err := batch.SetSource(store.Source{ID: f.sourceID, Path: f.path, HeadHash: f.pos.Head.Sum[:],
-				HeadLen: f.pos.Head.Len, Offset: f.pos.Offset, Lines: f.lines, LastRead: time.Now(),
-				FirstRead: time.Now()})
+			id, err := batch.SetSource(f.source())
 			if err != nil {
 				return err
 			}
@@ -324,9 +340,15 @@ func (t *tailer) write(ctx context.Context) error {
 // than the last one (the follower moved to the new file after a rotation)
 // starts a new checkpoint row.
 func (f *tailFile) advance(pos ingest.Position) {
-	sameContent := f.sourceID != 0 && (pos.Head == f.head ||
-		(f.head.Len < ingest.HeadSize && pos.Head.Len >= f.head.Len && pos.Inode == f.pos.Inode && pos.Dev == f.pos.Dev && pos.Inode != 0))
-	if !sameContent && f.sourceID != 0 {
+	sameContent := pos.Head == f.head ||
+		(f.head.Len < ingest.HeadSize && pos.Head.Len >= f.head.Len && pos.Inode == f.pos.Inode && pos.Dev == f.pos.Dev && pos.Inode != 0)
+	if !sameContent {
+		if f.dirty {
+			// The lines of the content left are in this batch: so is
+			// its final position, or a later ingest of the rotated
+			// file would read them again.
+			f.finished = append(f.finished, f.source())
+		}
 		f.sourceID, f.lines = 0, 0
 	}
 	f.head = pos.Head

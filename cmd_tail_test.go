@@ -201,3 +201,74 @@ func TestTailWaitsForLock(t *testing.T) {
 	}
 	compareCounts(t, want.Domains, summary(t, db))
 }
+
+// TestTailRestartCompressedRotationThenIngest: the log grows and is
+// rotated and compressed while the follower is down; on restart it reads
+// the rest of mail.log.1.gz, then the new mail.log. A batch ingest of the
+// whole rotated set afterwards must add nothing: the rotated content's
+// final position is committed too, though the follower left it for the
+// new file within one batch.
+func TestTailRestartCompressedRotationThenIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("gzip"); err != nil {
+		t.Skip("gzip not installed")
+	}
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	third := len(lines) / 3
+	dir := t.TempDir()
+	log, db := filepath.Join(dir, "mail.log"), filepath.Join(dir, "tail.db")
+	if err := os.WriteFile(log, bytes.Join(lines[:third], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := startTail(t, "--db", db, log)
+	waitLines(t, db, int64(third))
+	first.Process.Signal(syscall.SIGTERM)
+	first.Wait()
+
+	// While it is down: the log grows, is rotated and compressed, and a
+	// new one begins.
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(bytes.Join(lines[third:2*third], nil))
+	f.Close()
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("gzip", log+".1").CombinedOutput(); err != nil {
+		t.Fatalf("gzip: %v: %s", err, out)
+	}
+	if err := os.WriteFile(log, bytes.Join(lines[2*third:], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := startTail(t, "--db", db, log)
+	waitLines(t, db, int64(len(lines)))
+	second.Process.Signal(syscall.SIGTERM)
+	second.Wait()
+
+	before := scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`)
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, log+"*"); status != 0 {
+		t.Fatalf("ingest of the rotated set: exit %d: %s", status, stderr)
+	}
+	if after := scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`); after != before {
+		t.Errorf("the ingest after tail added attempts: (count, final) %s, then %s", before, after)
+	}
+	var want struct {
+		Domains map[string]counts `json:"domains"`
+	}
+	exp, _ := os.ReadFile("testdata/mta/postfix/expected.json")
+	if err := json.Unmarshal(exp, &want); err != nil {
+		t.Fatal(err)
+	}
+	compareCounts(t, want.Domains, summary(t, db))
+}
