@@ -33,16 +33,18 @@ func Write(w io.Writer, format string, s *Summary) error {
 // The JSON shape is a public interface: the names of jsonGroup's count
 // fields never change; new fields may be added.
 type jsonReport struct {
-	Since      *string      `json:"since"`
-	Until      *string      `json:"until"`
-	TimeZone   string       `json:"time_zone"`
-	First      *string      `json:"first_attempt"`
-	Last       *string      `json:"last_attempt"`
-	By         string       `json:"by"`
-	Domain     string       `json:"domain_filter,omitempty"`
-	Totals     jsonGroup    `json:"totals"`
-	Domains    []jsonGroup  `json:"domains,omitempty"`
-	Groups     []jsonGroup  `json:"groups,omitempty"`
+	Since    *string   `json:"since"`
+	Until    *string   `json:"until"`
+	TimeZone string    `json:"time_zone"`
+	First    *string   `json:"first_attempt"`
+	Last     *string   `json:"last_attempt"`
+	By       string    `json:"by"`
+	Domain   string    `json:"domain_filter,omitempty"`
+	Totals   jsonGroup `json:"totals"`
+	// One of the two, always there ([] for an empty window): scripts
+	// read it by name.
+	Domains    *[]jsonGroup `json:"domains,omitempty"`
+	Groups     *[]jsonGroup `json:"groups,omitempty"`
 	Omitted    int          `json:"omitted,omitempty"`
 	Failures   []jsonReason `json:"failure_reasons"`
 	Worst      []string     `json:"worst_bounce_rate"`
@@ -175,12 +177,12 @@ func reportJSON(s *Summary) jsonReport {
 		groups = append(groups, groupJSON(g, byDomain))
 	}
 	if byDomain {
-		j.Domains = groups
+		j.Domains = &groups
 		for _, g := range s.WorstBounceRate(WorstMinRecipients, 10) {
 			j.Worst = append(j.Worst, g.Name)
 		}
 	} else {
-		j.Groups = groups
+		j.Groups = &groups
 	}
 	for _, r := range s.Relays {
 		j.Relays = append(j.Relays, jsonRelay{Relay: r.Relay, Attempts: r.Attempts, Delivered: r.Delivered,
@@ -211,14 +213,14 @@ func JSON(w io.Writer, s *Summary) error {
 	if err != nil {
 		return err
 	}
-	out := rest
-	if len(groups) > 0 { // omitempty
-		list, err := appendGroups(make([]byte, 0, len(groups)*4096), groups, "  ")
-		if err != nil {
-			return err
-		}
-		out = spliceGroups(rest, key, list, "omitted", "failure_reasons")
+	if groups == nil {
+		groups = &[]jsonGroup{}
 	}
+	list, err := appendGroups(make([]byte, 0, len(*groups)*4096), *groups, "  ")
+	if err != nil {
+		return err
+	}
+	out := spliceGroups(rest, key, list, "omitted", "failure_reasons")
 	_, err = w.Write(append(out, '\n'))
 	return err
 }

@@ -36,3 +36,17 @@ func TestFormatsValidUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONEmptyWindow: an empty window still has its list of groups, [],
+// under the name scripts read ("domains", or "groups" with --by).
+func TestJSONEmptyWindow(t *testing.T) {
+	for by, key := range map[string]string{ByDomain: `"domains": []`, ByRelay: `"groups": []`} {
+		var out bytes.Buffer
+		if err := JSON(&out, &Summary{By: by}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), key) {
+			t.Errorf("by %s: no %s in\n%s", by, key, out.String())
+		}
+	}
+}
