@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -487,28 +488,43 @@ func parseRelay(s string) Relay {
 	return r
 }
 
-// parseFloat reads a non-negative decimal such as "0.12" or "2071".
+// parseFloat reads a non-negative decimal such as "0.12" or "2071", -1 if
+// s does not start with a digit. The digits are read as an integer and
+// divided by a power of ten, exactly as strconv.ParseFloat rounds them
+// (both are exact below 2^53 and 10^22): adding tenths one by one made
+// "0.49" 0.4899999999999999.
 func parseFloat(s string) float64 {
-	var v float64
-	i := 0
+	var mant uint64
+	i, digits, frac := 0, 0, 0
 	for i < len(s) && isDigit(s[i]) {
-		v = v*10 + float64(s[i]-'0')
+		mant = mant*10 + uint64(s[i]-'0')
 		i++
+		digits++
 	}
 	if i == 0 {
 		return -1
 	}
 	if i < len(s) && s[i] == '.' {
 		i++
-		scale := 0.1
 		for i < len(s) && isDigit(s[i]) {
-			v += float64(s[i]-'0') * scale
-			scale /= 10
+			mant = mant*10 + uint64(s[i]-'0')
 			i++
+			digits++
+			frac++
 		}
 	}
-	return v
+	if digits > 15 {
+		end := i
+		if s[end-1] == '.' {
+			end--
+		}
+		v, _ := strconv.ParseFloat(s[:end], 64)
+		return v
+	}
+	return float64(mant) / pow10[frac]
 }
+
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // reasonExpired is the reason of every give-up after retrying.
 var reasonExpired, _ = ParseReason("expired")
