@@ -54,6 +54,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("name at least one log file, glob or - for standard input")
 	}
+	if *lockTimeout <= 0 {
+		return usageError("--lock-timeout must be longer than 0 (e.g. 30s)")
+	}
 	if *bulkMode != "auto" && *bulkMode != "on" && *bulkMode != "off" {
 		return usageError("--bulk must be auto, on or off")
 	}

@@ -62,6 +62,12 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	default:
 		return usageError("--by %q: want domain, relay, sender-domain or host", *by)
 	}
+	if fs.Changed("top") && *top < 0 {
+		return usageError("--top %d: want 0 (all) or more", *top)
+	}
+	if *minVolume < 0 {
+		return usageError("--min-volume %d: want 0 or more", *minVolume)
+	}
 	if fs.Changed("min-volume") && len(*failIf) == 0 {
 		return usageError("--min-volume says which domains --fail-if checks; give --fail-if too")
 	}

@@ -37,6 +37,9 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() == 0 {
 		return usageError("name the log files to follow, or - for standard input")
 	}
+	if *commitEvery <= 0 || *poll <= 0 || *lockTimeout <= 0 {
+		return usageError("--commit, --poll and --lock-timeout must be longer than 0 (e.g. 500ms)")
+	}
 	loc, err := loadLocation(*tz)
 	if err != nil {
 		return err

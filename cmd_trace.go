@@ -35,6 +35,9 @@ func runTrace(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError("name one queue ID, Message-ID, address or remote ID")
 	}
+	if *limit < 1 {
+		return usageError("--limit %d: want 1 or more", *limit)
+	}
 	if *format != "text" && *format != "json" {
 		return usageError("--format %q: want text or json", *format)
 	}
@@ -132,6 +135,9 @@ type trace struct {
 	Path     []traceHop     `json:"path"`
 	Events   []traceEvent   `json:"events"`
 	Outcomes []traceOutcome `json:"outcomes"`
+	// Limited is set when --limit stopped the trace before every message
+	// found was shown.
+	Limited bool `json:"limited,omitempty"`
 }
 
 // traceQuery finds the messages and follows their content-filter and
@@ -162,7 +168,9 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 		}
 		return rows.Err()
 	}
-	isAddress := strings.Contains(q, "@") && !strings.ContainsAny(q, " ") && query[0] != '<'
+	// An address, or a Message-ID (which has an @ too): both are looked
+	// for, with or without <>.
+	isAddress := strings.Contains(q, "@") && !strings.ContainsAny(q, " ")
 	if err := collect(db.QueryContext(ctx, `SELECT id FROM messages WHERE (queue_id = ? OR message_id = ?)
 		AND coalesce(last_seen, first_seen, 0) >= ? AND coalesce(first_seen, 0) < ?`, q, q, lo, hi)); err != nil {
 		return nil, err
@@ -228,6 +236,12 @@ func traceQuery(ctx context.Context, db *sql.DB, query string, win window, limit
 		if err := collect(db.QueryContext(ctx, `SELECT m2.id FROM deliveries d JOIN messages m2 ON m2.queue_id = d.next_queue_id AND m2.host_id IS d.host_id
 			WHERE d.message_ref = ? AND d.next_queue_id IS NOT NULL`, id)); err != nil {
 			return nil, err
+		}
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			tr.Limited = true
+			break
 		}
 	}
 	for i := range tr.Messages {
@@ -471,7 +485,11 @@ func explain(code int, enhanced, reason string) string {
 
 func (tr *trace) text(e *env, loc *time.Location) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "trace %s: %d message(s), %d event(s)\n\n", sanitize(tr.Query), len(tr.Messages), len(tr.Events))
+	fmt.Fprintf(&b, "trace %s: %d message(s), %d event(s)\n", sanitize(tr.Query), len(tr.Messages), len(tr.Events))
+	if tr.Limited {
+		fmt.Fprintf(&b, "(more messages match: only the first %d are shown; --limit N shows more, --since and --until narrow the search)\n", len(tr.Messages))
+	}
+	b.WriteString("\n")
 	if len(tr.Path) > 0 {
 		fmt.Fprintf(&b, "Path:\n")
 		for _, h := range tr.Path {
