@@ -884,6 +884,12 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 		totals.DelayN = int64(len(ds))
 		totals.DelayEstimated = len(ds) == limit && int64(len(ds)) < totals.Delivered
 	}
+	if r.q.Domain != "" && len(groups) == 1 {
+		// The totals are the one domain's: its row shows the same
+		// figures, from the larger sample, not two estimates that differ.
+		g := &groups[0]
+		g.DelayMedian, g.DelayP95, g.DelayN, g.DelayEstimated = totals.DelayMedian, totals.DelayP95, totals.DelayN, totals.DelayEstimated
+	}
 	return nil
 }
 
