@@ -40,7 +40,8 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	var skipped int
 	inputs, err := ingest.Expand(fs.Args())
 	if err != nil {
-		return usageError("%v", err)
+		// A file that is not there is a failure, as for ingest and report.
+		return err
 	}
 	for _, in := range inputs {
 		if err := ctx.Err(); err != nil {

@@ -115,6 +115,19 @@ func cut(s string, n int) string {
 	return string(r[:n-1]) + "~"
 }
 
+// cutMiddle shortens s to n characters by taking out its middle, marked
+// with '~': relays that differ only in their address
+// (gmail-smtp-in.l.google.com[142.250.102.27]:25) stay apart.
+func cutMiddle(s string, n int) string {
+	s = clean(s)
+	r := []rune(s)
+	if len(r) <= n || n < 8 {
+		return cut(s, n)
+	}
+	head := (n - 1) * 2 / 5
+	return string(r[:head]) + "~" + string(r[len(r)-(n-1-head):])
+}
+
 func runeLen(s string) int { return len([]rune(s)) }
 
 // WindowText describes the window for people.
@@ -201,6 +214,9 @@ func Text(w io.Writer, s *Summary) error {
 		var l strings.Builder
 		for i, v := range vals {
 			if i == 0 {
+				if s.By == ByRelay {
+					v = cutMiddle(v, widths[0])
+				}
 				fmt.Fprintf(&l, "%-*s", widths[0], cut(v, widths[0]))
 				continue
 			}
@@ -306,7 +322,7 @@ func Text(w io.Writer, s *Summary) error {
 			if name == "" {
 				name = "(none)"
 			}
-			l := fmt.Sprintf("  %-30s %9s %9s %8s %7s %7s %6s  %s", cut(name, 30), num(r.Attempts), num(r.Delivered), num(r.Deferred),
+			l := fmt.Sprintf("  %-30s %9s %9s %8s %7s %7s %6s  %s", cutMiddle(name, 30), num(r.Attempts), num(r.Delivered), num(r.Deferred),
 				num(r.Bounced), num(r.Expired), pctOf(r.FailureRate(), r.Attempts), clean(r.TopReason))
 			b.WriteString(cut(l, Width) + "\n")
 		}
