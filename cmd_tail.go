@@ -362,13 +362,23 @@ func (f *tailFile) advance(pos ingest.Position) {
 
 // begin starts a batch, waiting as long as another process holds the write
 // lock (a sqlite3 shell, a large ingest creating its indexes): a daemon
-// that gave up would stop recording. The lines wait in the files.
+// that gave up would stop recording. The lines wait in the files. It warns
+// once per --lock-timeout, at most once a minute.
 func (t *tailer) begin(ctx context.Context) (*store.Batch, error) {
+	var warned time.Time
 	for {
 		b, err := t.db.Begin(ctx)
 		if err == nil || !errors.Is(err, store.ErrLocked) || ctx.Err() != nil {
 			return b, err
 		}
-		t.log.Warn("the database is locked by another process; waiting for it", "err", err)
+		if time.Since(warned) >= time.Minute {
+			warned = time.Now()
+			t.log.Warn("the database is locked by another process (an sqlite3 shell with a transaction open, or an ingest creating its indexes?); tail waits for it, the lines wait in the files")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -443,7 +443,7 @@ func (db *DB) beginTx(ctx context.Context) (tx *sql.Tx, release func(), err erro
 		}
 	})
 	defer stop()
-	tx, err = db.writer.BeginTx(beginCtx, nil)
+	tx, err = db.beginWriter(beginCtx)
 	mu.Lock()
 	begun = true
 	interrupted := beginCtx.Err() != nil

@@ -135,7 +135,7 @@ func appliedVersions(ctx context.Context, db *DB) (map[int]bool, error) {
 
 func applyMigration(ctx context.Context, db *DB, m migration) error {
 	op := "migrate to schema version " + strconv.Itoa(m.version)
-	tx, err := db.writer.BeginTx(ctx, nil)
+	tx, err := db.beginWriter(ctx)
 	if err != nil {
 		return db.wrapErr(op, err)
 	}

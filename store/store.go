@@ -159,9 +159,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// ingest's time. The writer checks those values itself (validOutcome,
 	// messageRow).
 	var err error
+	// SQLite waits for another writer's lock in slices of lockSlice
+	// (busy_timeout), and beginWriter waits slice after slice, up to
+	// BusyTimeout: SQLite's own wait does not see a signal, so a long
+	// one held Ctrl-C up for as long.
 	db.writer, err = sql.Open("sqlite3", fmt.Sprintf(
 		"file:%s?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=%d&_foreign_keys=off&_ignore_check_constraints=1&_mutex=no&_cache_size=-%d&_txlock=immediate",
-		uriPath(path), ms, writerCacheKiB))
+		uriPath(path), min(ms, lockSlice.Milliseconds()), writerCacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -249,6 +253,28 @@ func (db *DB) connect(ctx context.Context) error {
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// lockSlice is how long SQLite waits for another writer's lock at a time.
+const lockSlice = 250 * time.Millisecond
+
+// beginWriter begins a transaction on the writer connection (BEGIN
+// IMMEDIATE: it takes the write lock), waiting for another process's lock
+// up to Options.BusyTimeout, a slice at a time, and no longer once ctx is
+// done.
+func (db *DB) beginWriter(ctx context.Context) (*sql.Tx, error) {
+	deadline := time.Now().Add(db.opts.BusyTimeout)
+	for {
+		tx, err := db.writer.BeginTx(ctx, nil)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) ||
+			!time.Now().Before(deadline) {
+			return tx, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -411,7 +437,7 @@ func (db *DB) DeferIndexes(ctx context.Context) (int, error) {
 	db.batchMu.Lock()
 	defer db.batchMu.Unlock()
 	db.stitchDeferred = true
-	tx, err := db.writer.BeginTx(ctx, nil)
+	tx, err := db.beginWriter(ctx)
 	if err != nil {
 		return 0, db.wrapErr("defer indexes", err)
 	}
@@ -504,7 +530,7 @@ func (db *DB) restoreIndexes(ctx context.Context) (bool, error) {
 	}
 	db.batchMu.Lock()
 	defer db.batchMu.Unlock()
-	tx, err := db.writer.BeginTx(ctx, nil)
+	tx, err := db.beginWriter(ctx)
 	if err != nil {
 		err = db.wrapErr("restore indexes", err)
 		if errors.Is(err, ErrLocked) {
