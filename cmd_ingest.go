@@ -140,7 +140,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	case runErr != nil:
 		return runErr
 	case job.missing+job.done.failed > 0 || job.done.truncated > 0:
-		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) not read in full; see the messages above", job.missing+job.done.failed+boolInt(job.done.truncated > 0))}
+		return &statusError{status: exitPartial, err: job.partial()}
 	}
 	return nil
 }
@@ -185,9 +185,17 @@ func startBulkLoad(ctx context.Context, db *store.DB, inputs []ingest.Input, mod
 	bulk := mode == "on"
 	if mode == "auto" {
 		var size int64
+		stream := false
 		for _, in := range inputs {
-			n := max(in.Size, 0)
-			if !in.IsStdin() && ingest.FileCompression(in.Path) != ingest.Plain {
+			if in.Size < 0 {
+				// Standard input, a named pipe, <(...): of unknown size,
+				// perhaps endless, and not to be read twice (not even
+				// its first bytes, to weigh it).
+				stream = true
+				continue
+			}
+			n := in.Size
+			if ingest.FileCompression(in.Path) != ingest.Plain {
 				n *= compressionRatio
 			}
 			size += n
@@ -196,7 +204,7 @@ func startBulkLoad(ctx context.Context, db *store.DB, inputs []ingest.Input, mod
 		if err != nil {
 			return false, err
 		}
-		bulk = size >= bulkMinBytes && size/bytesPerDelivery >= 2*stored
+		bulk = !stream && size >= bulkMinBytes && size/bytesPerDelivery >= 2*stored
 	}
 	if !bulk {
 		return false, db.RestoreIndexes(ctx)
@@ -217,13 +225,6 @@ func expandInputs(e *env, cmd string, args []string) ([]ingest.Input, int, error
 		return nil, len(errs), &statusError{status: exitError, err: fmt.Errorf("no log to read")}
 	}
 	return inputs, len(errs), nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func defaultDB(e *env) string {
@@ -266,6 +267,8 @@ type ingestJob struct {
 	// heads are the first bytes of the inputs read so far (the reading
 	// goroutine's).
 	heads [][]byte
+	// cmd is the command that runs the job ("ingest", "report").
+	cmd string
 }
 
 // tally is what blocks of lines add to the summary. The reading goroutine
@@ -312,7 +315,13 @@ type block struct {
 	// info marks no lines but figures for the summary: an input that
 	// could not be opened, or was skipped whole.
 	info bool
-	err  error // why the input could not be read in full
+	// notes are messages for the user, printed by the collating
+	// goroutine (which owns stderr and the bar) in their order.
+	notes []string
+	err   error // why the input could not be read in full
+	// skipRaw is how many of the raw bytes were passed over as read
+	// before (the bar moves, the rates do not count them).
+	skipRaw int64
 }
 
 // memoryLimit is the soft limit of the Go heap for ingest and tail; SQLite's
@@ -376,7 +385,22 @@ func (j *ingestJob) run(ctx context.Context) error {
 		j.pending = tally{}
 		return nil
 	}
-	for b := range blocks {
+	for {
+		// Ctrl-C ends the job here even while the reader is stuck in a
+		// read that does not end (a pipe whose writer went quiet).
+		var b *block
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case next, ok := <-blocks:
+			if !ok {
+				if err := commit(); err != nil {
+					return err
+				}
+				return ctx.Err()
+			}
+			b = next
+		}
 		if b.synced != nil {
 			if err := commit(); err != nil {
 				return err
@@ -384,8 +408,12 @@ func (j *ingestJob) run(ctx context.Context) error {
 			close(b.synced)
 			continue
 		}
+		j.note(b.notes...)
 		if b.info {
 			j.pending.add(b.tally)
+			if j.bar != nil {
+				j.bar.add(j.inputs[b.input].Name(), 0, b.skipRaw, 0)
+			}
 			continue
 		}
 		if b.src != nil {
@@ -431,7 +459,7 @@ func (j *ingestJob) run(ctx context.Context) error {
 			src.LastRead = time.Now()
 		}
 		if j.bar != nil {
-			j.bar.add(j.inputs[b.input].Name(), b.raw-rawDone, b.lines)
+			j.bar.add(j.inputs[b.input].Name(), b.raw-rawDone-b.skipRaw, b.skipRaw, b.lines)
 			rawDone = b.raw
 		}
 		// Nothing keeps an event past Add (the collator copies what it
@@ -454,13 +482,9 @@ func (j *ingestJob) run(ctx context.Context) error {
 			if re := (*ingest.ReadError)(nil); errors.As(b.err, &re) && re.Compression != ingest.Plain {
 				hint = "; the lines before it are stored: a complete copy of the file, ingested later, is read on from there"
 			}
-			fmt.Fprintf(j.stderr, "mailbounce ingest: %v%s\n", b.err, hint)
+			j.note(fmt.Sprintf("%v%s", b.err, hint))
 		}
 	}
-	if err := commit(); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // read opens each input, skips what the database already holds, and sends
@@ -477,16 +501,15 @@ func (j *ingestJob) read(ctx context.Context, out chan<- *block) {
 
 func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out chan<- *block) {
 	// info sends figures for an input that sends no lines.
-	info := func(t tally) {
+	info := func(t tally, notes ...string) {
 		select {
-		case out <- &block{input: idx, info: true, tally: t}:
+		case out <- &block{input: idx, info: true, tally: t, notes: notes}:
 		case <-ctx.Done():
 		}
 	}
 	r, err := ingest.Open(in, ingest.Options{})
 	if err != nil {
-		fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
-		info(tally{failed: 1})
+		info(tally{failed: 1}, err.Error())
 		return
 	}
 	defer r.Close()
@@ -502,27 +525,33 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	j.heads = append(j.heads, bytes.Clone(r.ContentHead()))
 	src, found, err := j.db.FindSourceByHead(ctx, r.ContentHead())
 	if err != nil {
-		fmt.Fprintf(j.stderr, "mailbounce ingest: %s: %v\n", in.Name(), err)
-		info(tally{files: 1, failed: 1})
+		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
 		return
 	}
 	// The first block carries the input's own figures.
 	t := tally{files: 1}
 	if found {
-		if err := r.SkipTo(src.Offset); err != nil {
-			if errors.Is(err, ingest.ErrPastEnd) {
-				// An older, shorter copy of a log read further before
-				// (a snapshot taken while it grew): all of it is in the
-				// database already, and the record keeps the offset of
-				// the longer one.
-				info(tally{files: 1, skipped: countLines(in)})
-				return
+		err := r.SkipTo(src.Offset)
+		switch {
+		case errors.Is(err, ingest.ErrPastEnd) && !bytes.HasPrefix(r.ContentHead(), []byte{0}):
+			// An older, shorter copy of a log read further before (a
+			// snapshot taken while it grew): all of it is in the
+			// database already, and the record keeps the offset of the
+			// longer one. (Not so for a log that starts with the NULs
+			// a copytruncate can leave: every such log has the same
+			// first kilobyte. That one is read, as it always was.)
+			select {
+			case out <- &block{input: idx, info: true, tally: tally{files: 1, skipped: countLines(ctx, in)}, skipRaw: max(in.Size, 0)}:
+			case <-ctx.Done():
 			}
-			fmt.Fprintf(j.stderr, "mailbounce ingest: %v\n", err)
-			info(tally{files: 1, failed: 1})
 			return
+		case errors.Is(err, ingest.ErrPastEnd):
+		case err != nil:
+			info(tally{files: 1, failed: 1}, err.Error())
+			return
+		default:
+			t.skipped = src.Lines
 		}
-		t.skipped = src.Lines
 		src.Path = in.Path
 	} else {
 		src = store.Source{Path: in.Path, FirstRead: time.Now()}
@@ -533,7 +562,7 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	src.MTime = in.ModTime
 
 	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
-	lineNo, offset := src.Lines, r.Offset()
+	lineNo, offset, skipRaw := src.Lines, r.Offset(), r.RawRead()
 	var cut int64 // lines of this input cut
 	first := true
 	buf := make([]byte, 0, blockBytes+4096)
@@ -541,6 +570,7 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	for {
 		buf, ends = buf[:0], ends[:0]
 		var readErr error
+		var notes []string
 		for len(ends) < blockLines && len(buf) < blockBytes {
 			at := r.Offset()
 			line, _, err := r.Next()
@@ -553,8 +583,8 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 			lineNo++
 			if r.Truncated() {
 				if cut == 0 {
-					fmt.Fprintf(j.stderr, "mailbounce ingest: %s: line %d (at byte %d) is longer than %d MiB: only its first MiB is read (no mail log writes lines that long: a binary file or a dump?)\n",
-						in.Name(), lineNo, at, ingest.DefaultMaxLineLen>>20)
+					notes = append(notes, fmt.Sprintf("%s: line %d (at byte %d) is longer than %d MiB: only its first MiB is read (no mail log writes lines that long: a binary file or a dump?)",
+						in.Name(), lineNo, at, ingest.DefaultMaxLineLen>>20))
 				}
 				cut++
 				t.truncated++
@@ -562,13 +592,14 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 			buf = append(buf, line...)
 			ends = append(ends, len(buf))
 		}
-		b := &block{input: idx, offset: r.Offset(), raw: r.RawRead(), lines: int64(len(ends)), err: readErr}
+		b := &block{input: idx, offset: r.Offset(), raw: r.RawRead(), lines: int64(len(ends)), err: readErr, notes: notes}
 		t.lines += int64(len(ends))
 		t.bytes += r.Offset() - offset
 		offset = r.Offset()
 		if first {
 			s := src
 			b.src = &s
+			b.skipRaw = skipRaw
 			first = false
 		}
 		if len(ends) > 0 {
@@ -615,6 +646,39 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	}
 }
 
+// partial says what was not read in full, as the summary does.
+func (j *ingestJob) partial() error {
+	n, cut := j.missing+j.done.failed, j.done.truncated
+	switch {
+	case n > 0 && cut > 0:
+		return fmt.Errorf("%d input(s) not read in full, and %s line(s) cut; see the messages above", n, thousands(cut))
+	case n > 0:
+		return fmt.Errorf("%d input(s) not read in full; see the messages above", n)
+	}
+	return fmt.Errorf("%s line(s) longer than 1 MiB cut; see the messages above", thousands(cut))
+}
+
+// note prints messages for the user, above the bar if there is one.
+func (j *ingestJob) note(msgs ...string) {
+	if len(msgs) == 0 {
+		return
+	}
+	if j.bar != nil {
+		j.bar.bar.Clear()
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(j.stderr, "mailbounce %s: %s\n", j.command(), m)
+	}
+}
+
+// command names the command running the job in messages.
+func (j *ingestJob) command() string {
+	if j.cmd == "" {
+		return "ingest"
+	}
+	return j.cmd
+}
+
 // readBefore tells whether an input read earlier in this run began with
 // the same content as one whose first bytes are head, or the other way
 // round.
@@ -645,21 +709,26 @@ func (j *ingestJob) barrier(ctx context.Context, out chan<- *block) bool {
 	}
 }
 
-// countLines counts the lines of an input that is skipped whole, for the
-// summary; 0 if it cannot be read again.
-func countLines(in ingest.Input) int64 {
+// countLines counts the lines of a file that is skipped whole, for the
+// summary, reading it again; 0 for a stream, which cannot be, or once ctx
+// is done.
+func countLines(ctx context.Context, in ingest.Input) int64 {
+	if in.Size < 0 {
+		return 0
+	}
 	r, err := ingest.Open(in, ingest.Options{})
 	if err != nil {
 		return 0
 	}
 	defer r.Close()
 	var n int64
-	for {
+	for ctx.Err() == nil {
 		if _, _, err := r.Next(); err != nil {
 			return n
 		}
 		n++
 	}
+	return n
 }
 
 // release drops what only reading needed, keeping the counts.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"mailbounce/store"
@@ -193,5 +194,46 @@ func TestIngestWarnsWorldReadable(t *testing.T) {
 		if got := strings.Contains(stderr, "is readable by every user"); got != warn {
 			t.Errorf("mode %04o: warning %v, want %v: %q", mode, got, warn, stderr)
 		}
+	}
+}
+
+// TestIngestNamedPipe: a named pipe (or bash's <(...)) is read once, from
+// its first byte: weighing the inputs for a bulk load must not read it,
+// or its first bytes would be lost and its fingerprint differ from the
+// file's. Ingesting the file afterwards then adds nothing.
+func TestIngestNamedPipe(t *testing.T) {
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fifo, db, file := filepath.Join(dir, "pipe"), filepath.Join(dir, "p.db"), filepath.Join(dir, "mail.log")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		f.Write(data)
+		f.Close()
+	}()
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, fifo); status != 0 {
+		t.Fatalf("ingest of a named pipe: exit %d: %s", status, stderr)
+	}
+	want := fmt.Sprint(bytes.Count(data, []byte("\n")))
+	if got := scalar(t, db, `SELECT sum(lines) FROM sources`); got != want {
+		t.Errorf("lines read from the pipe: %s, want %s", got, want)
+	}
+	before := scalar(t, db, `SELECT count(*) FROM deliveries`)
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, file); status != 0 {
+		t.Fatalf("ingest of the file: exit %d: %s", status, stderr)
+	}
+	if after := scalar(t, db, `SELECT count(*) FROM deliveries`); after != before {
+		t.Errorf("the file after the pipe added attempts: %s, then %s", before, after)
 	}
 }

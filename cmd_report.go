@@ -119,7 +119,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	if len(inputs) > 0 {
-		job := &ingestJob{db: db, inputs: inputs, loc: loc, stderr: e.stderr}
+		job := &ingestJob{db: db, inputs: inputs, loc: loc, stderr: e.stderr, cmd: "report"}
 		if err := job.run(ctx); err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ type progress struct {
 	w               io.Writer
 	total           int64 // bytes on disk of all inputs; -1 if unknown (stdin)
 	read, lines     int64
+	rated           int64 // bytes read, not counting those skipped as read before
 	start, describe time.Time
 	input           string
 }
@@ -48,16 +49,18 @@ func newProgress(w io.Writer, inputs []ingest.Input) *progress {
 	return p
 }
 
-// add counts raw bytes (as on disk) and lines read of input.
-func (p *progress) add(input string, raw, lines int64) {
-	p.read += raw
+// add counts raw bytes (as on disk) read and lines of input, and bytes
+// passed over as read before (which move the bar but not the rates).
+func (p *progress) add(input string, raw, skipped, lines int64) {
+	p.read += raw + skipped
+	p.rated += raw
 	p.lines += lines
 	now := time.Now()
 	if input != p.input || now.Sub(p.describe) >= 500*time.Millisecond {
 		p.input, p.describe = input, now
 		p.bar.Describe(p.text(now, false))
 	}
-	p.bar.Add64(raw)
+	p.bar.Add64(raw + skipped)
 }
 
 func (p *progress) text(now time.Time, done bool) string {
@@ -70,7 +73,7 @@ func (p *progress) text(now time.Time, done bool) string {
 	if secs < 1 {
 		return b.String()
 	}
-	rate := float64(p.read) / secs
+	rate := float64(p.rated) / secs
 	fmt.Fprintf(&b, ", %.1f MB/s, %s lines/s", rate/1e6, thousands(int64(float64(p.lines)/secs)))
 	if done {
 		fmt.Fprintf(&b, " in %s", now.Sub(p.start).Round(100*time.Millisecond))

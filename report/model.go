@@ -205,10 +205,10 @@ type Breach struct {
 func (b Breach) String() string {
 	where := "all mail"
 	if b.Group != "" {
-		where = b.Group
+		where = clean(b.Group) // from a log, for a terminal or a mail
 	}
 	return fmt.Sprintf("%s: %s is %s over %d recipients (threshold %s)",
-		where, b.Threshold.Metric, pct(b.Value), b.Volume, b.Threshold.Text)
+		where, b.Threshold.Metric, pct(b.Value), b.Volume, clean(b.Threshold.Text))
 }
 
 // ParseThreshold reads "bounce_rate>5%", "deferral_rate >= 0.2",
