@@ -50,7 +50,7 @@ for log in "$@"; do
 		echo "same: $log"
 	else
 		echo "DIFFERENT: $log"
-		diff "$work/old" "$work/new" | head -20
+		diff "$work/old" "$work/new" | head -20 || true
 		status=1
 	fi
 done
