@@ -155,9 +155,13 @@ func sortKey(column string, g Group) string {
 		return f(g.BounceRate())
 	case "deferral_rate":
 		return f(g.DeferralRate())
-	case "delay_median":
-		return f(g.DelayMedian)
-	case "delay_p95":
+	case "delay_median", "delay_p95":
+		if g.DelaySample == 0 {
+			return "-" // no delay: sorted last, not as 0 s
+		}
+		if column == "delay_median" {
+			return f(g.DelayMedian)
+		}
 		return f(g.DelayP95)
 	}
 	return ""
@@ -242,7 +246,11 @@ document.querySelectorAll("#main th").forEach(function (th) {
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (a, b) {
       var x = a.cells[col], y = b.cells[col];
-      if (x.dataset.v !== undefined) return dir * (parseFloat(x.dataset.v) - parseFloat(y.dataset.v));
+      if (x.dataset.v !== undefined) {
+        var p = parseFloat(x.dataset.v), q = parseFloat(y.dataset.v);
+        if (isNaN(p) || isNaN(q)) return isNaN(p) - isNaN(q); // no figure: last either way
+        return dir * (p - q);
+      }
       return dir * x.textContent.localeCompare(y.textContent);
     });
     rows.forEach(function (r) { body.appendChild(r); });
