@@ -111,6 +111,23 @@ func TestRealMTALogsSplit(t *testing.T) {
 	}
 }
 
+// truth is the per-domain counts of testdata/mta/MTA, computed from the
+// SMTP sink's journal when the logs were made.
+func truth(t *testing.T, mta string) map[string]counts {
+	t.Helper()
+	var want struct {
+		Domains map[string]counts `json:"domains"`
+	}
+	data, err := os.ReadFile(filepath.Join("testdata/mta", mta, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	return want.Domains
+}
+
 func summary(t *testing.T, path string) map[string]counts {
 	t.Helper()
 	db, err := store.Open(context.Background(), path, store.Options{})
