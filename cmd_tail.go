@@ -343,8 +343,14 @@ func (t *tailer) write(ctx context.Context) error {
 // than the last one (the follower moved to the new file after a rotation)
 // starts a new checkpoint row.
 func (f *tailFile) advance(pos ingest.Position) {
+	// Within its first kilobyte a content's head fingerprint grows with
+	// each line: the same content, read on (a compressed rotation has no
+	// inode to tell it by, and a position saved before a restart has
+	// none either). A new content starts again from a smaller offset;
+	// one whose first line ends past where the old one stopped (a log
+	// under 1 KB, then a longer line) cannot be told apart this way.
 	sameContent := pos.Head == f.head ||
-		(f.head.Len < ingest.HeadSize && pos.Head.Len >= f.head.Len && pos.Inode == f.pos.Inode && pos.Dev == f.pos.Dev && pos.Inode != 0)
+		(f.head.Len < ingest.HeadSize && pos.Head.Len > f.head.Len && pos.Offset > f.pos.Offset && pos.Path == f.pos.Path)
 	if !sameContent {
 		if f.dirty {
 			// The lines of the content left are in this batch: so is

@@ -243,3 +243,79 @@ func TestTailRestartCompressedRotationThenIngest(t *testing.T) {
 	}
 	compareCounts(t, truth(t, "postfix"), summary(t, db))
 }
+
+// TestTailRestartTwoRotations: two rotations (both compressed) while the
+// follower is down; on restart it reads the rest of mail.log.2.gz, all of
+// mail.log.1.gz, then mail.log. Each content keeps one checkpoint row with
+// all its lines (a compressed file's head, growing line by line in its
+// first kilobyte, once made a row per line), and a later ingest of the
+// rotated set adds nothing.
+func TestTailRestartTwoRotations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("gzip"); err != nil {
+		t.Skip("gzip not installed")
+	}
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	q := len(lines) / 4
+	dir := t.TempDir()
+	log, db := filepath.Join(dir, "mail.log"), filepath.Join(dir, "tail.db")
+	if err := os.WriteFile(log, bytes.Join(lines[:q], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := startTail(t, "--db", db, log)
+	waitLines(t, db, int64(q))
+	first.Process.Signal(syscall.SIGTERM)
+	first.Wait()
+
+	appendTo := func(path string, part [][]byte) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(bytes.Join(part, nil))
+		f.Close()
+	}
+	rotate := func() {
+		if err := os.Rename(log, log+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("gzip", log+".1").CombinedOutput(); err != nil {
+			t.Fatalf("gzip: %v: %s", err, out)
+		}
+	}
+	appendTo(log, lines[q:2*q])
+	rotate()
+	if err := os.Rename(log+".1.gz", log+".2.gz"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(log, lines[2*q:3*q])
+	rotate()
+	appendTo(log, lines[3*q:])
+
+	second := startTail(t, "--db", db, log)
+	waitLines(t, db, int64(len(lines)))
+	second.Process.Signal(syscall.SIGTERM)
+	second.Wait()
+
+	if n := scalar(t, db, `SELECT count(*) FROM sources`); n != "3" {
+		t.Errorf("%s checkpoint rows, want 3 (one per content): %s", n,
+			scalar(t, db, `SELECT group_concat(offset || ':' || lines || ':' || content_head_len, ' ') FROM sources`))
+	}
+	before := scalar(t, db, `SELECT count(*) FROM deliveries`)
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, log+"*"); status != 0 {
+		t.Fatalf("ingest of the rotated set: exit %d: %s", status, stderr)
+	}
+	if after := scalar(t, db, `SELECT count(*) FROM deliveries`); after != before {
+		t.Errorf("the ingest after tail added attempts: %s, then %s", before, after)
+	}
+	compareCounts(t, truth(t, "postfix"), summary(t, db))
+}
