@@ -523,7 +523,19 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		}
 	}
 	j.heads = append(j.heads, bytes.Clone(r.ContentHead()))
-	src, found, err := j.db.FindSourceByHead(ctx, r.ContentHead())
+	// A log that starts with a kilobyte of NULs (the hole a copytruncate
+	// can leave before what the daemon writes next) has the first
+	// kilobyte of every such log: it is known by its path, not its head
+	// (a renamed copy of it is new input).
+	blank := len(r.ContentHead()) == ingest.HeadSize && bytes.Count(r.ContentHead(), []byte{0}) == ingest.HeadSize
+	var src store.Source
+	var found bool
+	if blank {
+		src, found, err = j.db.FindSourceByPath(ctx, in.Path)
+		found = found && src.HeadLen == head.Len && bytes.Equal(src.HeadHash, head.Sum[:])
+	} else {
+		src, found, err = j.db.FindSourceByHead(ctx, r.ContentHead())
+	}
 	if err != nil {
 		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
 		return
@@ -533,19 +545,22 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	if found {
 		err := r.SkipTo(src.Offset)
 		switch {
-		case errors.Is(err, ingest.ErrPastEnd) && !bytes.HasPrefix(r.ContentHead(), []byte{0}):
+		case errors.Is(err, ingest.ErrPastEnd) && !blank:
 			// An older, shorter copy of a log read further before (a
 			// snapshot taken while it grew): all of it is in the
 			// database already, and the record keeps the offset of the
-			// longer one. (Not so for a log that starts with the NULs
-			// a copytruncate can leave: every such log has the same
-			// first kilobyte. That one is read, as it always was.)
+			// longer one.
 			select {
 			case out <- &block{input: idx, info: true, tally: tally{files: 1, skipped: countLines(ctx, in)}, skipRaw: max(in.Size, 0)}:
 			case <-ctx.Done():
 			}
 			return
 		case errors.Is(err, ingest.ErrPastEnd):
+			// The file at this path is shorter than what was read of it:
+			// truncated and written again. Its own row stays as it is.
+			info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: starts with a kilobyte of NUL bytes and is shorter than when it was read before: it cannot be told from the content read then, and is not read again; ingest a copy under another name to read it",
+				in.Name()))
+			return
 		case err != nil:
 			info(tally{files: 1, failed: 1}, err.Error())
 			return

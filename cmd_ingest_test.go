@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,5 +236,61 @@ func TestIngestNamedPipe(t *testing.T) {
 	}
 	if after := scalar(t, db, `SELECT count(*) FROM deliveries`); after != before {
 		t.Errorf("the file after the pipe added attempts: %s, then %s", before, after)
+	}
+}
+
+// TestIngestBlankHeads: logs that start with a kilobyte of NULs (a
+// copytruncate's hole) all have the same first kilobyte; they are known by
+// their path. Two different such logs, ingested together again and again,
+// in either order, are each stored once, whole.
+func TestIngestBlankHeads(t *testing.T) {
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	dir := t.TempDir()
+	hole := make([]byte, 2048)
+	a := filepath.Join(dir, "a.log")
+	b := filepath.Join(dir, "b.log")
+	if err := os.WriteFile(a, append(append([]byte{}, hole...), bytes.Join(lines[:len(lines)/2], nil)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, append(append([]byte{}, hole[:1500]...), bytes.Join(lines[len(lines)/2:], nil)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	count := func(db string) string {
+		return scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`)
+	}
+	ref := filepath.Join(dir, "ref.db")
+	for _, f := range []string{a, b} {
+		if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", ref, f); status != 0 {
+			t.Fatalf("reference ingest of %s: exit %d: %s", f, status, stderr)
+		}
+	}
+	want := count(ref)
+	// Each alone in a database of its own: the reference holds both whole.
+	var alone int
+	for i, f := range []string{a, b} {
+		db := filepath.Join(dir, fmt.Sprintf("alone%d.db", i))
+		if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, f); status != 0 {
+			t.Fatalf("ingest of %s alone: exit %d: %s", f, status, stderr)
+		}
+		n, _ := strconv.Atoi(scalar(t, db, `SELECT count(*) FROM deliveries`))
+		alone += n
+	}
+	if got := scalar(t, ref, `SELECT count(*) FROM deliveries`); got != fmt.Sprint(alone) || alone == 0 {
+		t.Fatalf("the reference holds %s attempts, the two logs alone %d", got, alone)
+	}
+	for i, order := range [][]string{{a, b}, {b, a}} {
+		db := filepath.Join(dir, fmt.Sprintf("runs%d.db", i))
+		for run := 0; run < 3; run++ {
+			if _, stderr, status := mailbounce(t, append([]string{"ingest", "-q", "--db", db}, order...)...); status != 0 {
+				t.Fatalf("run %d of %v: exit %d: %s", run, order, status, stderr)
+			}
+		}
+		if got := count(db); got != want {
+			t.Errorf("order %v, three runs: attempts (count, final) %s, want %s", order, got, want)
+		}
 	}
 }
