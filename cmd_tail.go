@@ -117,7 +117,8 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	err = t.write(ctx)
 	stopReading()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		// SIGTERM or SIGINT: what was read is committed; a clean stop.
+		// SIGTERM or SIGINT: a clean stop; what was not committed is
+		// read again at the next start.
 		return nil
 	}
 	return err
@@ -229,7 +230,9 @@ func (t *tailer) readStream(ctx context.Context, idx int, r io.Reader) {
 }
 
 // write collates and stores the lines, committing at most commitEvery
-// after a line arrived, and once more when ctx is done.
+// after a line arrived. When ctx is done the open batch is rolled back
+// (its statements see the cancelled context): its lines are read again at
+// the next start, from the positions committed with the rows before them.
 func (t *tailer) write(ctx context.Context) error {
 	c := collate.New(nil, collate.Options{DefaultHost: t.host})
 	var batch *store.Batch
