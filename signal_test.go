@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -141,4 +142,53 @@ func scalar(t *testing.T, path, q string) string {
 		t.Fatal(err)
 	}
 	return s.String
+}
+
+// TestIngestInterruptedWhileLocked: Ctrl-C ends the wait for another
+// process's write lock at once, not when --lock-timeout runs out (SQLite's
+// own wait does not see a signal).
+func TestIngestInterruptedWhileLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	db := filepath.Join(t.TempDir(), "locked.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "/dev/null"); status != 0 && status != exitPartial {
+		t.Fatalf("create the database: exit %d: %s", status, stderr)
+	}
+	other, err := sql.Open("sqlite3", "file:"+db+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`INSERT INTO counters (program, kind, lines) VALUES ('test', 'unknown', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "ingest", "--lock-timeout", "60s", "--db", db, "testdata/mta/exim/mainlog")
+	cmd.Env = append(os.Environ(), "MAILBOUNCE_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	time.Sleep(500 * time.Millisecond)
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitError || !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("after SIGINT: %v: %s", err, stderr.String())
+		}
+		t.Logf("stopped %v after SIGINT", time.Since(sent).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still waiting for the lock 10 s after SIGINT: %s", stderr.String())
+	}
 }
