@@ -46,16 +46,7 @@ func mtaDB(t *testing.T, mta string) string {
 func TestReportJSONTruth(t *testing.T) {
 	for _, mta := range []string{"postfix", "exim"} {
 		t.Run(mta, func(t *testing.T) {
-			var want struct {
-				Domains map[string]counts `json:"domains"`
-			}
-			data, err := os.ReadFile(filepath.Join("testdata/mta", mta, "expected.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(data, &want); err != nil {
-				t.Fatal(err)
-			}
+			want := truth(t, mta)
 			out, stderr, status := runCommand(t, "report", "--db", mtaDB(t, mta), "--format", "json")
 			if status != 0 {
 				t.Fatalf("exit %d: %s", status, stderr)
@@ -85,7 +76,7 @@ func TestReportJSONTruth(t *testing.T) {
 					sum[k] += byName[name][k]
 				}
 			}
-			compareCounts(t, want.Domains, byName)
+			compareCounts(t, want, byName)
 			totals := numbers(got.Totals)
 			for k, n := range sum {
 				if totals[k] != n {

@@ -17,7 +17,16 @@ import (
 // TestMain).
 func startTail(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"tail"}, args...)...)
+	cmd, _ := startMailbounce(t, append([]string{"tail"}, args...)...)
+	return cmd
+}
+
+// startMailbounce runs mailbounce ARGS as a real process (this test
+// binary, see TestMain), killed at the end of the test; its stderr is
+// logged if the test failed.
+func startMailbounce(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "MAILBOUNCE_TEST_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -28,10 +37,10 @@ func startTail(t *testing.T, args ...string) *exec.Cmd {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("tail stderr: %s", stderr.String())
+			t.Logf("%s stderr: %s", args[0], stderr.String())
 		}
 	})
-	return cmd
+	return cmd, &stderr
 }
 
 // waitLines waits until the checkpoints of db cover n lines.
@@ -54,14 +63,7 @@ func TestTailRotationRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	data, err := os.ReadFile("testdata/mta/postfix/maillog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines[len(lines)-1]) == 0 {
-		lines = lines[:len(lines)-1]
-	}
+	lines := logLines(t, "testdata/mta/postfix/maillog")
 	half := len(lines) / 2
 	dir := t.TempDir()
 	log, db := filepath.Join(dir, "mail.log"), filepath.Join(dir, "tail.db")
@@ -146,25 +148,11 @@ func TestTailWaitsForLock(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "locked.db")
 	// The schema first, then a write lock held by another connection.
-	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "/dev/null"); status != 0 && status != exitPartial {
-		t.Fatalf("create the database: exit %d: %s", status, stderr)
-	}
-	other, err := sql.Open("sqlite3", "file:"+db+"?_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	tx, err := other.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`INSERT INTO counters (program, kind, lines) VALUES ('test', 'unknown', 0)`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, db)
 	released := make(chan struct{})
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
-		tx.Rollback()
+		release()
 		close(released)
 	}()
 	var out, errb bytes.Buffer
@@ -193,24 +181,14 @@ func TestTailRestartCompressedRotationThenIngest(t *testing.T) {
 	if _, err := exec.LookPath("gzip"); err != nil {
 		t.Skip("gzip not installed")
 	}
-	data, err := os.ReadFile("testdata/mta/postfix/maillog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines[len(lines)-1]) == 0 {
-		lines = lines[:len(lines)-1]
-	}
+	lines := logLines(t, "testdata/mta/postfix/maillog")
 	third := len(lines) / 3
 	dir := t.TempDir()
 	log, db := filepath.Join(dir, "mail.log"), filepath.Join(dir, "tail.db")
 	if err := os.WriteFile(log, bytes.Join(lines[:third], nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	first := startTail(t, "--db", db, log)
-	waitLines(t, db, int64(third))
-	first.Process.Signal(syscall.SIGTERM)
-	first.Wait()
+	tailUntil(t, db, log, int64(third))
 
 	// While it is down: the log grows, is rotated and compressed, and a
 	// new one begins.
@@ -229,18 +207,9 @@ func TestTailRestartCompressedRotationThenIngest(t *testing.T) {
 	if err := os.WriteFile(log, bytes.Join(lines[2*third:], nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second := startTail(t, "--db", db, log)
-	waitLines(t, db, int64(len(lines)))
-	second.Process.Signal(syscall.SIGTERM)
-	second.Wait()
+	tailUntil(t, db, log, int64(len(lines)))
 
-	before := scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`)
-	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, log+"*"); status != 0 {
-		t.Fatalf("ingest of the rotated set: exit %d: %s", status, stderr)
-	}
-	if after := scalar(t, db, `SELECT count(*) || ' ' || sum(final) FROM deliveries`); after != before {
-		t.Errorf("the ingest after tail added attempts: (count, final) %s, then %s", before, after)
-	}
+	ingestAddsNothing(t, db, log+"*")
 	compareCounts(t, truth(t, "postfix"), summary(t, db))
 }
 
@@ -257,24 +226,14 @@ func TestTailRestartTwoRotations(t *testing.T) {
 	if _, err := exec.LookPath("gzip"); err != nil {
 		t.Skip("gzip not installed")
 	}
-	data, err := os.ReadFile("testdata/mta/postfix/maillog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines[len(lines)-1]) == 0 {
-		lines = lines[:len(lines)-1]
-	}
+	lines := logLines(t, "testdata/mta/postfix/maillog")
 	q := len(lines) / 4
 	dir := t.TempDir()
 	log, db := filepath.Join(dir, "mail.log"), filepath.Join(dir, "tail.db")
 	if err := os.WriteFile(log, bytes.Join(lines[:q], nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	first := startTail(t, "--db", db, log)
-	waitLines(t, db, int64(q))
-	first.Process.Signal(syscall.SIGTERM)
-	first.Wait()
+	tailUntil(t, db, log, int64(q))
 
 	appendTo := func(path string, part [][]byte) {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -301,21 +260,72 @@ func TestTailRestartTwoRotations(t *testing.T) {
 	rotate()
 	appendTo(log, lines[3*q:])
 
-	second := startTail(t, "--db", db, log)
-	waitLines(t, db, int64(len(lines)))
-	second.Process.Signal(syscall.SIGTERM)
-	second.Wait()
+	tailUntil(t, db, log, int64(len(lines)))
 
 	if n := scalar(t, db, `SELECT count(*) FROM sources`); n != "3" {
 		t.Errorf("%s checkpoint rows, want 3 (one per content): %s", n,
 			scalar(t, db, `SELECT group_concat(offset || ':' || lines || ':' || content_head_len, ' ') FROM sources`))
 	}
-	before := scalar(t, db, `SELECT count(*) FROM deliveries`)
-	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, log+"*"); status != 0 {
-		t.Fatalf("ingest of the rotated set: exit %d: %s", status, stderr)
-	}
-	if after := scalar(t, db, `SELECT count(*) FROM deliveries`); after != before {
-		t.Errorf("the ingest after tail added attempts: %s, then %s", before, after)
-	}
+	ingestAddsNothing(t, db, log+"*")
 	compareCounts(t, truth(t, "postfix"), summary(t, db))
+}
+
+// logLines is the lines of a log, each with its "\n".
+func logLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// tailUntil follows log with a tail process until the database covers n
+// lines, then stops it with SIGTERM.
+func tailUntil(t *testing.T, db, log string, n int64) {
+	t.Helper()
+	cmd := startTail(t, "--db", db, log)
+	waitLines(t, db, n)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+// ingestAddsNothing ingests args into db and expects no new attempt.
+func ingestAddsNothing(t *testing.T, db string, args ...string) {
+	t.Helper()
+	q := `SELECT count(*) || ' ' || sum(final) FROM deliveries`
+	before := scalar(t, db, q)
+	if _, stderr, status := mailbounce(t, append([]string{"ingest", "-q", "--db", db}, args...)...); status != 0 {
+		t.Fatalf("ingest %v: exit %d: %s", args, status, stderr)
+	}
+	if after := scalar(t, db, q); after != before {
+		t.Errorf("ingest %v added attempts: (count, final) %s, then %s", args, before, after)
+	}
+}
+
+// holdWriteLock creates the database db (if need be) and holds its write
+// lock, as an sqlite3 shell with a transaction open does, until release.
+func holdWriteLock(t *testing.T, db string) (release func()) {
+	t.Helper()
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "/dev/null"); status != 0 && status != exitPartial {
+		t.Fatalf("create the database: exit %d: %s", status, stderr)
+	}
+	other, err := sql.Open("sqlite3", "file:"+db+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO counters (program, kind, lines) VALUES ('test', 'unknown', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	release = func() { tx.Rollback(); other.Close() }
+	t.Cleanup(release)
+	return release
 }

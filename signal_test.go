@@ -152,30 +152,8 @@ func TestIngestInterruptedWhileLocked(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	db := filepath.Join(t.TempDir(), "locked.db")
-	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "/dev/null"); status != 0 && status != exitPartial {
-		t.Fatalf("create the database: exit %d: %s", status, stderr)
-	}
-	other, err := sql.Open("sqlite3", "file:"+db+"?_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	tx, err := other.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.Exec(`INSERT INTO counters (program, kind, lines) VALUES ('test', 'unknown', 0)`); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "ingest", "--lock-timeout", "60s", "--db", db, "testdata/mta/exim/mainlog")
-	cmd.Env = append(os.Environ(), "MAILBOUNCE_TEST_MAIN=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
+	holdWriteLock(t, db)
+	cmd, stderr := startMailbounce(t, "ingest", "--lock-timeout", "60s", "--db", db, "testdata/mta/exim/mainlog")
 	time.Sleep(500 * time.Millisecond)
 	sent := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
