@@ -507,7 +507,11 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		case <-ctx.Done():
 		}
 	}
-	r, err := ingest.Open(in, ingest.Options{})
+	// A log read while it is written may end in half a line: if the file
+	// grew while it was read, that line is left for the next run, which
+	// reads on from the offset before it. A file that did not grow (a
+	// sample or an excerpt often ends without "\n") gives it as it is.
+	r, err := ingest.Open(in, ingest.Options{HoldPartial: in.Size >= 0})
 	if err != nil {
 		info(tally{failed: 1}, err.Error())
 		return
@@ -592,8 +596,16 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 			if err != nil {
 				if err != io.EOF {
 					readErr = err
+				} else if n := r.Partial(); n > 0 {
+					if growing(in.Path, r.RawRead()) {
+						notes = append(notes, fmt.Sprintf("%s: its last line is being written (%d bytes so far); it is left for the next run, which reads it whole", in.Name(), n))
+					} else if last, ok := r.TakePartial(); ok {
+						line, err = last, nil
+					}
 				}
-				break
+				if err != nil {
+					break
+				}
 			}
 			lineNo++
 			if r.Truncated() {
@@ -659,6 +671,13 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 			return
 		}
 	}
+}
+
+// growing tells whether the file at path is longer now than the read bytes
+// read of it: it is being written.
+func growing(path string, read int64) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() > read
 }
 
 // partial says what was not read in full, as the summary does.

@@ -294,3 +294,25 @@ func TestIngestBlankHeads(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestLastLine: a log's last line without "\n" (a sample or an
+// excerpt often ends so) is stored when the file is not growing; one that
+// is being written (the file grew while it was read) is left for the next
+// run, which reads it whole.
+func TestIngestLastLine(t *testing.T) {
+	line := "Nov 28 10:00:01 mx postfix/smtp[123]: 4ABCD1234: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)"
+	dir := t.TempDir()
+	log, db := filepath.Join(dir, "sample.log"), filepath.Join(dir, "s.db")
+	if err := os.WriteFile(log, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, log); status != 0 {
+		t.Fatalf("ingest: exit %d: %s", status, stderr)
+	}
+	if n := scalar(t, db, `SELECT count(*) FROM deliveries`); n != "1" {
+		t.Errorf("a file whose only line has no end of line: %s attempts stored, want 1", n)
+	}
+	if growing(log, int64(len(line))) || !growing(log, int64(len(line)-1)) {
+		t.Errorf("growing: a file of %d bytes read in full is not growing; read but for one byte, it is", len(line))
+	}
+}

@@ -40,6 +40,9 @@ type lineSplitter struct {
 	// it as the last line: the live follower's end of file is only "no more
 	// yet". It calls resume to read on, and flush when the file is done.
 	follow bool
+	// holdPartial keeps a partial line at io.EOF unread, for good: the
+	// batch reader's end of file (Options.HoldPartial).
+	holdPartial bool
 }
 
 func newLineSplitter(src io.Reader, maxLine int) lineSplitter {
@@ -82,7 +85,7 @@ func (s *lineSplitter) next() ([]byte, int64, error) {
 				s.r, s.scan = s.w, s.w
 				return nil, s.off, s.err
 			}
-			if s.follow {
+			if s.follow || s.holdPartial {
 				return nil, s.off, io.EOF
 			}
 			line := s.buf[s.r:s.w]

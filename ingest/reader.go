@@ -17,6 +17,12 @@ type Options struct {
 	// AllowBinary reads content that Open would reject as binary, for the
 	// user who knows better (a log with a crash hole of NULs near its start).
 	AllowBinary bool
+	// HoldPartial leaves a final line without "\n" of uncompressed
+	// content unread: a log read while it is written may end in half a
+	// line, which the next read, from Offset, gets whole. Partial tells
+	// how long it was. (A compressed file is finished: its last line is
+	// returned as it is.)
+	HoldPartial bool
 }
 
 // binarySniff is how much content is searched for NUL bytes, as grep and
@@ -111,6 +117,7 @@ func newReader(name string, src io.Reader, id FileID, opts Options) (*Reader, er
 	}
 	r.release = release
 	r.lines = newLineSplitter(content, opts.MaxLineLen)
+	r.lines.holdPartial = opts.HoldPartial && r.id.Compression == Plain
 	r.lines.prime(binarySniff)
 	sniff := r.lines.buf[:min(r.lines.w, binarySniff)]
 	if !opts.AllowBinary && looksBinary(sniff) {
@@ -174,6 +181,25 @@ func (r *Reader) wrap(err error) error {
 		}
 	}
 	return r.err
+}
+
+// Partial is the length of the final line without "\n" that HoldPartial
+// left unread, once Next has returned io.EOF; 0 if none.
+func (r *Reader) Partial() int {
+	if r.lines.holdPartial && r.lines.err == io.EOF {
+		return r.lines.w - r.lines.r
+	}
+	return 0
+}
+
+// TakePartial returns the final line that HoldPartial left unread, as the
+// last line (the file turned out not to be growing); false if none.
+func (r *Reader) TakePartial() ([]byte, bool) {
+	if r.Partial() == 0 {
+		return nil, false
+	}
+	line, _, ok := r.lines.flush()
+	return line, ok
 }
 
 // Truncated reports whether the line last returned by Next was cut at

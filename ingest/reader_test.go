@@ -454,3 +454,53 @@ func TestFileCompression(t *testing.T) {
 		t.Errorf("missing file: %v, want plain", got)
 	}
 }
+
+// TestHoldPartial: with HoldPartial a plain file's last line without "\n"
+// is not returned and Offset stays before it (Partial says how long it
+// is); a compressed file's is returned, as without the option.
+func TestHoldPartial(t *testing.T) {
+	data := []byte("line one\nline two\nhalf a li")
+	for _, f := range []format{formats[0], formats[1]} {
+		t.Run(f.name, func(t *testing.T) {
+			path := writeFile(t, tempPath(t, "mail.log"), compress(t, f, data))
+			r := openPath(t, path, Options{HoldPartial: true})
+			defer r.Close()
+			var got []string
+			for {
+				line, _, err := r.Next()
+				if err != nil {
+					if err != io.EOF {
+						t.Fatal(err)
+					}
+					break
+				}
+				got = append(got, string(line))
+			}
+			if f.comp == Plain {
+				if len(got) != 2 || r.Offset() != int64(len("line one\nline two\n")) || r.Partial() != len("half a li") {
+					t.Errorf("lines %q, offset %d, partial %d; want 2 lines, offset 18, partial 9", got, r.Offset(), r.Partial())
+				}
+			} else if len(got) != 3 || got[2] != "half a li" || r.Partial() != 0 {
+				t.Errorf("compressed: lines %q, partial %d; want the half line returned", got, r.Partial())
+			}
+		})
+	}
+}
+
+// TestTakePartial: the held last line is returned by TakePartial, and the
+// offset moves past it, as if HoldPartial had not held it.
+func TestTakePartial(t *testing.T) {
+	path := writeFile(t, tempPath(t, "mail.log"), []byte("line one\nhalf a li"))
+	r := openPath(t, path, Options{HoldPartial: true})
+	defer r.Close()
+	if line, _, err := r.Next(); err != nil || string(line) != "line one" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("at the half line: %v, want io.EOF", err)
+	}
+	line, ok := r.TakePartial()
+	if !ok || string(line) != "half a li" || r.Offset() != int64(len("line one\nhalf a li")) || r.Partial() != 0 {
+		t.Errorf("TakePartial = %q, %v; offset %d, partial %d", line, ok, r.Offset(), r.Partial())
+	}
+}
