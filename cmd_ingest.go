@@ -480,7 +480,13 @@ func (j *ingestJob) run(ctx context.Context) error {
 		if b.err != nil {
 			hint := ""
 			if re := (*ingest.ReadError)(nil); errors.As(b.err, &re) && re.Compression != ingest.Plain {
-				hint = "; the lines before it are stored: a complete copy of the file, ingested later, is read on from there"
+				if errors.Is(re.Err, io.ErrUnexpectedEOF) {
+					hint = "; the lines before it are stored: a complete copy of the file, ingested later, is read on from there"
+				} else {
+					// A checksum error is found at the end of the data it
+					// covers: what was read may be damaged already.
+					hint = "; the archive is damaged inside: lines read before the error may be damaged or missing, and a good copy of it would be taken for this one and skipped (the same first kilobyte): ingest a good copy first, or into a database of its own"
+				}
 			}
 			j.note(fmt.Sprintf("%v%s", b.err, hint))
 		}
