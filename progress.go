@@ -56,7 +56,7 @@ func (p *progress) add(input string, raw, skipped, lines int64) {
 	p.rated += raw
 	p.lines += lines
 	now := time.Now()
-	if input != p.input || now.Sub(p.describe) >= 500*time.Millisecond {
+	if input != p.input || now.Sub(p.describe) >= 100*time.Millisecond {
 		p.input, p.describe = input, now
 		p.bar.Describe(p.text(now, false))
 	}
