@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -170,17 +171,48 @@ type tailer struct {
 }
 
 // savedPosition finds where the last run stopped in f's path, and takes
-// over its checkpoint row.
+// over its checkpoint row. A path never followed may hold content that
+// ingest (or tail under another name: mail.log given as a relative path,
+// then as /var/log/mail.log by the service) already stored: it is looked
+// up by its first kilobyte, as ingest does, and read on from there.
 func (t *tailer) savedPosition(ctx context.Context, f *tailFile) (*ingest.Position, error) {
 	src, ok, err := t.db.FindSourceByPath(ctx, f.path)
-	if err != nil || !ok || len(src.HeadHash) != 32 {
+	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		if src, ok, err = t.sourceByContent(ctx, f.path); err != nil {
+			return nil, err
+		}
+	}
+	if !ok || len(src.HeadHash) != 32 {
+		return nil, nil
 	}
 	pos := &ingest.Position{Path: f.path, Offset: src.Offset}
 	pos.Head.Len = src.HeadLen
 	copy(pos.Head.Sum[:], src.HeadHash)
 	f.sourceID, f.head, f.pos, f.lines = src.ID, pos.Head, *pos, src.Lines
 	return pos, nil
+}
+
+// sourceByContent finds the checkpoint row of the content at path by its
+// first kilobyte; not for a file that is not there (yet) or starts with a
+// kilobyte of NULs (every such log has the same first kilobyte).
+func (t *tailer) sourceByContent(ctx context.Context, path string) (store.Source, bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return store.Source{}, false, nil
+	}
+	r, err := ingest.Open(ingest.Input{Path: path, Size: fi.Size(), ModTime: fi.ModTime()}, ingest.Options{})
+	if err != nil {
+		return store.Source{}, false, nil // the follower says why
+	}
+	head := bytes.Clone(r.ContentHead())
+	r.Close()
+	if len(head) == 0 || bytes.Count(head, []byte{0}) == len(head) {
+		return store.Source{}, false, nil
+	}
+	return t.db.FindSourceByHead(ctx, head)
 }
 
 // follow sends the lines of one follower to the writer until ctx is done.

@@ -329,3 +329,30 @@ func holdWriteLock(t *testing.T, db string) (release func()) {
 	t.Cleanup(release)
 	return release
 }
+
+// TestTailAfterIngest: logs backfilled with ingest, then followed by tail
+// under another path (ingest given a relative path, the service an
+// absolute one; or a copy): tail reads on from where ingest stopped,
+// found by the first kilobyte, instead of storing it all again.
+func TestTailAfterIngest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	lines := logLines(t, "testdata/mta/postfix/maillog")
+	half := len(lines) / 2
+	dir := t.TempDir()
+	db := filepath.Join(dir, "t.db")
+	backfill, live := filepath.Join(dir, "backfill.log"), filepath.Join(dir, "mail.log")
+	if err := os.WriteFile(backfill, bytes.Join(lines[:half], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, backfill); status != 0 {
+		t.Fatalf("ingest: exit %d: %s", status, stderr)
+	}
+	// The live log holds the same first half, and grows.
+	if err := os.WriteFile(live, bytes.Join(lines, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tailUntil(t, db, live, int64(len(lines)))
+	compareCounts(t, truth(t, "postfix"), summary(t, db))
+}
