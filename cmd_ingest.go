@@ -312,15 +312,16 @@ type block struct {
 	// synced, when set, marks no lines but a request: close it once
 	// everything sent before is committed.
 	synced chan struct{}
-	// info marks no lines but figures for the summary: an input that
-	// could not be opened, or was skipped whole.
+	// info marks no lines but figures for the summary: an input done
+	// without reading it (it could not be opened, or was skipped whole).
 	info bool
 	// notes are messages for the user, printed by the collating
 	// goroutine (which owns stderr and the bar) in their order.
 	notes []string
 	err   error // why the input could not be read in full
-	// skipRaw is how many of the raw bytes were passed over as read
-	// before (the bar moves, the rates do not count them).
+	// skipRaw is how many of the raw bytes of an input's first block
+	// were passed over as read before (the bar moves, the rates do not
+	// count them).
 	skipRaw int64
 }
 
@@ -411,8 +412,10 @@ func (j *ingestJob) run(ctx context.Context) error {
 		j.note(b.notes...)
 		if b.info {
 			j.pending.add(b.tally)
-			if j.bar != nil {
-				j.bar.add(j.inputs[b.input].Name(), 0, b.skipRaw, 0)
+			if in := j.inputs[b.input]; j.bar != nil {
+				// Done without reading (or not read at all): its bytes
+				// move the bar, not its rates.
+				j.bar.add(in.Name(), 0, max(in.Size, 0), 0)
 			}
 			continue
 		}
@@ -533,11 +536,9 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		}
 	}
 	j.heads = append(j.heads, bytes.Clone(r.ContentHead()))
-	// A log that starts with a kilobyte of NULs (the hole a copytruncate
-	// can leave before what the daemon writes next) has the first
-	// kilobyte of every such log: it is known by its path, not its head
-	// (a renamed copy of it is new input).
-	blank := len(r.ContentHead()) == ingest.HeadSize && bytes.Count(r.ContentHead(), []byte{0}) == ingest.HeadSize
+	// A log that starts with a kilobyte of NULs is known by its path, not
+	// its head (a renamed copy of it is new input).
+	blank := ingest.BlankHead(r.ContentHead())
 	var src store.Source
 	var found bool
 	if blank {
@@ -560,10 +561,7 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 			// snapshot taken while it grew): all of it is in the
 			// database already, and the record keeps the offset of the
 			// longer one.
-			select {
-			case out <- &block{input: idx, info: true, tally: tally{files: 1, skipped: countLines(ctx, in)}, skipRaw: max(in.Size, 0)}:
-			case <-ctx.Done():
-			}
+			info(tally{files: 1, skipped: countLines(ctx, in)})
 			return
 		case errors.Is(err, ingest.ErrPastEnd):
 			// The file at this path is shorter than what was read of it:
@@ -679,8 +677,8 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	}
 }
 
-// growing tells whether the file at path is longer now than the read bytes
-// read of it: it is being written.
+// growing tells whether the file at path is now longer than the read
+// bytes read of it: it is being written.
 func growing(path string, read int64) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Size() > read

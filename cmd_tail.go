@@ -209,7 +209,7 @@ func (t *tailer) sourceByContent(ctx context.Context, path string) (store.Source
 	}
 	head := bytes.Clone(r.ContentHead())
 	r.Close()
-	if len(head) == 0 || bytes.Count(head, []byte{0}) == len(head) {
+	if len(head) == 0 || ingest.BlankHead(head) {
 		return store.Source{}, false, nil
 	}
 	return t.db.FindSourceByHead(ctx, head)

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"time"
 )
@@ -19,6 +20,13 @@ const HeadSize = 1024
 type Fingerprint struct {
 	Len int
 	Sum [sha256.Size]byte
+}
+
+// BlankHead tells a content head of a full HeadSize of NUL bytes: the hole
+// a copytruncate can leave before what the daemon writes next. Every such
+// log has it, so it identifies none of them.
+func BlankHead(head []byte) bool {
+	return len(head) >= HeadSize && bytes.Count(head[:HeadSize], []byte{0}) == HeadSize
 }
 
 // NewFingerprint fingerprints the first HeadSize bytes of head.

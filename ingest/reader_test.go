@@ -504,3 +504,18 @@ func TestTakePartial(t *testing.T) {
 		t.Errorf("TakePartial = %q, %v; offset %d, partial %d", line, ok, r.Offset(), r.Partial())
 	}
 }
+
+// TestBlankHead: only a full kilobyte of NULs is blank; a shorter head, or
+// one with a byte of text in it, still identifies its log.
+func TestBlankHead(t *testing.T) {
+	nuls := make([]byte, HeadSize)
+	text := append(append([]byte{}, nuls[:HeadSize-1]...), 'N')
+	for _, tt := range []struct {
+		head []byte
+		want bool
+	}{{nuls, true}, {append(nuls, "Nov 28"...), true}, {nuls[:HeadSize-1], false}, {text, false}, {nil, false}} {
+		if got := BlankHead(tt.head); got != tt.want {
+			t.Errorf("BlankHead(%d bytes, last %q) = %v, want %v", len(tt.head), tt.head[max(0, len(tt.head)-1):], got, tt.want)
+		}
+	}
+}

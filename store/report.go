@@ -832,22 +832,6 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 		return err
 	}
 	defer stmt.Close()
-	read := func(rows *sql.Rows, err error) ([]float64, error) {
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var ds []float64
-		for rows.Next() {
-			var d float64
-			if err := rows.Scan(&d); err != nil {
-				return nil, err
-			}
-			ds = append(ds, d)
-		}
-		sort.Float64s(ds)
-		return ds, rows.Err()
-	}
 	for i := range groups {
 		g := &groups[i]
 		if i >= r.extraGroups() {
@@ -860,30 +844,29 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 		if i >= 100 {
 			limit = max(1, limit/10)
 		}
-		ds, err := read(stmt.QueryContext(r.ctx, ids[g.Domain], r.lo, r.hi, limit))
+		rows, err := stmt.QueryContext(r.ctx, ids[g.Domain], r.lo, r.hi, limit)
 		if err != nil {
 			return err
 		}
-		if len(ds) == 0 {
-			continue
+		var ds []float64
+		for rows.Next() {
+			var d float64
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return err
+			}
+			ds = append(ds, d)
 		}
-		g.DelayMedian, g.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
-		g.DelayN = int64(len(ds))
-		g.DelayEstimated = len(ds) == limit && int64(len(ds)) < g.Delivered
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		setDelays(g, ds, len(ds) == limit)
 	}
-	where, args := r.rowFilter()
-	limit := 10 * r.q.DelaySample
-	ds, err := read(r.tx.QueryContext(r.ctx, `SELECT d.delay FROM deliveries d INDEXED BY deliveries_time
-		WHERE `+where+` AND d.outcome = 'delivered' AND d.final = 1 AND d.delay IS NOT NULL
-		ORDER BY d.time DESC LIMIT ?`, append(args, limit)...))
+	all, _, cut, err := r.latestDelays("")
 	if err != nil {
 		return err
 	}
-	if len(ds) > 0 {
-		totals.DelayMedian, totals.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
-		totals.DelayN = int64(len(ds))
-		totals.DelayEstimated = len(ds) == limit && int64(len(ds)) < totals.Delivered
-	}
+	setDelays(totals, all, cut)
 	if r.q.Domain != "" && len(groups) == 1 {
 		// The totals are the one domain's: its row shows the same
 		// figures, from the larger sample, not two estimates that differ.
@@ -893,11 +876,11 @@ func (r *reportRun) delays(groups []GroupRow, totals *GroupRow) error {
 	return nil
 }
 
-// sampledDelays computes the totals' delay percentiles as delays does, from
-// the latest 10 DelaySample deliveries of the window, and those of each
-// relay, host or sender domain (byID, by the grouping's id) from the same
-// sample: every group that had a delivery among them gets percentiles,
-// marked estimated when the sample holds fewer than it delivered.
+// sampledDelays computes the totals' delay percentiles as delays does, and
+// those of each relay, host or sender domain (byID, by the grouping's id)
+// from the same sample: every group that had a delivery among them gets
+// percentiles, marked estimated when the sample holds fewer than it
+// delivered.
 func (r *reportRun) sampledDelays(byID map[int64]*GroupRow, totals *GroupRow) error {
 	var key string
 	switch r.q.By {
@@ -910,46 +893,59 @@ func (r *reportRun) sampledDelays(byID map[int64]*GroupRow, totals *GroupRow) er
 	default:
 		return r.delays(nil, totals)
 	}
+	all, per, cut, err := r.latestDelays(key)
+	if err != nil {
+		return err
+	}
+	setDelays(totals, all, cut)
+	for id, ds := range per {
+		if g := byID[id]; g != nil {
+			setDelays(g, ds, cut)
+		}
+	}
+	return nil
+}
+
+// latestDelays reads the delays of the latest 10 DelaySample deliveries of
+// the window, backwards through deliveries_time, a table row each, and, if
+// key is an SQL expression of d, splits them by its value. cut says the
+// sample stopped at its limit (the window has more).
+func (r *reportRun) latestDelays(key string) (all []float64, per map[int64][]float64, cut bool, err error) {
+	if key == "" {
+		key = "0"
+	}
 	where, args := r.rowFilter()
 	limit := 10 * r.q.DelaySample
 	rows, err := r.tx.QueryContext(r.ctx, `SELECT d.delay, `+key+` FROM deliveries d INDEXED BY deliveries_time
 		WHERE `+where+` AND d.outcome = 'delivered' AND d.final = 1 AND d.delay IS NOT NULL
 		ORDER BY d.time DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
 	defer rows.Close()
-	var all []float64
-	per := make(map[int64][]float64)
+	per = make(map[int64][]float64)
 	for rows.Next() {
 		var d float64
 		var id int64
 		if err := rows.Scan(&d, &id); err != nil {
-			return err
+			return nil, nil, false, err
 		}
 		all = append(all, d)
 		per[id] = append(per[id], d)
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	return all, per, len(all) == limit, rows.Err()
+}
+
+// setDelays sets g's delay percentiles from ds (in any order), estimated
+// when the sample was cut and holds fewer than g delivered.
+func setDelays(g *GroupRow, ds []float64, cut bool) {
+	if len(ds) == 0 {
+		return
 	}
-	set := func(g *GroupRow, ds []float64, full bool) {
-		if len(ds) == 0 {
-			return
-		}
-		sort.Float64s(ds)
-		g.DelayMedian, g.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
-		g.DelayN = int64(len(ds))
-		g.DelayEstimated = !full && int64(len(ds)) < g.Delivered
-	}
-	full := len(all) < limit // the sample is every delivery of the window
-	set(totals, all, full)
-	for id, ds := range per {
-		if g := byID[id]; g != nil {
-			set(g, ds, full)
-		}
-	}
-	return nil
+	sort.Float64s(ds)
+	g.DelayMedian, g.DelayP95 = quantile(ds, 0.5), quantile(ds, 0.95)
+	g.DelayN = int64(len(ds))
+	g.DelayEstimated = cut && int64(len(ds)) < g.Delivered
 }
 
 // quantile is the nearest-rank q-quantile of sorted values.
