@@ -588,6 +588,7 @@ func (f *Follower) leave(s *source) (line Line, ok, switched bool, err error) {
 			if err == nil {
 				live.close()
 			}
+			f.next.refreshHead()
 			f.queue, _ = f.successors(pos, f.next, f.next.capture.head, true)
 		case err == nil:
 			f.queue, _ = f.successors(pos, live, live.capture.head, true)

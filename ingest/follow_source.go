@@ -178,6 +178,25 @@ func (s *source) headUnchanged() (bool, error) {
 	return bytes.Equal(buf[:n], s.capture.head), nil
 }
 
+// refreshHead reads again the first bytes of a plain file that has not
+// been read from yet (the new file held open while the old one is drained):
+// it may have been empty when it was opened, and its head is what tells its
+// compressed copy from the rotations that came between.
+func (s *source) refreshHead() {
+	if s.compressed || s.capture.pos != 0 || len(s.capture.head) >= HeadSize {
+		return
+	}
+	buf := make([]byte, HeadSize)
+	n, err := s.file.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return // the read from it will report it
+	}
+	if n > len(s.capture.head) {
+		s.capture.head = buf[:n]
+		s.fpOK = false
+	}
+}
+
 func (s *source) close() error {
 	if s.release != nil {
 		s.release()
@@ -195,8 +214,10 @@ func (s *source) close() error {
 // next to the followed path (mail.log.1, mail.log.2.gz, mail.log-20261128):
 // the newest that holds p, opened at p.Offset if there is more in it, then
 // every newer rotation from its start, oldest first. The file with the
-// identity of exclude (the live one) is left out, and so is any copy of
-// excludeHead's content. found reports whether p was found at all.
+// identity of exclude (what is read after the queue: the live file, or the
+// new file held open) is left out, and so is any copy of excludeHead's
+// content, and every rotation newer than such a copy. found reports
+// whether p was found at all.
 //
 // On a restart the file holding p is queued even if there is nothing more
 // in it yet: a writer may not have reopened the log since it was rotated.
@@ -220,7 +241,14 @@ func (f *Follower) successors(p Position, exclude *source, excludeHead []byte, l
 			continue
 		}
 		if exclude != nil && s.dev == exclude.dev && s.ino == exclude.ino || sameHead(s.capture.head, excludeHead) {
+			// A copy of what comes next (the new file held open, itself
+			// rotated since): the rotations newer than it come after it,
+			// and are found when it is left.
 			s.close()
+			for _, n := range newer {
+				n.close()
+			}
+			newer = nil
 			continue
 		}
 		if s.holds(p) {

@@ -308,6 +308,70 @@ func TestFollowReopen(t *testing.T) {
 	}
 }
 
+// logrotate's compress without delaycompress, rotating two or three times
+// before the follower left the first file: the new file it found at the
+// first rotation (empty then) was itself rotated and compressed. Its .gz
+// must not be read as a rotation that came between, and then the file
+// again; a rotation newer than it comes after it.
+func TestFollowNewFileRotatedBeforeLeft(t *testing.T) {
+	for _, rotations := range []int{2, 3} {
+		t.Run(fmt.Sprint(rotations), func(t *testing.T) {
+			path := tempPath(t, "mail.log")
+			appendFile(t, path, numberedText(1, 3))
+			s := newStepper(t, path, nil, FollowOptions{})
+			wantTexts(t, s.pollTexts(), numberedLines(1, 3)...)
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, "")                             // create
+			appendFile(t, path+".1", numberedText(4, 5))        // the writer has not reopened yet
+			wantTexts(t, s.pollTexts(), numberedLines(4, 5)...) // the empty new file is held open
+			appendFile(t, path, numberedText(6, 8))             // the writer reopened
+			// More rotations before the follower's next look, each
+			// compressing what it renamed.
+			next := 9
+			for range rotations - 1 {
+				rotateGzip(t, path)
+				appendFile(t, path, numberedText(next, next+1))
+				next += 2
+			}
+			var got []string
+			for range 2 * rotations {
+				got = append(got, s.pollTexts()...)
+			}
+			wantTexts(t, got, numberedLines(6, next-1)...)
+		})
+	}
+}
+
+// rotateGzip is logrotate's create and compress without delaycompress:
+// mail.log.N.gz become mail.log.N+1.gz, mail.log.1 is compressed, mail.log
+// becomes mail.log.1 and is compressed; the new mail.log is empty.
+func rotateGzip(t *testing.T, path string) {
+	t.Helper()
+	rotated, _ := filepath.Glob(path + ".*.gz")
+	for n := len(rotated) + 1; n > 1; n-- {
+		if err := os.Rename(fmt.Sprintf("%s.%d.gz", path, n-1), fmt.Sprintf("%s.%d.gz", path, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(path + ".1"); err == nil {
+		if err := gzipFile(path+".1", path+".2.gz"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "")
+	if err := gzipFile(path+".1", path+".1.gz"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path + ".1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A restart from a saved Position finds the rest of the content where the
 // rotation put it while the follower was down.
 func TestFollowRestart(t *testing.T) {
@@ -631,9 +695,13 @@ func TestFollowLogrotate(t *testing.T) {
 		// it. Then every line on disk must have been delivered, in order.
 		lossless bool
 		logs     []string
+		// burst: at the second rotation, rotate again at once, before
+		// the follower has left the file the first one renamed.
+		burst bool
 	}{
-		{"copytruncate", "%[1]s {\n\tcopytruncate\n\trotate 100\n\tmissingok\n}\n", false, []string{"truncated"}},
-		{"create, compress, delaycompress", "%[1]s {\n\tcreate\n\tcompress\n\tdelaycompress\n\trotate 100\n\tpostrotate\n\t\tkill -HUP %[2]d\n\tendscript\n}\n", true, []string{"rotated"}},
+		{"copytruncate", "%[1]s {\n\tcopytruncate\n\trotate 100\n\tmissingok\n}\n", false, []string{"truncated"}, false},
+		{"create, compress, delaycompress", "%[1]s {\n\tcreate\n\tcompress\n\tdelaycompress\n\trotate 100\n\tpostrotate\n\t\tkill -HUP %[2]d\n\tendscript\n}\n", true, []string{"rotated"}, false},
+		{"create, compress", "%[1]s {\n\tcreate\n\tcompress\n\trotate 100\n\tpostrotate\n\t\tkill -HUP %[2]d\n\tendscript\n}\n", true, []string{"rotated"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -667,6 +735,9 @@ func TestFollowLogrotate(t *testing.T) {
 					time.Sleep(30 * time.Millisecond)
 				}
 				out, err := exec.Command(logrotate, "-f", "-s", state, conf).CombinedOutput()
+				if err == nil && i == 1 && tc.burst {
+					out, err = exec.Command(logrotate, "-f", "-s", state, conf).CombinedOutput()
+				}
 				if i == 2 {
 					time.Sleep(30 * time.Millisecond)
 					c.resume()
