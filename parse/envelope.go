@@ -73,7 +73,16 @@ func (p *Parser) ParseInto(ev *Event, line string) bool {
 	line = trimEOL(line)
 	msg, ok := p.envelope(ev, line)
 	if !ok {
-		return false
+		// Only a line that fails is looked at again: a container tool's
+		// prefix costs the lines without one nothing.
+		inner, wrapped := containerPrefix(line)
+		if !wrapped {
+			return false
+		}
+		*ev = Event{Delay: -1, Size: -1}
+		if msg, ok = p.envelope(ev, inner); !ok {
+			return false
+		}
 	}
 	switch ev.MTA {
 	case Postfix:
@@ -174,6 +183,51 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 	}
 	ev.Host, ev.Program, ev.PID = h.host, h.program, h.pid
 	return p.program(ev, h.msg)
+}
+
+// containerPrefix takes off what container tools write before the lines
+// a container logged: `docker compose logs`' "mailserver-1  | " (and
+// docker-compose v1's "mailserver_1  | "), `kubectl logs --prefix`'s
+// "[pod/mailserver-0/mailserver] ", and the RFC 3339 time `docker logs -t`,
+// `docker compose logs -t` and `kubectl logs --timestamps` put before a line
+// that has its own envelope. wrapped reports whether anything was taken off.
+func containerPrefix(line string) (inner string, wrapped bool) {
+	if n := composePrefix(line); n > 0 {
+		line, wrapped = line[n:], true
+	} else if strings.HasPrefix(line, "[pod/") {
+		if end := strings.Index(line, "] "); end > 0 {
+			line, wrapped = line[end+2:], true
+		}
+	}
+	// "2026-11-28T07:04:05.123456789Z " before the line's own stamp.
+	if len(line) > 21 && isDigit(line[0]) && line[4] == '-' && line[7] == '-' && line[10] == 'T' {
+		if sp := strings.IndexByte(line[:min(len(line), 40)], ' '); sp > 0 && sp+1 < len(line) {
+			line, wrapped = line[sp+1:], true
+		}
+	}
+	return line, wrapped
+}
+
+// composePrefix is the length of a "name  | " prefix, or 0.
+func composePrefix(line string) int {
+	i := 0
+	for i < len(line) && i < 128 && nameByte(line[i]) {
+		i++
+	}
+	if i == 0 || i >= len(line) || line[i] != ' ' {
+		return 0
+	}
+	for i < len(line) && line[i] == ' ' {
+		i++
+	}
+	if i+1 < len(line) && line[i] == '|' && line[i+1] == ' ' {
+		return i + 2
+	}
+	return 0
+}
+
+func nameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '-' || c == '_' || c == '.'
 }
 
 // syslogHeader is what follows a syslog timestamp: " host program[pid]: ".

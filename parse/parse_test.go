@@ -98,6 +98,49 @@ func TestEximEnvelopes(t *testing.T) {
 	}
 }
 
+// TestContainerPrefixes: what docker and kubectl write before the lines a
+// container logged is taken off; a line of another program stays unknown.
+func TestContainerPrefixes(t *testing.T) {
+	pf := "Nov 28 07:04:05 mx1 postfix/smtp[123]: 4Xkp2N0KJjz9sR9: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+	ex := "2026-11-28 07:04:05 1pXyZ1-0001Ab-Cd => a@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1] C=\"250 OK\""
+	stamp := "2026-11-28T09:00:00.123456789Z "
+	for _, tt := range []struct {
+		name, line string
+		mta        MTA
+	}{
+		{"compose", "mailserver-1  | " + pf, Postfix},
+		{"compose v1", "mail_server_1 | " + pf, Postfix},
+		{"compose -t", "mailserver-1  | " + stamp + pf, Postfix},
+		{"compose exim", "exim.mx-1  | " + ex, Exim},
+		{"docker logs -t", stamp + pf, Postfix},
+		{"docker logs -t exim", stamp + ex, Exim},
+		{"kubectl --prefix", "[pod/mailserver-0/mailserver] " + pf, Postfix},
+		{"kubectl --prefix --timestamps", "[pod/mailserver-0/mailserver] " + stamp + pf, Postfix},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newTestParser().Parse(tt.line)
+			if ev.Kind != KindDelivery || ev.MTA != tt.mta || ev.Recipient != "a@example.com" || ev.Reply.Code != 250 {
+				t.Fatalf("kind %s mta %s to %q code %d, want a %s delivery to a@example.com", ev.Kind, ev.MTA, ev.Recipient, ev.Reply.Code, tt.mta)
+			}
+			// The line's own time, not the one docker or kubectl added.
+			if want := time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC); !ev.Time.Equal(want) {
+				t.Errorf("time %v, want %v", ev.Time, want)
+			}
+		})
+	}
+	for _, line := range []string{
+		"mailserver-1  | Nov 28 07:04:05 mx1 dovecot[1]: imap-login: Login: user=<a@example.com>",
+		"mailserver-1  | ",
+		"mailserver-1  |" + pf,
+		"[pod/mailserver-0/mailserver]" + pf,
+		stamp,
+	} {
+		if ev := newTestParser().Parse(line); ev.Kind != KindUnknown || ev.MTA != MTAUnknown {
+			t.Errorf("%q: kind %s mta %s, want nothing", line, ev.Kind, ev.MTA)
+		}
+	}
+}
+
 // TestJSONEnvelopes: the journal's JSON export and Docker's json-file
 // lines carry a syslog line's parts as fields.
 func TestJSONEnvelopes(t *testing.T) {
