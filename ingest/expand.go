@@ -186,8 +186,10 @@ var (
 	// Eight or more digits is a date, not a count.
 	numberedSuffix = regexp.MustCompile(`^(.+)\.([0-9]{1,7})$`)
 	// logrotate "dateext" with the default dateformat -%Y%m%d, and the
-	// common variants: -%Y%m%d%H (hourly), -%Y-%m-%d, -%s (epoch seconds).
-	datedSuffix = regexp.MustCompile(`^(.+?)[-._]([0-9]{8,14}|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[-_T][0-9]{2}(?:[-:]?[0-9]{2}){0,2})?)$`)
+	// common variants: -%Y%m%d%H (hourly), -%Y-%m-%d, -%s (epoch seconds),
+	// a date then a time or epoch seconds (-%Y%m%d-%s, logrotate(8)'s way
+	// to rotate more than once a day, -%Y-%m-%d_%H:%M).
+	datedSuffix = regexp.MustCompile(`^(.+?)[-._]([0-9]{8,14}|[0-9]{4}-?[0-9]{2}-?[0-9]{2}(?:[-_T.:][0-9]{2,10})*)$`)
 )
 
 func newRotated(in Input) rotated {

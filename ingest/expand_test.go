@@ -168,6 +168,11 @@ func TestRotationNames(t *testing.T) {
 		{"/var/log/maillog-1764300000.xz", "/var/log/maillog", kindDated},
 		{"/var/log/mail.log.20261128", "/var/log/mail.log", kindDated},
 		{"/var/log/exim4/mainlog.2026-11-28", "/var/log/exim4/mainlog", kindDated},
+		{"/var/log/mail.log-20261128-1795947615.gz", "/var/log/mail.log", kindDated},
+		{"/var/log/mail.log-2026-11-28_07:04", "/var/log/mail.log", kindDated},
+		{"/var/log/mail.log-2026-11-28-1795947615", "/var/log/mail.log", kindDated},
+		{"/var/log/mail.log-2026-11-28T07-04-05", "/var/log/mail.log", kindDated},
+		{"/var/log/mail.log-2026", "/var/log/mail.log-2026", kindLive},
 		{"/var/log/mail.err", "/var/log/mail.err", kindLive},
 		{"/var/log/mail.gz", "/var/log/mail", kindLive},
 	} {

@@ -398,6 +398,14 @@ func TestFollowRestart(t *testing.T) {
 			os.Remove(path)
 			appendFile(t, path, numberedText(next, next+4))
 		}, rest},
+		// logrotate dateext with a dateformat for more than one rotation
+		// a day (logrotate(8): -%Y%m%d-%s).
+		{"dateext -%Y%m%d-%s, compressed", func(t *testing.T, path string, next int) {
+			data, _ := os.ReadFile(path)
+			writeFile(t, path+"-20261128-1795849445.gz", compress(t, formats[1], data))
+			writeFile(t, path+"-20261128-1795853045.gz", compress(t, formats[1], []byte(numberedText(next, next+2))))
+			writeFile(t, path, []byte(numberedText(next+3, next+4)))
+		}, rest},
 		{"two rotations", func(t *testing.T, path string, next int) {
 			data, _ := os.ReadFile(path)
 			writeFile(t, path+".2.gz", compress(t, formats[1], data))
