@@ -138,6 +138,16 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		ev.Time = t
 		rest = line[n:]
 	case c >= '0' && c <= '9':
+		if line[4] == ':' && line[7] == ':' && line[10] == '-' {
+			// Sophos UTM's syslog: "2011:03:08-10:29:44 host exim[1]: ".
+			t, ok := p.colonStamp(line)
+			if !ok {
+				return "", false
+			}
+			ev.Time = t
+			rest = line[19:]
+			break
+		}
 		if line[4] != '-' || line[7] != '-' {
 			// journalctl -o short-unix: "1764313445.123456 host ...".
 			t, n, ok := unixStamp(line)
@@ -179,10 +189,43 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 	}
 	h, ok := syslogFields(rest)
 	if !ok {
-		return "", false
+		// The boky/postfix container's own format: a level where the host
+		// would be, "2025-07-31T01:01:53.376231+00:00 INFO    postfix/smtp[1678]: ".
+		n := levelPrefix(rest)
+		if n == 0 || ev.Time.IsZero() {
+			return "", false
+		}
+		if h, ok = programFields(rest[n:]); !ok {
+			return "", false
+		}
 	}
 	ev.Host, ev.Program, ev.PID = h.host, h.program, h.pid
 	return p.program(ev, h.msg)
+}
+
+// levelPrefix is the length of " INFO    " (a log level in capitals and
+// the spaces after it) at the start of s, or 0.
+func levelPrefix(s string) int {
+	if len(s) < 2 || s[0] != ' ' {
+		return 0
+	}
+	i := 1
+	for i < len(s) && s[i] >= 'A' && s[i] <= 'Z' {
+		i++
+	}
+	switch s[1:i] {
+	case "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "CRIT", "FATAL":
+	default:
+		return 0
+	}
+	j := i
+	for j < len(s) && s[j] == ' ' {
+		j++
+	}
+	if j == i {
+		return 0
+	}
+	return j
 }
 
 // containerPrefix takes off what container tools write before the lines
@@ -247,8 +290,13 @@ func syslogFields(rest string) (h syslogHeader, ok bool) {
 	if sp <= 0 {
 		return h, false
 	}
+	h, ok = programFields(rest[sp+1:])
 	h.host = rest[:sp]
-	rest = rest[sp+1:]
+	return h, ok
+}
+
+// programFields reads "program[pid]: message", the pid optional.
+func programFields(rest string) (h syslogHeader, ok bool) {
 	// The program ends at "[" (pid follows) or ":".
 	end := strings.IndexAny(rest, "[: ")
 	if end <= 0 || rest[end] == ' ' {
@@ -684,6 +732,18 @@ func (p *Parser) eximStamp(s string) (time.Time, int, bool) {
 }
 
 // clock reads "HH:MM:SS".
+// colonStamp reads "2011:03:08-10:29:44", local time as eximStamp reads
+// it.
+func (p *Parser) colonStamp(line string) (time.Time, bool) {
+	if len(line) < 20 || line[13] != ':' || line[16] != ':' || line[19] != ' ' {
+		return time.Time{}, false
+	}
+	b := []byte(line[:19])
+	b[4], b[7], b[10] = '-', '-', ' '
+	t, n, ok := p.eximStamp(string(b))
+	return t, ok && n == 19
+}
+
 func clock(s string) (hh, mm, ss int, ok bool) {
 	if len(s) != 8 || s[2] != ':' || s[5] != ':' {
 		return 0, 0, 0, false

@@ -46,7 +46,8 @@ func (p *Parser) parseExim(ev *Event, s string) {
 		case "<=":
 			parseEximArrival(ev, rest[3:])
 			return
-		case "=>", "->", "*>":
+		case "=>", "->", "*>", ">>":
+			// ">>": a cutthrough delivery, made while the sender waited.
 			parseEximDelivery(ev, rest[3:], Delivered)
 			return
 		case "**":
@@ -229,7 +230,7 @@ func nextEximField(s string) int {
 
 func isEximKey(k string) bool {
 	switch k {
-	case "H", "I", "P", "S", "R", "T", "U", "C", "X", "CV", "DN", "F", "A", "K", "L",
+	case "H", "I", "P", "S", "R", "T", "U", "C", "X", "CV", "DN", "F", "A", "K", "L", "SRS",
 		"id", "id*", "Ci", "M8S", "RT", "QT", "DT", "DS", "PRX", "SNI", "TFO", "Q", "ST", "DKIM", "D", "E", "IDN", "UTF8":
 		return true
 	}
@@ -383,7 +384,9 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		ev.Status = "deferred"
 	}
 	// The address: up to a space, or up to a colon glued to it
-	// ("a@b: retry timeout exceeded").
+	// ("a@b: retry timeout exceeded"). Seen in a real log: two spaces
+	// after the flag.
+	s = strings.TrimLeft(s, " ")
 	addrEnd := 0
 	for addrEnd < len(s) && s[addrEnd] != ' ' {
 		addrEnd++
@@ -471,10 +474,12 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		text = text[:i]
 	}
 	ev.Reply = ParseReply(text)
-	if out == Deferred && strings.Contains(text, "retry time not reached") {
+	if out == Deferred && (strings.Contains(text, "retry time not reached") || strings.Contains(text, "matches queue_smtp_domains")) {
 		// A queue runner passed the address before its retry time: nothing
 		// was tried, and how often Exim says so depends on the queue run
-		// interval, not on the remote side. Not a delivery attempt.
+		// interval, not on the remote side. Not a delivery attempt; nor is
+		// "domain matches queue_smtp_domains, or -odqs set", which only
+		// leaves the message for the next queue run.
 		ev.Kind = KindOther
 		return
 	}

@@ -422,3 +422,63 @@ func TestParseEnhanced(t *testing.T) {
 		}
 	}
 }
+
+// TestRealForms: forms seen in real logs published by others (boky/postfix's
+// container, a Sophos UTM's syslog, Exim with SRS and cutthrough delivery,
+// postsuper, a before-queue filter), addresses replaced.
+func TestRealForms(t *testing.T) {
+	for _, tt := range []struct {
+		name, line string
+		kind       Kind
+		mta        MTA
+		outcome    Outcome
+		qid, rcpt  string
+		check      func(t *testing.T, ev Event)
+	}{
+		{"boky/postfix container", "2025-07-31T01:01:53.376231+00:00 INFO    postfix/smtp[1678]: 792AB29DF6: to=<test@example.com>, relay=none, delay=404, delays=397/0.07/7.1/0, dsn=4.3.5, status=deferred (Host or domain name not found. Name service error for name=mailhog type=AAAA: Host not found)",
+			KindDelivery, Postfix, Deferred, "792AB29DF6", "test@example.com", func(t *testing.T, ev Event) {
+				if ev.Host != "" || ev.PID != 1678 || !ev.Time.Equal(time.Date(2025, 7, 31, 1, 1, 53, 376231000, time.UTC)) {
+					t.Errorf("host %q pid %d time %v", ev.Host, ev.PID, ev.Time)
+				}
+			}},
+		{"sophos utm", "2011:03:08-10:29:44 mx3 exim[11721]: 2011-03-08 10:29:44 1Pwzn4-000333-1Y <= a@example.com H=(mail.example.com) [192.0.2.3]:7664 P=esmtp S=584817 id=2153D402F60E@example.local",
+			KindArrival, Exim, 0, "1Pwzn4-000333-1Y", "", func(t *testing.T, ev Event) {
+				if ev.Host != "mx3" || ev.Sender != "a@example.com" || !ev.Time.Equal(time.Date(2011, 3, 8, 10, 29, 44, 0, time.UTC)) {
+					t.Errorf("host %q sender %q time %v", ev.Host, ev.Sender, ev.Time)
+				}
+			}},
+		{"exim SRS", `2021-05-04 13:37:00 +0100 1hEsVV-006q9f-M2 => mail@example.net <foo@example.org> SRS=<SRS0=MQyYEB=SO=example.org=foo@example.org> R=tls_lookuphost T=tls_remote_smtp H=mail.example.com [192.0.2.1] X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes A=fixed_cram K C="250- 1319 byte chunk, total 1319\n250 OK id=1hEsVX-0004tM-38"`,
+			KindDelivery, Exim, Delivered, "1hEsVV-006q9f-M2", "mail@example.net", func(t *testing.T, ev Event) {
+				if ev.Router != "tls_lookuphost" || ev.Relay.Addr != "192.0.2.1" || ev.Reply.Code != 250 || ev.Reply.RemoteID != "1hEsVX-0004tM-38" {
+					t.Errorf("router %q relay %q code %d remote id %q", ev.Router, ev.Relay.Addr, ev.Reply.Code, ev.Reply.RemoteID)
+				}
+			}},
+		{"exim two spaces", `2021-05-04 13:37:00 +0100 1gtTXl-009NOy-Ft ->  foo@example.net <" foo.bar"@example.org> R=dkim_lookuphost T=dkim_remote_smtp H=mail.example.com [192.0.2.1] K C="250 OK id=1gtTZ9-0003pq-QN"`,
+			KindDelivery, Exim, Delivered, "1gtTXl-009NOy-Ft", "foo@example.net", nil},
+		{"exim cutthrough", `2026-11-28 07:04:05 1vABCD-000123-AB >> j@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1] C="250 OK"`,
+			KindDelivery, Exim, Delivered, "1vABCD-000123-AB", "j@example.com", nil},
+		{"exim queue_smtp_domains", "2012-02-13 14:59:48 1RwtdC-0000Ac-Dr == a@example.ru R=dnslookup T=remote_smtp defer (-1): domain matches queue_smtp_domains, or -odqs set",
+			KindOther, Exim, Deferred, "1RwtdC-0000Ac-Dr", "a@example.ru", nil},
+		{"postsuper -d", "Sep  8 07:41:46 csmtp11 postfix/postsuper[100461]: ABDFC400058EC: removed",
+			KindRemoved, Postfix, 0, "ABDFC400058EC", "", nil},
+		{"postsuper -r", "Jun 24 12:25:22 mx postfix/postsuper[11410]: 27B43742DA: requeued",
+			KindOther, Postfix, 0, "27B43742DA", "", nil},
+		{"before-queue filter", "Nov 28 07:04:05 mx1 postfix/smtpd[9]: 4ABCD1234: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Rejected by filter; from=<a@example.org> to=<c@example.com> proto=ESMTP helo=<x.example>",
+			KindReject, Postfix, Rejected, "4ABCD1234", "c@example.com", func(t *testing.T, ev Event) {
+				if ev.RejectStage != "END-OF-MESSAGE" || ev.Reply.Code != 554 || ev.Reply.Enhanced.String() != "5.7.1" || ev.Sender != "a@example.org" {
+					t.Errorf("stage %q code %d enhanced %s sender %q", ev.RejectStage, ev.Reply.Code, ev.Reply.Enhanced, ev.Sender)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := newTestParser().Parse(tt.line)
+			if ev.Kind != tt.kind || ev.MTA != tt.mta || ev.Outcome != tt.outcome || ev.QueueID != tt.qid || ev.Recipient != tt.rcpt {
+				t.Fatalf("kind %s mta %s outcome %s qid %q to %q, want %s %s %s %q %q", ev.Kind, ev.MTA, ev.Outcome, ev.QueueID, ev.Recipient,
+					tt.kind, tt.mta, tt.outcome, tt.qid, tt.rcpt)
+			}
+			if tt.check != nil {
+				tt.check(t, ev)
+			}
+		})
+	}
+}

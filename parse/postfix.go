@@ -22,7 +22,7 @@ func parsePostfix(ev *Event, msg string) {
 	case strings.HasPrefix(rest, "to=<"):
 		parsePostfixDelivery(ev, rest)
 		return
-	case strings.HasPrefix(rest, "reject: "), strings.HasPrefix(rest, "milter-reject: "):
+	case strings.HasPrefix(rest, "reject: "), strings.HasPrefix(rest, "milter-reject: "), strings.HasPrefix(rest, "proxy-reject: "):
 		parsePostfixReject(ev, rest)
 		return
 	}
@@ -56,6 +56,13 @@ func parsePostfix(ev *Event, msg string) {
 			if i := strings.Index(rest, " from=<"); i >= 0 {
 				ev.Sender = angle(rest[i+len(" from="):])
 			}
+			return
+		}
+		ev.Kind = KindOther
+	case "postsuper":
+		// "QID: removed": deleted from the queue by hand (postsuper -d).
+		if rest == "removed" {
+			ev.Kind = KindRemoved
 			return
 		}
 		ev.Kind = KindOther
@@ -340,7 +347,8 @@ func parseQmgr(ev *Event, s string) {
 // parsePostfixReject reads smtpd's, postscreen's and cleanup's refusals:
 // "reject: RCPT from name[addr]: 550 5.1.1 <a>: text; from=<s> to=<r>
 // proto=ESMTP helo=<h>" (postscreen separates the fields with commas),
-// and "milter-reject: END-OF-MESSAGE from ...".
+// "milter-reject: END-OF-MESSAGE from ..." and a before-queue filter's
+// "proxy-reject: END-OF-MESSAGE: 554 ...".
 func parsePostfixReject(ev *Event, s string) {
 	ev.Kind = KindReject
 	ev.Outcome = Rejected
@@ -353,7 +361,9 @@ func parsePostfixReject(ev *Event, s string) {
 		ev.Reply = ParseReply(s)
 		return
 	}
-	ev.RejectStage = s[:sp]
+	// A before-queue filter's "proxy-reject: END-OF-MESSAGE: 554 ..." has
+	// no client after the stage.
+	ev.RejectStage = strings.TrimSuffix(s[:sp], ":")
 	s = s[sp+1:]
 	if strings.HasPrefix(s, "from ") {
 		s = s[5:]
