@@ -14,6 +14,7 @@
 package collate
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,8 @@ type Sink interface {
 	// PendingRecipients returns, for each recipient of a message that has
 	// deferral attempts but no final one, its last deferral.
 	PendingRecipients(messageRef int64) ([]store.Delivery, error)
+	// MarkHop turns a stored delivery into a hop to message nextRef.
+	MarkHop(deliveryID, fromRef, nextRef int64, nextQueueID string) error
 }
 
 // Options tune a Collator.
@@ -68,9 +71,42 @@ type Collator struct {
 	now   time.Time // the latest event time seen
 	sweep time.Time // when idle states were last swept
 	Stats Stats
+
+	// A pipe to a content filter that submits the message again
+	// (spamassassin's "spamc ... | sendmail"): the pipe's "sent" and the
+	// new message, which pickup receives with the same Message-ID, come
+	// in either order. Each waits here for the other, for a while.
+	pipes      map[midKey][]pipeSent
+	injections map[midKey][]injection
+	midSweep   time.Time
 }
 
 type msgKey struct{ host, qid string }
+
+type midKey struct{ host, mid string }
+
+// pipeSent is a pipe delivery stored as delivered, that becomes a hop if
+// its message comes back through pickup.
+type pipeSent struct {
+	delivery, from int64 // the delivery row and its message's
+	at             time.Time
+}
+
+// injection is a message pickup received, that is a pipe delivery's hop if
+// one of the same Message-ID comes.
+type injection struct {
+	ref int64
+	qid string
+	at  time.Time
+}
+
+// How far apart a pipe's "sent" and the message its filter submitted again
+// can be: the filter submits it while the pipe runs (before the pipe's
+// line, by up to the time the filter took) or just before the pipe ends.
+const (
+	injectedBefore = 10 * time.Minute
+	injectedAfter  = 2 * time.Minute
+)
 
 // msgState is what is known of a message in flight. Its strings are copies:
 // the events' strings point into line buffers that are reused.
@@ -78,6 +114,7 @@ type msgState struct {
 	row      store.Message
 	stored   bool                       // the row exists in the sink
 	dirty    bool                       // row differs from what the sink has
+	injected bool                       // offered as a pipe delivery's hop
 	pending  map[string]*store.Delivery // recipient -> its last deferral, until a final attempt
 	lastSeen time.Time
 }
@@ -222,9 +259,74 @@ func (c *Collator) arrival(ev *parse.Event) error {
 		st.dirty = true
 	}
 	m.LastSeen = ev.Time
+	if !st.injected && m.Client == "local" && m.MessageID != "" && ev.MTA == parse.Postfix {
+		st.injected = true
+		return c.injected(st, ev.Time)
+	}
 	// The row is written when the message leaves the queue, or before the
 	// batch commits (Flush): one UPDATE per message, not one per line.
 	return nil
+}
+
+// injected takes a message that pickup received: the hop of a pipe
+// delivery of the same Message-ID stored before, or else one to wait for.
+func (c *Collator) injected(st *msgState, at time.Time) error {
+	key := midKey{st.row.Host, st.row.MessageID}
+	for i, p := range c.pipes[key] {
+		if p.from == st.row.ID || at.Sub(p.at) > injectedAfter || p.at.Sub(at) > injectedBefore {
+			continue
+		}
+		c.pipes[key] = slices.Delete(c.pipes[key], i, i+1)
+		if len(c.pipes[key]) == 0 {
+			delete(c.pipes, key)
+		}
+		c.Stats.Hops++
+		return c.sink.MarkHop(p.delivery, p.from, st.row.ID, st.row.QueueID)
+	}
+	c.maybeSweepMIDs()
+	c.injections[key] = append(c.injections[key], injection{ref: st.row.ID, qid: st.row.QueueID, at: at})
+	return nil
+}
+
+// injectionFor finds, for a pipe delivery of message st at time at, the
+// message the filter submitted again, if pickup has received it.
+func (c *Collator) injectionFor(st *msgState, at time.Time) (injection, bool) {
+	key := midKey{st.row.Host, st.row.MessageID}
+	for i, in := range c.injections[key] {
+		if in.ref == st.row.ID || in.at.Sub(at) > injectedAfter || at.Sub(in.at) > injectedBefore {
+			continue
+		}
+		c.injections[key] = slices.Delete(c.injections[key], i, i+1)
+		if len(c.injections[key]) == 0 {
+			delete(c.injections, key)
+		}
+		return in, true
+	}
+	return injection{}, false
+}
+
+// maybeSweepMIDs drops what waited longer than a pipe and its message can
+// be apart, once a minute of log time.
+func (c *Collator) maybeSweepMIDs() {
+	if c.pipes == nil {
+		c.pipes = make(map[midKey][]pipeSent)
+		c.injections = make(map[midKey][]injection)
+	}
+	if c.now.Sub(c.midSweep) < time.Minute {
+		return
+	}
+	c.midSweep = c.now
+	limit := c.now.Add(-injectedBefore - injectedAfter)
+	for k, ps := range c.pipes {
+		if ps[len(ps)-1].at.Before(limit) {
+			delete(c.pipes, k)
+		}
+	}
+	for k, ins := range c.injections {
+		if ins[len(ins)-1].at.Before(limit) {
+			delete(c.injections, k)
+		}
+	}
 }
 
 func (c *Collator) flush(st *msgState) error {
@@ -256,7 +358,20 @@ func (c *Collator) delivery(ev *parse.Event) error {
 			out = parse.Hop
 		}
 	}
+	// A pipe delivery whose message came back through pickup went to a
+	// content filter: a hop (if it comes back later, injected makes it one).
+	var inj injection
+	pipe := out == parse.Delivered && ev.Service == "pipe" && st.row.MessageID != "" && ev.MTA == parse.Postfix
+	if pipe {
+		var ok bool
+		if inj, ok = c.injectionFor(st, ev.Time); ok {
+			out, pipe = parse.Hop, false
+		}
+	}
 	d := c.row(ev, st, out)
+	if inj.ref != 0 {
+		d.NextMessageRef, d.NextQueueID = inj.ref, strings.Clone(inj.qid)
+	}
 	if out == parse.Expired {
 		// Exim's "retry timeout exceeded" says only that it gave up; the
 		// recipient's last deferral says why, as for Postfix's expiries.
@@ -295,30 +410,36 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	case parse.Hop:
 		c.Stats.Hops++
 		delete(st.pending, d.Recipient)
-		if next, ok := c.msgs[msgKey{c.host(ev), ev.NextQueueID}]; ok {
+		if next, ok := c.msgs[msgKey{c.host(ev), d.NextQueueID}]; ok {
 			if next.row.ParentQueueID == "" {
 				next.row.ParentQueueID = st.row.QueueID
 				next.dirty = true
 			}
 			// The message it became is in hand: the link goes with the
-			// attempt, as stitching would have made it later.
+			// attempt, as stitching would have made it later (a pipe's
+			// was linked by its Message-ID above).
 			first := next.row.FirstSeen
 			if first.IsZero() {
 				first = next.row.LastSeen
 			}
-			if ev.Reply.RemoteID == ev.NextQueueID && next.row.ID != st.row.ID &&
+			if inj.ref == 0 && ev.Reply.RemoteID == ev.NextQueueID && next.row.ID != st.row.ID &&
 				store.Handed(ev.Time, first, next.row.MessageID, st.row.MessageID) {
 				d.NextMessageRef = next.row.ID
 			}
 		}
 		if st.row.NextQueueID == "" {
-			st.row.NextQueueID = strings.Clone(ev.NextQueueID)
+			st.row.NextQueueID = strings.Clone(d.NextQueueID)
 			st.dirty = true
 		}
 	}
 	st.row.LastSeen = ev.Time
 	c.Stats.Deliveries++
-	_, err = c.sink.AddDelivery(d)
+	id, err := c.sink.AddDelivery(d)
+	if err == nil && pipe {
+		c.maybeSweepMIDs()
+		key := midKey{st.row.Host, st.row.MessageID}
+		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: id, from: st.row.ID, at: ev.Time})
+	}
 	return err
 }
 

@@ -257,3 +257,56 @@ Nov 28 07:00:01 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
 		})
 	}
 }
+
+// A pipe to a content filter that submits the message again (Debian's
+// spamassassin setup: "spamc ... | sendmail") is a hop, not a delivery: the
+// recipient is counted once, where the message submitted again is
+// delivered. The pipe's "sent" and the new message come in either order,
+// also in different batches; a pipe delivery that nothing comes back from
+// (dovecot's deliver) stays a delivery.
+func TestPipeFilterHop(t *testing.T) {
+	const (
+		q1 = `Nov 28 07:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a.example[192.0.2.1]
+Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m1@a.example>
+Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=1 (queue active)`
+		injected = `Nov 28 07:00:02 mx postfix/pickup[4]: 2B2B2B2B2B: uid=110 from=<s@a.example>
+Nov 28 07:00:02 mx postfix/cleanup[2]: 2B2B2B2B2B: message-id=<%s>`
+		sent = `Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)
+Nov 28 07:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
+		delivered = `Nov 28 07:00:02 mx postfix/qmgr[3]: 2B2B2B2B2B: from=<s@a.example>, size=1531, nrcpt=1 (queue active)
+Nov 28 07:00:03 mx postfix/local[6]: 2B2B2B2B2B: to=<u@b.example>, relay=local, delay=0.04, delays=0.02/0.02/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
+	)
+	inj := func(mid string) string { return strings.Replace(injected, "%s", mid, 1) }
+	for _, c := range []struct {
+		name   string
+		groups []string
+		want   string // outcomes in row order
+		linked bool
+	}{
+		{"submitted again before the pipe's line", []string{q1 + "\n" + inj("m1@a.example") + "\n" + sent + "\n" + delivered}, "hop delivered", true},
+		{"pipe's line first", []string{q1 + "\n" + sent + "\n" + inj("m1@a.example") + "\n" + delivered}, "hop delivered", true},
+		{"pipe's line first, next batch", []string{q1 + "\n" + sent, inj("m1@a.example") + "\n" + delivered}, "hop delivered", true},
+		{"another message", []string{q1 + "\n" + sent + "\n" + inj("other@a.example") + "\n" + delivered}, "delivered delivered", false},
+		{"nothing comes back", []string{q1 + "\n" + sent}, "delivered", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openDB(t)
+			feed(t, db, nil, false, c.groups...)
+			if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY time, id)`); got != c.want {
+				t.Errorf("outcomes %q, want %q", got, c.want)
+			}
+			want := ""
+			if c.linked {
+				want = "1A1A1A1A1A>2B2B2B2B2B"
+			}
+			if got := query(t, db, `SELECT f.queue_id || '>' || n.queue_id FROM message_links l
+				JOIN messages f ON f.id = l.from_ref JOIN messages n ON n.id = l.to_ref`); got != want {
+				t.Errorf("links %q, want %q", got, want)
+			}
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -718,7 +718,7 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 		return 0, err
 	}
 	b.nextDeliveryID++
-	if d.Outcome == OutcomeHop && d.NextMessageRef != 0 && d.NextMessageRef != d.MessageRef && d.RemoteID != "" {
+	if d.Outcome == OutcomeHop && d.NextMessageRef != 0 && d.NextMessageRef != d.MessageRef {
 		if err := b.queue(b.db.cstmts.insertLink, "add delivery: link messages", id, nullID(d.MessageRef), d.NextMessageRef); err != nil {
 			return 0, err
 		}
@@ -746,6 +746,29 @@ func (b *Batch) MarkFinal(deliveryID int64) error {
 		_, err := b.markFinal.ExecContext(b.ctx, deliveryID)
 		return err
 	})
+}
+
+// MarkHop turns a stored delivery into a hop to the message it became on
+// this host, for callers that learn it only from a later line (a pipe to a
+// content filter that submits the message again, logged before the new
+// message): the rollups move the row's part from delivered to hop, and the
+// two messages are linked.
+func (b *Batch) MarkHop(deliveryID, fromRef, nextRef int64, nextQueueID string) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	changed := false
+	err := b.restate("mark hop", deliveryID, "outcome = 'delivered'", func() error {
+		changed = true
+		_, err := b.txn().ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0, next_queue_id = ? WHERE id = ?`,
+			sql.NullString{String: nextQueueID, Valid: nextQueueID != ""}, deliveryID)
+		return err
+	})
+	if err != nil || !changed || nextRef == 0 || nextRef == fromRef {
+		return err
+	}
+	_, err = b.txn().ExecContext(b.ctx, insertLinkSQL, deliveryID, nullID(fromRef), nextRef)
+	return b.db.wrapErr("mark hop: link messages", err)
 }
 
 // restate changes a stored attempt that the rollups have counted: they
