@@ -647,6 +647,13 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 				startLine = end
 				p.ParseInto(&ev, line)
 				if ev.MTA == parse.MTAUnknown || ev.Kind == parse.KindOther {
+					if parse.UnknownEnvelope(&ev, line) {
+						// A format to learn: counted and shown, not stored.
+						t.unknown++
+						if len(b.samples) < 3 {
+							b.samples = append(b.samples, sample{"(unknown envelope)", line})
+						}
+					}
 					continue
 				}
 				if ev.Host == "" && j.host == "" {

@@ -316,3 +316,25 @@ func TestIngestLastLine(t *testing.T) {
 		t.Errorf("growing: a file of %d bytes read in full is not growing; read but for one byte, it is", len(line))
 	}
 }
+
+// TestUnknownEnvelope: lines that name Postfix or Exim in a log format
+// mailbounce does not know are not silently another program's: ingest
+// counts them as not understood, and parse --unknown shows them.
+func TestUnknownEnvelope(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "odd.log")
+	lines := "28.11.2026 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: removed\n" +
+		"28.11.2026 07:00:00 mx dovecot[4]: imap-login: Login: user=<u@example.com>\n" +
+		"Nov 28 07:00:00 mx dovecot[4]: imap-login: Login: user=<u@example.com>\n"
+	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, status := mailbounce(t, "ingest", "--db", filepath.Join(dir, "u.db"), log)
+	if status != 0 || !strings.Contains(stderr, "1 Postfix/Exim lines not understood") {
+		t.Errorf("ingest: exit %d, want 0 and one line not understood: %s", status, stderr)
+	}
+	stdout, _, _ := mailbounce(t, "parse", "--unknown", log)
+	if want := "28.11.2026 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: removed\n"; stdout != want {
+		t.Errorf("parse --unknown printed %q, want %q", stdout, want)
+	}
+}

@@ -19,7 +19,7 @@ import (
 // understand.
 func runParse(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "parse", "[flags] FILE|- ...")
-	unknown := fs.Bool("unknown", false, "print only the Postfix and Exim lines that were not understood")
+	unknown := fs.Bool("unknown", false, "print only the Postfix and Exim lines that were not understood (also lines in a log format not known that name postfix or exim)")
 	stats := fs.Bool("stats", false, "print counts of lines by program and kind instead of events")
 	year := fs.Int("year", 0, "year of the first line of BSD-syslog logs (default: inferred from the file's modification time)")
 	tz := fs.String("tz", "", "time zone of timestamps without offset, e.g. Europe/Berlin (default: local)")
@@ -72,7 +72,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			case *stats:
 				counts[[2]string{programOf(&ev), ev.Kind.String()}]++
 			case *unknown:
-				if ev.MTA != parse.MTAUnknown && ev.Kind == parse.KindUnknown {
+				if ev.MTA != parse.MTAUnknown && ev.Kind == parse.KindUnknown || parse.UnknownEnvelope(&ev, line) {
 					fmt.Fprintln(out, line)
 				}
 			default:

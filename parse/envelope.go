@@ -228,6 +228,14 @@ func levelPrefix(s string) int {
 	return j
 }
 
+// UnknownEnvelope reports whether an event that came back with no MTA is
+// a line whose envelope (time, host, program) mailbounce does not know,
+// which names Postfix or Exim: likely a log format to learn, worth showing
+// among the lines not understood, rather than another program's line.
+func UnknownEnvelope(ev *Event, line string) bool {
+	return ev.MTA == MTAUnknown && ev.Program == "" && (strings.Contains(line, "postfix") || strings.Contains(line, "exim"))
+}
+
 // containerPrefix takes off what container tools write before the lines
 // a container logged: `docker compose logs`' "mailserver-1  | " (and
 // docker-compose v1's "mailserver_1  | "), `kubectl logs --prefix`'s
