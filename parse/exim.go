@@ -473,7 +473,8 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 	if i := strings.LastIndex(text, " DT="); i >= 0 && strings.IndexByte(text[i+1:], ' ') < 0 {
 		text = text[:i]
 	}
-	ev.Reply = ParseReply(text)
+	// A multi-line reply is joined with a literal "\n" here too.
+	ev.Reply = ParseReply(unescapeExim(text))
 	if out == Deferred && (strings.Contains(text, "retry time not reached") || strings.Contains(text, "matches queue_smtp_domains")) {
 		// A queue runner passed the address before its retry time: nothing
 		// was tried, and how often Exim says so depends on the queue run

@@ -463,6 +463,18 @@ func TestRealForms(t *testing.T) {
 			KindRemoved, Postfix, 0, "ABDFC400058EC", "", nil},
 		{"postsuper -r", "Jun 24 12:25:22 mx postfix/postsuper[11410]: 27B43742DA: requeued",
 			KindOther, Postfix, 0, "27B43742DA", "", nil},
+		{"smtp AUTH refused", "Jun 13 00:27:32 mail postfix/smtp[5032]: 71EC23C1439A: to=<a@example.it>, relay=mx3.example.com[192.0.2.72]:25, delay=9, delays=0.14/0.01/8.9/0, dsn=4.0.0, status=deferred (SASL authentication failed; server mx3.example.com[192.0.2.72] said: 501 Cannot decode parameter - too long)",
+			KindDelivery, Postfix, Deferred, "71EC23C1439A", "a@example.it", func(t *testing.T, ev Event) {
+				if ev.Reply.Code != 501 || ev.Reply.Stage != "AUTH" || ev.Reply.RemoteHost != "mx3.example.com" || ev.Reason != ReasonAuthRequired {
+					t.Errorf("code %d stage %q host %q reason %s", ev.Reply.Code, ev.Reply.Stage, ev.Reply.RemoteHost, ev.Reason)
+				}
+			}},
+		{"exim multi-line failure", `2018-07-17 04:41:15 1fdHyN-00061Y-LL == a@example.com R=dnslookup T=remote_smtp defer (-44) H=mx.example.com [192.0.2.9]: SMTP error from remote mail server after RCPT TO:<a@example.com>: 452-4.2.2 The email account that you tried to reach is over quota.\n452 4.2.2 Please direct the recipient to the help page`,
+			KindDelivery, Exim, Deferred, "1fdHyN-00061Y-LL", "a@example.com", func(t *testing.T, ev Event) {
+				if ev.Reply.Code != 452 || strings.Contains(ev.Reply.Raw, `\n`) || ev.Reason != ReasonMailboxFull {
+					t.Errorf("code %d reason %s text %q", ev.Reply.Code, ev.Reason, ev.Reply.Raw)
+				}
+			}},
 		{"before-queue filter", "Nov 28 07:04:05 mx1 postfix/smtpd[9]: 4ABCD1234: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Rejected by filter; from=<a@example.org> to=<c@example.com> proto=ESMTP helo=<x.example>",
 			KindReject, Postfix, Rejected, "4ABCD1234", "c@example.com", func(t *testing.T, ev Event) {
 				if ev.RejectStage != "END-OF-MESSAGE" || ev.Reply.Code != 554 || ev.Reply.Enhanced.String() != "5.7.1" || ev.Sender != "a@example.org" {

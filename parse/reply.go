@@ -32,6 +32,15 @@ func ParseReply(s string) Reply {
 				}
 			}
 		}
+	case strings.HasPrefix(rest, "SASL authentication failed; server "):
+		// Postfix's smtp client: "SASL authentication failed; server
+		// NAME[ADDR] said: 535 5.7.8 ...".
+		h := rest[len("SASL authentication failed; server "):]
+		if sp := strings.Index(h, " said: "); sp > 0 {
+			r.RemoteHost, r.RemoteAddr = splitHostAddr(h[:sp])
+			r.Stage = "AUTH"
+			rest = h[sp+len(" said: "):]
+		}
 	case strings.HasPrefix(rest, "connect to "):
 		r.Stage = "CONNECT"
 		r.RemoteHost, r.RemoteAddr = hostAfter(rest[len("connect to "):])
