@@ -224,6 +224,10 @@ func expandInputs(e *env, cmd string, args []string) ([]ingest.Input, int, error
 	if len(inputs) == 0 {
 		return nil, len(errs), &statusError{status: exitError, err: fmt.Errorf("no log to read")}
 	}
+	inputs, skipped := ingest.EximRejectLogs(inputs)
+	for _, in := range skipped {
+		fmt.Fprintf(e.stderr, "mailbounce %s: %s skipped: Exim writes each rejection to its mainlog too, which is read; give the rejectlog alone to read it\n", cmd, in.Name())
+	}
 	return inputs, len(errs), nil
 }
 

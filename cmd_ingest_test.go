@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -336,5 +337,71 @@ func TestUnknownEnvelope(t *testing.T) {
 	stdout, _, _ := mailbounce(t, "parse", "--unknown", log)
 	if want := "28.11.2026 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: removed\n"; stdout != want {
 		t.Errorf("parse --unknown printed %q, want %q", stdout, want)
+	}
+}
+
+// TestIngestEximRejectLog: Exim writes the first line of each rejection to
+// its rejectlog as well as its mainlog; a run over the whole log directory
+// counts each once. The mainlog is the real Exim's with the rejections of
+// a real server's log (crowdsec's sample) among its lines; the rejectlog
+// holds those lines, each followed by the envelope lines Exim adds.
+func TestIngestEximRejectLog(t *testing.T) {
+	dir := t.TempDir()
+	mainlog, err := os.ReadFile("testdata/mta/exim/mainlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := os.ReadFile("parse/testdata/corpus/crowdsec_exim-logs__exim-logs.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rejects, rejectlog []string
+	for _, l := range strings.Split(string(sample), "\n") {
+		if strings.Contains(l, " rejected ") {
+			rejects = append(rejects, l)
+			rejectlog = append(rejectlog, l, "Envelope-from: <s@example.org>", "Envelope-to: <r@example.com>")
+		}
+	}
+	if len(rejects) == 0 {
+		t.Fatal("no rejection in the sample")
+	}
+	writeLog := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeLog("mainlog", strings.Join(rejects, "\n")+"\n"+string(mainlog))
+	writeLog("rejectlog", strings.Join(rejectlog, "\n")+"\n")
+	rejected := func(db string) int {
+		t.Helper()
+		stdout, stderr, status := mailbounce(t, "report", "--db", db, "--format", "json")
+		var r struct {
+			Totals struct {
+				Rejected int `json:"rejected"`
+			} `json:"totals"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil || status != 0 {
+			t.Fatalf("report: exit %d, %v: %s", status, err, stderr)
+		}
+		return r.Totals.Rejected
+	}
+	one := filepath.Join(dir, "one.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", one, filepath.Join(dir, "mainlog")); status != 0 {
+		t.Fatalf("ingest mainlog: exit %d: %s", status, stderr)
+	}
+	both := filepath.Join(dir, "both.db")
+	_, stderr, status := mailbounce(t, "ingest", "-q", "--db", both, filepath.Join(dir, "*log"))
+	if status != 0 || !strings.Contains(stderr, "rejectlog skipped") {
+		t.Fatalf("ingest mainlog and rejectlog: exit %d, want 0 and the rejectlog skipped: %s", status, stderr)
+	}
+	// Alone, the rejectlog is read.
+	alone := filepath.Join(dir, "alone.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", alone, filepath.Join(dir, "rejectlog")); status != 0 || strings.Contains(stderr, "skipped") {
+		t.Fatalf("ingest rejectlog: exit %d: %s", status, stderr)
+	}
+	for _, db := range []string{one, both, alone} {
+		if got := rejected(db); got != len(rejects) {
+			t.Errorf("%s: %d rejected, want %d", filepath.Base(db), got, len(rejects))
+		}
 	}
 }

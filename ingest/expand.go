@@ -259,3 +259,31 @@ func olderFirst(a, b rotated) int {
 	}
 	return 0
 }
+
+// EximRejectLogs splits off the Exim reject logs (rejectlog, exim_rejectlog
+// and their rotations) that come with a main log of the same directory:
+// Exim writes the first line of each rejection to both, so reading the two
+// would count every rejection twice. A reject log given alone is kept.
+func EximRejectLogs(inputs []Input) (keep, skipped []Input) {
+	mainlogs := map[string]bool{}
+	for _, in := range inputs {
+		if in.IsStdin() {
+			continue
+		}
+		r := newRotated(in)
+		if strings.HasSuffix(filepath.Base(r.family), "mainlog") {
+			mainlogs[filepath.Dir(r.family)] = true
+		}
+	}
+	for _, in := range inputs {
+		if !in.IsStdin() {
+			r := newRotated(in)
+			if strings.HasSuffix(filepath.Base(r.family), "rejectlog") && mainlogs[filepath.Dir(r.family)] {
+				skipped = append(skipped, in)
+				continue
+			}
+		}
+		keep = append(keep, in)
+	}
+	return keep, skipped
+}

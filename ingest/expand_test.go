@@ -182,3 +182,36 @@ func TestRotationNames(t *testing.T) {
 		}
 	}
 }
+
+// Exim copies each rejection to its rejectlog: with a mainlog of the same
+// directory, the rejectlog and its rotations are left out; alone, or with
+// another directory's mainlog, it is read.
+func TestEximRejectLogs(t *testing.T) {
+	in := func(paths ...string) []Input {
+		var out []Input
+		for _, p := range paths {
+			out = append(out, Input{Path: p})
+		}
+		return out
+	}
+	names := func(ins []Input) string {
+		var s []string
+		for _, i := range ins {
+			s = append(s, i.Path)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, tt := range []struct{ given, keep, skipped string }{
+		{"/var/log/exim4/mainlog.1 /var/log/exim4/rejectlog.2.gz /var/log/exim4/rejectlog /var/log/exim4/mainlog /var/log/exim4/paniclog",
+			"/var/log/exim4/mainlog.1 /var/log/exim4/mainlog /var/log/exim4/paniclog", "/var/log/exim4/rejectlog.2.gz /var/log/exim4/rejectlog"},
+		{"/var/log/exim_mainlog /var/log/exim_rejectlog-20261128.gz", "/var/log/exim_mainlog", "/var/log/exim_rejectlog-20261128.gz"},
+		{"/var/log/exim4/rejectlog", "/var/log/exim4/rejectlog", ""},
+		{"/srv/a/mainlog /srv/b/rejectlog", "/srv/a/mainlog /srv/b/rejectlog", ""},
+		{"- /var/log/exim4/rejectlog", "- /var/log/exim4/rejectlog", ""},
+	} {
+		keep, skipped := EximRejectLogs(in(strings.Fields(tt.given)...))
+		if names(keep) != tt.keep || names(skipped) != tt.skipped {
+			t.Errorf("%s: kept %q skipped %q, want %q and %q", tt.given, names(keep), names(skipped), tt.keep, tt.skipped)
+		}
+	}
+}
