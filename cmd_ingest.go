@@ -22,12 +22,15 @@ import (
 // once. What was already stored (the same file again, or mail.log.1.gz
 // after mail.log was read) is recognised by content and skipped.
 func runIngest(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "ingest", "[flags] FILE|GLOB|- ...")
+	fs := newFlags(e, "ingest", "[flags] FILE|GLOB|- ... | --journal")
 	dbPath := fs.String("db", defaultDB(e), "database file (env MAILBOUNCE_DB)")
 	year := fs.Int("year", 0, "year of the first line of BSD-syslog logs (default: inferred from each file's modification time)")
 	tz := fs.String("tz", "", "time zone of timestamps without offset, e.g. Europe/Berlin (default: local)")
 	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar and no summary")
+	journal := fs.Bool("journal", false, "read Postfix's and Exim's entries of the systemd journal (journalctl) since the last run, instead of files")
+	journalDir := fs.String("journal-dir", "", "with --journal: read the journal files in this directory (journalctl --directory), e.g. copied from another host")
+	journalUnits := fs.StringArray("journal-unit", defaultJournalUnits, "with --journal: the systemd units whose entries are read (journalctl --unit); repeatable")
 	lockTimeout := fs.Duration("lock-timeout", store.DefaultBusyTimeout, "how long to wait for another process's write lock before failing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end (for developers)")
@@ -51,8 +54,14 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		}
 		defer stop()
 	}
-	if fs.NArg() == 0 {
-		return usageError("name at least one log file, glob or - for standard input")
+	if *journalDir != "" || fs.Changed("journal-unit") {
+		*journal = true
+	}
+	switch {
+	case *journal && fs.NArg() > 0:
+		return usageError("give either log files or --journal, not both (run ingest once for each)")
+	case !*journal && fs.NArg() == 0:
+		return usageError("name at least one log file, glob or - for standard input, or give --journal")
 	}
 	if *lockTimeout <= 0 {
 		return usageError("--lock-timeout must be longer than 0 (e.g. 30s)")
@@ -64,8 +73,16 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, missing, err := expandInputs(e, "ingest", fs.Args())
-	if err != nil {
+	var inputs []ingest.Input
+	var missing int
+	var jin *journalInput
+	if *journal {
+		jin = &journalInput{dir: *journalDir, units: *journalUnits}
+		if err := jin.check(); err != nil {
+			return err
+		}
+		inputs = []ingest.Input{{Path: jin.sourcePath(), Size: -1, ModTime: time.Now()}}
+	} else if inputs, missing, err = expandInputs(e, "ingest", fs.Args()); err != nil {
 		return err
 	}
 	// The indexes a bulk load of an earlier run set aside are restored or
@@ -84,7 +101,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 
 	job := &ingestJob{
-		db: db, inputs: inputs, year: *year, loc: loc, host: *host,
+		db: db, inputs: inputs, journal: jin, year: *year, loc: loc, host: *host,
 		stderr: e.stderr, commitRows: *batchRows, missing: missing,
 	}
 	if !*quiet && isTerminal(e.stderr) {
@@ -249,11 +266,13 @@ func isTerminal(w io.Writer) bool {
 type ingestJob struct {
 	db     *store.DB
 	inputs []ingest.Input
-	year   int
-	loc    *time.Location
-	host   string
-	stderr io.Writer
-	bar    *progress
+	// journal, when set, makes the one input the systemd journal.
+	journal *journalInput
+	year    int
+	loc     *time.Location
+	host    string
+	stderr  io.Writer
+	bar     *progress
 	// commitRows is the number of rows per transaction; 0 means the default.
 	commitRows int
 
@@ -312,6 +331,7 @@ type block struct {
 	raw     int64 // bytes of the raw file read so far
 	samples []sample
 	src     *store.Source // set on the first block of an input
+	cursor  string        // the journal's: the cursor of the block's last entry
 	end     bool          // the input is done (read in full or failed)
 	// synced, when set, marks no lines but a request: close it once
 	// everything sent before is committed.
@@ -464,6 +484,9 @@ func (j *ingestJob) run(ctx context.Context) error {
 			src.Offset = b.offset
 			src.Lines += b.lines
 			src.LastRead = time.Now()
+			if b.cursor != "" {
+				src.Cursor = b.cursor
+			}
 		}
 		if j.bar != nil {
 			j.bar.add(j.inputs[b.input].Name(), b.raw-rawDone-b.skipRaw, b.skipRaw, b.lines)
@@ -519,6 +542,10 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		case out <- &block{input: idx, info: true, tally: t, notes: notes}:
 		case <-ctx.Done():
 		}
+	}
+	if j.journal != nil {
+		j.readJournal(ctx, idx, in, out, info)
+		return
 	}
 	// A log read while it is written may end in half a line: if the file
 	// grew while it was read, that line is left for the next run, which
@@ -587,7 +614,13 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	src.HeadLen = head.Len
 	src.Size = in.Size
 	src.MTime = in.ModTime
+	j.readLines(ctx, idx, in, r, src, t, false, out)
+}
 
+// readLines sends the lines of r, parsed, in blocks: the first carries
+// src, the input's record, and t, its figures so far; each carries the
+// offset reached, and with cursors the journal cursor of its last line.
+func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *ingest.Reader, src store.Source, t tally, cursors bool, out chan<- *block) {
 	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
 	lineNo, offset, skipRaw := src.Lines, r.Offset(), r.RawRead()
 	var cut int64 // lines of this input cut
@@ -639,6 +672,13 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		}
 		if len(ends) > 0 {
 			b.text = string(buf)
+			if cursors {
+				last := 0
+				if len(ends) > 1 {
+					last = ends[len(ends)-2]
+				}
+				b.cursor = entryCursor(b.text[last:])
+			}
 			select {
 			case b.events = <-j.freeEvents:
 			default:
@@ -803,8 +843,12 @@ func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
 	if t.bytes < 10_000_000 {
 		size = fmt.Sprintf("%.1f MB", float64(t.bytes)/1e6)
 	}
-	fmt.Fprintf(w, "ingested %d file(s), %s lines (%s) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
-		t.files, thousands(t.lines), size, elapsed.Round(time.Millisecond), mbps,
+	what := fmt.Sprintf("%d file(s), %s lines", t.files, thousands(t.lines))
+	if j.journal != nil {
+		what = fmt.Sprintf("the systemd journal, %s entries since the last run", thousands(t.lines))
+	}
+	fmt.Fprintf(w, "ingested %s (%s) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
+		what, size, elapsed.Round(time.Millisecond), mbps,
 		thousands(st.Deliveries), thousands(st.Messages), thousands(st.Rejects))
 	if t.skipped > 0 {
 		fmt.Fprintf(w, "  %s lines already in the database were skipped\n", thousands(t.skipped))

@@ -9,20 +9,20 @@ import (
 	"time"
 )
 
-const sourceColumns = `id, path, host, content_head, content_head_len, offset, lines, size, mtime, first_read, last_read`
+const sourceColumns = `id, path, host, content_head, content_head_len, offset, lines, size, mtime, first_read, last_read, cursor`
 
 func scanSource(row *sql.Row) (Source, bool, error) {
 	var s Source
-	var host sql.NullString
+	var host, cursor sql.NullString
 	var headLen, lines, size, mtime, first, last sql.NullInt64
-	err := row.Scan(&s.ID, &s.Path, &host, &s.HeadHash, &headLen, &s.Offset, &lines, &size, &mtime, &first, &last)
+	err := row.Scan(&s.ID, &s.Path, &host, &s.HeadHash, &headLen, &s.Offset, &lines, &size, &mtime, &first, &last, &cursor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Source{}, false, nil
 	}
 	if err != nil {
 		return Source{}, false, err
 	}
-	s.Host, s.HeadLen, s.Lines, s.Size = host.String, int(headLen.Int64), lines.Int64, size.Int64
+	s.Host, s.HeadLen, s.Lines, s.Size, s.Cursor = host.String, int(headLen.Int64), lines.Int64, size.Int64, cursor.String
 	s.MTime, s.FirstRead, s.LastRead = timeOf(mtime), timeOf(first), timeOf(last)
 	return s, true, nil
 }

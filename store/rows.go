@@ -114,6 +114,9 @@ type Source struct {
 	MTime     time.Time
 	FirstRead time.Time
 	LastRead  time.Time
+	// Cursor is, for the systemd journal, the cursor of the last entry
+	// committed; "" for files.
+	Cursor string
 }
 
 // Counter kinds, as stored in counters.kind.

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mailbounce/ingest"
+	"mailbounce/store"
+)
+
+// Reading the systemd journal (ingest --journal): journalctl writes the
+// entries of Postfix's and Exim's units as JSON, one per line, which the
+// parser reads as it reads a file's lines. The journal has no file to
+// fingerprint: its source row (path journalPath, or journalPath:DIR) keeps
+// the cursor of the last entry committed, in the same transaction as the
+// rows made of the entries up to it, and the next run asks journalctl for
+// the entries after it. Nothing is read twice, and nothing is lost when a
+// run stops half-way: the next one reads on from its last commit.
+
+// journalPath is the journal's sources.path, and its name in messages.
+const journalPath = "journal"
+
+// defaultJournalUnits are the units whose entries are read: Postfix
+// (postfix.service, Debian's postfix@-.service) and Exim (Debian's
+// exim4.service).
+var defaultJournalUnits = []string{"postfix*", "exim*"}
+
+// journalInput says where a journal input reads from.
+type journalInput struct {
+	dir   string   // journalctl --directory; "" for the system's journal
+	units []string // --unit patterns
+}
+
+// sourcePath is the journal's sources.path: one cursor per journal
+// directory.
+func (j journalInput) sourcePath() string {
+	if j.dir == "" {
+		return journalPath
+	}
+	return journalPath + ":" + j.dir
+}
+
+// journalctl is the program run.
+const journalctl = "journalctl"
+
+// check says what stops the journal from being read before anything is:
+// no journalctl, or no such directory. It makes dir absolute, since the
+// cursor is kept per directory.
+func (j *journalInput) check() error {
+	if _, err := exec.LookPath(journalctl); err != nil {
+		return fmt.Errorf("the systemd journal: journalctl was not found in PATH: --journal needs systemd's journalctl (a host without systemd logs to files: ingest those)")
+	}
+	if j.dir == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(j.dir)
+	if err != nil {
+		return err
+	}
+	j.dir = abs
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--journal-dir %s: no such directory", abs)
+	case err != nil:
+		return fmt.Errorf("--journal-dir %s: %w", abs, err)
+	case !fi.IsDir():
+		return fmt.Errorf("--journal-dir %s: not a directory (journalctl --file reads one file; give its directory)", abs)
+	}
+	return nil
+}
+
+// command is journalctl's command line for the entries after cursor ("":
+// all of them). The fields are those the parser reads; journalctl adds
+// the cursor and the time to every entry.
+func (j journalInput) command(ctx context.Context, cursor string) *exec.Cmd {
+	args := []string{"--output=json", "--no-pager", "--quiet",
+		"--output-fields=MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME"}
+	if j.dir != "" {
+		args = append(args, "--directory="+j.dir)
+	}
+	for _, u := range j.units {
+		args = append(args, "--unit="+u)
+	}
+	if cursor != "" {
+		args = append(args, "--after-cursor="+cursor)
+	}
+	cmd := exec.CommandContext(ctx, journalctl, args...)
+	cmd.Cancel = func() error { return cmd.Process.Kill() }
+	return cmd
+}
+
+// journalReader runs journalctl and reads its output; Close waits for it
+// and reports how it ended.
+type journalReader struct {
+	io.Reader
+	cmd    *exec.Cmd
+	stderr *cappedBuffer
+	once   sync.Once
+	err    error
+}
+
+// cappedBuffer keeps the first 64 KiB written to it, for journalctl's
+// stderr.
+type cappedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *cappedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 64<<10 {
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *cappedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimSpace(l.b.String())
+}
+
+// start starts journalctl for the entries after cursor.
+func (j journalInput) start(ctx context.Context, cursor string) (*journalReader, error) {
+	cmd := j.command(ctx, cursor)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	r := &journalReader{Reader: out, cmd: cmd, stderr: &cappedBuffer{}}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("the systemd journal: run journalctl: %w", err)
+	}
+	return r, nil
+}
+
+// Close ends journalctl (if it is still writing: the reader stopped early)
+// and waits for it. It reports journalctl's failure with what it said.
+func (r *journalReader) Close() error {
+	r.once.Do(func() {
+		// Whatever is left unread is not wanted: let journalctl go.
+		io.Copy(io.Discard, r.Reader)
+		err := r.cmd.Wait()
+		said := r.stderr.String()
+		switch {
+		case strings.Contains(said, "insufficient permissions") || strings.Contains(said, "Permission denied"):
+			// Also with exit status 0: "No journal files were opened due
+			// to insufficient permissions."
+			r.err = fmt.Errorf("the systemd journal: %s; run as root or as a member of the systemd-journal or adm group", said)
+		case err == nil, strings.Contains(said, "Failed to add filter for units"):
+			// The second: no entry of any of the units, nothing to read.
+		case said != "":
+			r.err = fmt.Errorf("the systemd journal: journalctl: %s", said)
+		default:
+			r.err = fmt.Errorf("the systemd journal: journalctl: %w", err)
+		}
+	})
+	return r.err
+}
+
+// entryCursor returns the __CURSOR field of a line of journalctl's JSON
+// output, or "". Cursors are plain ASCII without quotes or escapes.
+func entryCursor(line string) string {
+	i := strings.Index(line, `"__CURSOR"`)
+	if i < 0 {
+		return ""
+	}
+	rest := strings.TrimLeft(line[i+len(`"__CURSOR"`):], " ")
+	if !strings.HasPrefix(rest, ":") {
+		return ""
+	}
+	rest = strings.TrimLeft(rest[1:], " ")
+	if !strings.HasPrefix(rest, `"`) {
+		return ""
+	}
+	rest = rest[1:]
+	end := strings.IndexByte(rest, '"')
+	if end <= 0 || strings.IndexByte(rest[:end], '\\') >= 0 {
+		return ""
+	}
+	return rest[:end]
+}
+
+// readJournal reads the journal's entries after the cursor last committed.
+func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, out chan<- *block, info func(tally, ...string)) {
+	src, found, err := j.db.FindSourceByPath(ctx, in.Path)
+	if err != nil {
+		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
+		return
+	}
+	if !found {
+		src = store.Source{Path: in.Path, FirstRead: time.Now()}
+	}
+	jr, err := j.journal.start(ctx, src.Cursor)
+	if err != nil {
+		info(tally{files: 1, failed: 1}, err.Error())
+		return
+	}
+	r, err := ingest.NewReader(in.Name(), jr, ingest.Options{})
+	if err != nil {
+		jr.Close()
+		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
+		return
+	}
+	// Offsets count this run's output; what was read before is behind
+	// the cursor, not an offset.
+	src.Offset, src.HeadHash, src.HeadLen, src.Size, src.MTime = 0, nil, 0, -1, time.Time{}
+	j.readLines(ctx, idx, in, r, src, tally{files: 1}, true, out)
+	r.Close()
+	if err := jr.Close(); err != nil && ctx.Err() == nil {
+		info(tally{failed: 1}, err.Error())
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// journalRemote writes journal files from journal export format: the real
+// journald file format, without a running journald. Debian: apt-get
+// install systemd-journal-remote.
+func journalRemote(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote"} {
+		if _, err := os.Stat(p); err == nil {
+			if _, err := exec.LookPath("journalctl"); err != nil {
+				t.Skip("journalctl not installed")
+			}
+			return p
+		}
+	}
+	t.Skip("systemd-journal-remote not installed (apt-get install systemd-journal-remote)")
+	return ""
+}
+
+// writeJournal stores lines of a BSD-syslog log ("Nov 28 23:22:43 host
+// prog[pid]: message", year 2026, UTC) as the entries of journal file
+// name in dir, as journald would have them from Postfix's unit. journald
+// stamps entries to the microsecond: line n of the log gets n µs past its
+// second, so that no two entries have the same time (journalctl orders
+// entries of two files that do as it likes).
+func writeJournal(t *testing.T, dir, name string, lines []string, first int) {
+	t.Helper()
+	writeJournalShifted(t, dir, name, lines, first, 0)
+}
+
+// writeJournalShifted is writeJournal with every time later by shift.
+func writeJournalShifted(t *testing.T, dir, name string, lines []string, first int, shift time.Duration) {
+	t.Helper()
+	var export bytes.Buffer
+	for i, l := range lines {
+		ts, err := time.Parse("2006 Jan _2 15:04:05", "2026 "+l[:15])
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		ts = ts.Add(shift + time.Duration(first+i)*time.Microsecond)
+		host, rest, _ := strings.Cut(l[16:], " ")
+		prog, msg, ok := strings.Cut(rest, ": ")
+		if !ok {
+			t.Fatalf("no program in %q", l)
+		}
+		ident, pid, _ := strings.Cut(strings.TrimSuffix(prog, "]"), "[")
+		us := strconv.FormatInt(ts.UnixMicro(), 10)
+		for _, f := range [][2]string{{"__REALTIME_TIMESTAMP", us}, {"__MONOTONIC_TIMESTAMP", us},
+			{"_BOOT_ID", "0123456789abcdef0123456789abcdef"}, {"_HOSTNAME", host}, {"SYSLOG_IDENTIFIER", ident},
+			{"SYSLOG_PID", pid}, {"_SYSTEMD_UNIT", "postfix@-.service"}, {"PRIORITY", "6"}, {"MESSAGE", msg}} {
+			export.WriteString(f[0] + "=" + f[1] + "\n")
+		}
+		export.WriteString("\n")
+	}
+	in := filepath.Join(t.TempDir(), "export")
+	if err := os.WriteFile(in, export.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(journalRemote(t), "--output="+filepath.Join(dir, name), in).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-journal-remote: %v: %s", err, out)
+	}
+}
+
+// TestIngestJournal: the systemd journal is read from where the last run
+// stopped (its cursor is committed with the rows), and gives the same
+// counts as the same lines read from a file.
+func TestIngestJournal(t *testing.T) {
+	journalRemote(t)
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	dir := t.TempDir()
+	jdir := filepath.Join(dir, "journal")
+	if err := os.Mkdir(jdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	half := len(lines) / 2
+	writeJournal(t, jdir, "first.journal", lines[:half], 0)
+
+	fileDB, journalDB := filepath.Join(dir, "file.db"), filepath.Join(dir, "journal.db")
+	ingest := func(args ...string) string {
+		t.Helper()
+		_, stderr, status := mailbounce(t, append([]string{"ingest"}, args...)...)
+		if status != 0 {
+			t.Fatalf("ingest %v: exit %d: %s", args, status, stderr)
+		}
+		return stderr
+	}
+	report := func(db string) string {
+		t.Helper()
+		stdout, stderr, status := mailbounce(t, "report", "--db", db, "--format", "json")
+		if status != 0 {
+			t.Fatalf("report: exit %d: %s", status, stderr)
+		}
+		_, domains, _ := strings.Cut(stdout, `"domains"`)
+		return domains
+	}
+	first := filepath.Join(dir, "first.log")
+	if err := os.WriteFile(first, []byte(strings.Join(lines[:half], "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ingest("-q", "--db", fileDB, first)
+	ingest("-q", "--db", journalDB, "--journal-dir", jdir)
+	if a, b := report(fileDB), report(journalDB); a != b {
+		t.Fatalf("the journal's first half:\n%s\nthe file's:\n%s", b, a)
+	}
+	// Again: nothing new.
+	if got := ingest("--db", journalDB, "--journal-dir", jdir); !strings.Contains(got, " 0 entries") {
+		t.Errorf("a second run read lines again: %s", got)
+	}
+	// The journal goes on in a file of its own, as after journald rotated
+	// its file: the next run reads only that.
+	writeJournal(t, jdir, "second.journal", lines[half:], half)
+	if got := ingest("--db", journalDB, "--journal-dir", jdir); !strings.Contains(got, " "+thousands(int64(len(lines)-half))+" entries") {
+		t.Errorf("the second half: %s, want %d lines", got, len(lines)-half)
+	}
+	ingest("-q", "--db", fileDB, "testdata/mta/postfix/maillog")
+	if a, b := report(fileDB), report(journalDB); a != b {
+		t.Errorf("the whole journal:\n%s\nthe file's:\n%s", b, a)
+	}
+}
+
+// TestIngestJournalErrors: what stops a journal read is said plainly.
+func TestIngestJournalErrors(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "j.db")
+	if _, stderr, status := mailbounce(t, "ingest", "--db", db, "--journal", "mail.log"); status != exitUsage || !strings.Contains(stderr, "not both") {
+		t.Errorf("--journal with a file: exit %d: %s", status, stderr)
+	}
+	if _, stderr, status := mailbounce(t, "ingest", "--db", db, "--journal-dir", filepath.Join(t.TempDir(), "none")); status != exitError || !strings.Contains(stderr, "no such directory") {
+		t.Errorf("--journal-dir of nothing: exit %d: %s", status, stderr)
+	}
+	t.Setenv("PATH", t.TempDir())
+	if _, stderr, status := mailbounce(t, "ingest", "--db", db, "--journal"); status != exitError || !strings.Contains(stderr, "journalctl was not found") {
+		t.Errorf("without journalctl: exit %d: %s", status, stderr)
+	}
+}
+
+// TestIngestJournalInterrupted: a journal read stopped by SIGINT or SIGTERM
+// keeps what it committed, with the cursor of the last entry committed;
+// the next run reads on from there, and the result is that of one run.
+func TestIngestJournalInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	journalRemote(t)
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	tmp := t.TempDir()
+	jdir := filepath.Join(tmp, "journal")
+	if err := os.Mkdir(jdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Ten days of the real log, a day apart: many transactions.
+	const days = 10
+	for d := range days {
+		writeJournalShifted(t, jdir, fmt.Sprintf("day%02d.journal", d), lines, 0, time.Duration(d)*24*time.Hour)
+	}
+	ref := filepath.Join(tmp, "ref.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", ref, "--journal-dir", jdir); status != 0 {
+		t.Fatalf("reference ingest: %d %s", status, stderr)
+	}
+	db := filepath.Join(tmp, "int.db")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		before := committedLines(t, db)
+		cmd := exec.Command(os.Args[0], "ingest", "--batch-rows", "300", "--db", db, "--journal-dir", jdir)
+		cmd.Env = append(os.Environ(), "MAILBOUNCE_TEST_MAIN=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill() })
+		deadline := time.Now().Add(60 * time.Second)
+		for committedLines(t, db) <= before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		got := committedLines(t, db)
+		t.Logf("%v after %d entries: %s", sig, got, strings.TrimSpace(stderr.String()))
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitError || !strings.Contains(stderr.String(), "interrupted") {
+			t.Errorf("after %v: %v, want exit status %d and a word that it was interrupted", sig, err, exitError)
+		}
+		if got >= int64(days*len(lines)) {
+			t.Fatalf("the ingest finished before %v arrived; the test proves nothing", sig)
+		}
+	}
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "--journal-dir", jdir); status != 0 {
+		t.Fatalf("the run after: %d %s", status, stderr)
+	}
+	if got, want := committedLines(t, db), int64(days*len(lines)); got != want {
+		t.Errorf("%d entries read in all, want %d", got, want)
+	}
+	report := func(db string) string {
+		stdout, _, _ := mailbounce(t, "report", "--db", db, "--format", "csv", "--top", "0")
+		return stdout
+	}
+	if a, b := report(ref), report(db); a != b {
+		t.Errorf("interrupted twice:\n%s\nin one run:\n%s", b, a)
+	}
+}
