@@ -188,19 +188,75 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		rest = line
 	}
 	h, ok := syslogFields(rest)
+	if ok {
+		if mta, _ := classifyProgram(h.program); mta != MTAUnknown {
+			ev.Host, ev.Program, ev.PID = h.host, h.program, h.pid
+			return p.program(ev, h.msg)
+		}
+	}
+	// Not a Postfix or Exim line as syslog daemons mostly write them; the
+	// other shapes seen in real logs are tried only now.
+	if h2, ok2 := otherSyslogFields(rest); ok2 {
+		h, ok = h2, true
+	}
 	if !ok {
-		// The boky/postfix container's own format: a level where the host
-		// would be, "2025-07-31T01:01:53.376231+00:00 INFO    postfix/smtp[1678]: ".
-		n := levelPrefix(rest)
-		if n == 0 || ev.Time.IsZero() {
-			return "", false
-		}
-		if h, ok = programFields(rest[n:]); !ok {
-			return "", false
-		}
+		return "", false
 	}
 	ev.Host, ev.Program, ev.PID = h.host, h.program, h.pid
 	return p.program(ev, h.msg)
+}
+
+// otherSyslogFields reads the less common shapes of what follows a syslog
+// timestamp, when syslogFields found no Postfix or Exim program:
+//
+//   - no host: " postfix/smtpd[799447]: " (a syslog daemon set not to
+//     write it);
+//   - BusyBox syslogd's facility and level after the host:
+//     " backup mail.info postfix/smtpd[1080]: ";
+//   - the boky/postfix container's level where the host would be:
+//     "2025-07-31T01:01:53.376231+00:00 INFO    postfix/smtp[1678]: ".
+//
+// It reports false unless the program is Postfix's or Exim's.
+func otherSyslogFields(rest string) (h syslogHeader, ok bool) {
+	s := strings.TrimPrefix(rest, " ")
+	first, after, _ := strings.Cut(s, " ")
+	switch {
+	case strings.HasSuffix(first, ":") && strings.IndexByte(first, '/') > 0 || strings.HasSuffix(first, "]:"):
+		h, ok = programFields(s)
+	case facilityLevel(strings.SplitN(after, " ", 2)[0]):
+		_, prog, _ := strings.Cut(after, " ")
+		h, ok = programFields(prog)
+		h.host = first
+	default:
+		if n := levelPrefix(rest); n > 0 {
+			h, ok = programFields(rest[n:])
+		}
+	}
+	if !ok {
+		return h, false
+	}
+	mta, _ := classifyProgram(h.program)
+	return h, mta != MTAUnknown
+}
+
+// facilityLevel tells BusyBox syslogd's "mail.info": a syslog facility and
+// level.
+func facilityLevel(s string) bool {
+	fac, lvl, ok := strings.Cut(s, ".")
+	if !ok {
+		return false
+	}
+	switch lvl {
+	case "emerg", "alert", "crit", "err", "warn", "warning", "notice", "info", "debug":
+	default:
+		return false
+	}
+	switch fac {
+	case "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+		"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7":
+		return true
+	}
+	return false
 }
 
 // levelPrefix is the length of " INFO    " (a log level in capitals and
@@ -520,6 +576,23 @@ var postfixDaemons = map[string]bool{
 	"lmtpd": true, "script": true, "policy-spf": true, "postmulti": true, "postlog": true,
 }
 
+// localMonth reads the German month names that differ from the English
+// ones, as journalctl writes them under a German locale ("Okt 15
+// 23:48:15"), and returns the month and its length in bytes.
+func localMonth(line string) (time.Month, int) {
+	switch {
+	case strings.HasPrefix(line, "Mär"):
+		return 3, len("Mär")
+	case strings.HasPrefix(line, "Mai"):
+		return 5, 3
+	case strings.HasPrefix(line, "Okt"):
+		return 10, 3
+	case strings.HasPrefix(line, "Dez"):
+		return 12, 3
+	}
+	return 0, 0
+}
+
 func monthOf(s string) time.Month {
 	// A switch on three bytes is much cheaper than a map lookup.
 	switch s {
@@ -554,11 +627,14 @@ func monthOf(s string) time.Month {
 // bsdStamp reads "Mon dd HH:MM:SS[.frac]" with the day space-padded,
 // zero-padded or unpadded. It returns the time and the length read.
 func (p *Parser) bsdStamp(line string) (time.Time, int, bool) {
-	mon := monthOf(line[:3])
-	if mon == 0 || line[3] != ' ' {
+	mon, n := monthOf(line[:3]), 3
+	if mon == 0 {
+		mon, n = localMonth(line)
+	}
+	if mon == 0 || line[n] != ' ' {
 		return time.Time{}, 0, false
 	}
-	i := 4
+	i := n + 1
 	if line[i] == ' ' {
 		i++
 	}

@@ -453,6 +453,15 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 				text = strings.TrimPrefix(text[c+1:], " ")
 				if len(text) > 0 && text[0] == ':' {
 					text = strings.TrimPrefix(text[1:], " ")
+					// "defer (113): No route to host H=mx [192.0.2.1]: mx
+					// [192.0.2.1]": the host after the error.
+					if i := strings.Index(text, " H="); i > 0 && ev.Relay.Raw == "" {
+						eximFields(text[i+1:], func(k, v string) {
+							if k == "H" {
+								ev.Relay = eximRelay(v)
+							}
+						})
+					}
 				} else {
 					text = eximFields(text, func(k, v string) {
 						if k == "H" {
@@ -490,7 +499,22 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		ev.Outcome = Expired
 		ev.Status = "expired"
 	}
-	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
+	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, withoutSizeParam(ev.Reply.Raw))
+}
+
+// withoutSizeParam takes the SIZE= parameter out of Exim's "after MAIL
+// FROM:<a@b> SIZE=1409:": it names the message's size, whatever the
+// reply says, and would make any reply read as "message too big".
+func withoutSizeParam(s string) string {
+	i := strings.Index(s, "> SIZE=")
+	if i < 0 || !strings.Contains(s[:i], "MAIL FROM:<") {
+		return s
+	}
+	j := i + len("> SIZE=")
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	return s[:i+1] + s[j:]
 }
 
 // isEximGiveUp recognises Exim's failures that come from its retry rules

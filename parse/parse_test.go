@@ -475,6 +475,48 @@ func TestRealForms(t *testing.T) {
 					t.Errorf("code %d reason %s text %q", ev.Reply.Code, ev.Reason, ev.Reply.Raw)
 				}
 			}},
+		{"syslog without host", "Feb 25 12:11:46 postfix/smtpd[799447]: NOQUEUE: reject: RCPT from out-17.smtp.example.com[192.0.2.200]: 554 5.7.1 Service unavailable; Client host [192.0.2.200] blocked using cbl.abuseat.org; from=<noreply@example.com> to=<mail@example.org> proto=ESMTP",
+			KindReject, Postfix, Rejected, "NOQUEUE", "mail@example.org", func(t *testing.T, ev Event) {
+				if ev.Host != "" || ev.Program != "postfix/smtpd" || ev.PID != 799447 {
+					t.Errorf("host %q program %q pid %d", ev.Host, ev.Program, ev.PID)
+				}
+			}},
+		{"busybox syslogd", "Mar 22 11:31:04 backup mail.info postfix/smtp[1091]: 8DB5E171B: to=<et@example.com>, orig_to=<root@backup.example.com>, relay=10.4.0.1[10.4.0.1]:25, delay=13562, delays=13551/0.02/11/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as A96957B976)",
+			KindDelivery, Postfix, Delivered, "8DB5E171B", "et@example.com", func(t *testing.T, ev Event) {
+				if ev.Host != "backup" || ev.Program != "postfix/smtp" {
+					t.Errorf("host %q program %q", ev.Host, ev.Program)
+				}
+			}},
+		{"journalctl, German month", "Okt 15 23:48:15 c3 postfix/lmtp[48460]: C88761F60D: to=<u1@c3.example.org>, relay=c3.example.org[private/dovecot-lmtp], delay=5.1, delays=2.4/0/0/2.7, dsn=5.2.2, status=bounced (host c3.example.org[private/dovecot-lmtp] said: 552 5.2.2 <u1@c3.example.org> Quota exceeded (mailbox for user is full) (in reply to end of DATA command))",
+			KindDelivery, Postfix, Bounced, "C88761F60D", "u1@c3.example.org", func(t *testing.T, ev Event) {
+				if ev.Time.Month() != time.October || ev.Time.Day() != 15 {
+					t.Errorf("time %v", ev.Time)
+				}
+			}},
+		{"exim MAIL FROM SIZE=", "2013-01-05 18:51:22 1TrXtn-0003N5-Ot == a@example.com R=dnslookup T=remote_smtp defer (-44) H=mx.example.com [192.0.2.1]: SMTP error from remote mail server after MAIL FROM:<s@example.org> SIZE=1409: 451 4.7.1 Try again later",
+			KindDelivery, Exim, Deferred, "1TrXtn-0003N5-Ot", "a@example.com", func(t *testing.T, ev Event) {
+				if ev.Reason == ReasonMessageTooBig {
+					t.Errorf("reason %s: SIZE= names the message's size, not the failure", ev.Reason)
+				}
+			}},
+		{"exim host after the error", "2023-03-24 10:02:24 1pfdJV-004eVE-9X == a@example.dev R=dnslookup T=remote_smtp defer (113): No route to host H=mail.example.dev [192.0.2.93]: mail.example.dev [192.0.2.93]",
+			KindDelivery, Exim, Deferred, "1pfdJV-004eVE-9X", "a@example.dev", func(t *testing.T, ev Event) {
+				if ev.Relay.Addr != "192.0.2.93" || ev.Relay.Name != "mail.example.dev" {
+					t.Errorf("relay %+v", ev.Relay)
+				}
+			}},
+		{"DNSBL through an open resolver", "Oct 31 01:28:43 mail postfix/smtpd[3468]: NOQUEUE: reject: RCPT from mail-lo2gbr01olkn0166.outbound.protection.outlook.com[104.47.21.166]: 554 5.7.1 Service unavailable; Client host [104.47.21.166] blocked using sbl.spamhaus.org; Error: open resolver; https://www.spamhaus.org/returnc/pub/172.69.79.93; from=<a@example.com> to=<b@example.org> proto=ESMTP helo=<EUR03-DB5-obe.outbound.protection.outlook.com>",
+			KindReject, Postfix, Rejected, "NOQUEUE", "b@example.org", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonSystemError {
+					t.Errorf("reason %s: our resolver is refused, the client is not listed", ev.Reason)
+				}
+			}},
+		{"gmail's block for unsolicited mail", "Feb 11 07:41:39 listy postfix/smtp[3006]: 4424441E46: to=<r@gmail.com>, relay=gmail-smtp-in.l.google.com[66.102.1.27]:25, delay=0.58, delays=0.01/0.01/0.2/0.35, dsn=5.7.1, status=bounced (host gmail-smtp-in.l.google.com[66.102.1.27] said: 550-5.7.1 [192.0.2.183       1] Our system has detected an unusual rate of 550-5.7.1 unsolicited mail originating from your IP address. To protect our 550-5.7.1 users from spam, mail sent from your IP address has been blocked. 550-5.7.1 Please visit 550-5.7.1  https://support.google.com/mail/?p=UnsolicitedIPError to review our 550 5.7.1 Bulk Email Senders Guidelines. q16si3475662wrs.311 - gsmtp (in reply to end of DATA command))",
+			KindDelivery, Postfix, Bounced, "4424441E46", "r@gmail.com", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonBadReputation {
+					t.Errorf("reason %s", ev.Reason)
+				}
+			}},
 		{"before-queue filter", "Nov 28 07:04:05 mx1 postfix/smtpd[9]: 4ABCD1234: proxy-reject: END-OF-MESSAGE: 554 5.7.1 Rejected by filter; from=<a@example.org> to=<c@example.com> proto=ESMTP helo=<x.example>",
 			KindReject, Postfix, Rejected, "4ABCD1234", "c@example.com", func(t *testing.T, ev Event) {
 				if ev.RejectStage != "END-OF-MESSAGE" || ev.Reply.Code != 554 || ev.Reply.Enhanced.String() != "5.7.1" || ev.Sender != "a@example.org" {

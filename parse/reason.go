@@ -252,6 +252,12 @@ func classify(code int, enh EnhancedStatus, text string, buf []byte) Reason {
 	if strong == ReasonHostUnknown && code >= 500 && code < 600 && bytes.Contains(buf, []byte("unrouteable address")) {
 		strong = ReasonUserUnknown
 	}
+	// Gmail's "unusual rate of unsolicited mail" is a throttle as a 421
+	// ("temporarily rate limited") and a block as a 550 ("mail sent from
+	// your IP address has been blocked"): the IP address's reputation.
+	if strong == ReasonRateLimited && code >= 500 && code < 600 && bytes.Contains(buf, []byte("has been blocked")) {
+		strong = ReasonBadReputation
+	}
 	if strong != ReasonNone {
 		return strong
 	}
@@ -671,6 +677,11 @@ var ruleTable = []ruleGroup{
 		"local configuration error", "mail system configuration error", "server configuration error",
 		"configuration error", "is not defined for", "command not found", "permission denied",
 		"unable to contact ldap", "can't create user output file", "mailbox_transport_maxdepth",
+		// Spamhaus refuses lookups through public DNS resolvers and
+		// answers them with an error code that a DNSBL check takes for a
+		// listing: every client then looks "blocked". The resolver is at
+		// fault, not the client.
+		"error: open resolver", "spamhaus.org/returnc",
 	}},
 	// Gmail's and Yahoo's throttling for complaints and unsolicited mail
 	// names the sender's SPF or DKIM domain, or "spam": not a failure of
