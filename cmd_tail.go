@@ -23,7 +23,7 @@ import (
 // file is committed in the same transaction as the rows of the lines before
 // it, so a restart (or a crash) neither loses nor doubles a line.
 func runTail(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "tail", "[flags] FILE ... | -")
+	fs := newFlags(e, "tail", "[flags] FILE ... | - | --journal")
 	dbPath := fs.String("db", defaultDB(e), "database file (env MAILBOUNCE_DB)")
 	fromEnd := fs.Bool("from-end", false, "on the first start, begin at the end of each file instead of its start")
 	poll := fs.Duration("poll", ingest.DefaultPoll, "how often to look at the files when no change is notified")
@@ -32,11 +32,27 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	commitEvery := fs.Duration("commit", 500*time.Millisecond, "longest time a line read waits before it is committed")
 	verbose := fs.BoolP("verbose", "v", false, "log rotations and file events on stderr")
 	lockTimeout := fs.Duration("lock-timeout", store.DefaultBusyTimeout, "how long one wait for another process's write lock lasts; tail then logs a warning and waits again")
+	journal := fs.Bool("journal", false, "follow Postfix's and Exim's entries of the systemd journal (journalctl --follow), resuming from the last entry committed")
+	journalDir := fs.String("journal-dir", "", "with --journal: follow the journal files in this directory (journalctl --directory)")
+	journalUnits := fs.StringArray("journal-unit", defaultJournalUnits, "with --journal: the systemd units whose entries are read (journalctl --unit); repeatable")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return usageError("name the log files to follow, or - for standard input")
+	if *journalDir != "" || fs.Changed("journal-unit") {
+		*journal = true
+	}
+	switch {
+	case *journal && fs.NArg() > 0:
+		return usageError("give either log files or --journal, not both (run one tail for each)")
+	case !*journal && fs.NArg() == 0:
+		return usageError("name the log files to follow, or - for standard input, or give --journal")
+	}
+	var jin *journalInput
+	if *journal {
+		jin = &journalInput{dir: *journalDir, units: *journalUnits, follow: true, fromEnd: *fromEnd}
+		if err := jin.check(); err != nil {
+			return err
+		}
 	}
 	if *commitEvery <= 0 || *poll <= 0 || *lockTimeout <= 0 {
 		return usageError("--commit, --poll and --lock-timeout must be longer than 0 (e.g. 500ms)")
@@ -74,6 +90,19 @@ func runTail(ctx context.Context, e *env, args []string) error {
 			f.Close()
 		}
 	}()
+	if jin != nil {
+		f := &tailFile{path: jin.sourcePath(), parser: parse.NewParser(parse.Options{Location: loc}), journal: true}
+		t.files = append(t.files, f)
+		src, found, err := db.FindSourceByPath(ctx, f.path)
+		if err != nil {
+			return err
+		}
+		if found {
+			f.sourceID, f.cursor, f.lines = src.ID, src.Cursor, src.Lines
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); t.readJournal(readCtx, 0, jin, f.cursor) }()
+	}
 	for i, path := range fs.Args() {
 		t.files = append(t.files, &tailFile{path: path, parser: parse.NewParser(parse.Options{Location: loc})})
 		if path == ingest.Stdin {
@@ -127,10 +156,11 @@ func runTail(ctx context.Context, e *env, args []string) error {
 
 // tailItem is one line on its way from a reader goroutine to the writer.
 type tailItem struct {
-	file int
-	line string
-	pos  ingest.Position
-	err  error // a reader that stopped for good
+	file   int
+	line   string
+	pos    ingest.Position
+	cursor string // the journal's: the line's cursor
+	err    error  // a reader that stopped for good
 }
 
 // tailFile is the writer's state for one followed file.
@@ -150,10 +180,18 @@ type tailFile struct {
 	// commit (a rotated file read to its end, then the new one): each
 	// keeps its own row, committed with the next batch.
 	finished []store.Source
+	// journal: the systemd journal, whose checkpoint is the cursor of the
+	// last entry read.
+	journal bool
+	cursor  string
 }
 
 // source is the checkpoint row of the content being read.
 func (f *tailFile) source() store.Source {
+	if f.journal {
+		return store.Source{ID: f.sourceID, Path: f.path, Cursor: f.cursor, Lines: f.lines, Size: -1,
+			LastRead: time.Now(), FirstRead: time.Now()}
+	}
 	sum := f.pos.Head.Sum // a copy: f.pos changes with the next line
 	return store.Source{ID: f.sourceID, Path: f.path, HeadHash: sum[:],
 		HeadLen: f.pos.Head.Len, Offset: f.pos.Offset, Lines: f.lines, LastRead: time.Now(),
@@ -325,6 +363,14 @@ func (t *tailer) write(ctx context.Context) error {
 				return commit()
 			}
 			if it.err != nil {
+				if t.files[it.file].journal {
+					// Nothing else to read: stop, keeping what was
+					// committed, and let the service manager restart.
+					if err := commit(); err != nil {
+						return err
+					}
+					return it.err
+				}
 				t.log.Error("stopped reading", "path", t.files[it.file].path, "err", it.err)
 				continue
 			}
@@ -364,6 +410,11 @@ func (t *tailer) write(ctx context.Context) error {
 			uncommitted++
 			if it.pos.Path != "" {
 				f.advance(it.pos)
+			}
+			if it.cursor != "" {
+				f.cursor = it.cursor
+				f.lines++
+				f.dirty = true
 			}
 			if uncommitted >= 5000 {
 				if err := commit(); err != nil {

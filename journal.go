@@ -39,6 +39,9 @@ var defaultJournalUnits = []string{"postfix*", "exim*"}
 type journalInput struct {
 	dir   string   // journalctl --directory; "" for the system's journal
 	units []string // --unit patterns
+	// follow: journalctl --follow, for tail; fromEnd: without a cursor,
+	// start at the end.
+	follow, fromEnd bool
 }
 
 // sourcePath is the journal's sources.path: one cursor per journal
@@ -86,6 +89,18 @@ func (j *journalInput) check() error {
 func (j journalInput) command(ctx context.Context, cursor string) *exec.Cmd {
 	args := []string{"--output=json", "--no-pager", "--quiet",
 		"--output-fields=MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME"}
+	if j.follow {
+		args = append(args, "--follow")
+		if cursor == "" {
+			// Without a cursor, journalctl --follow starts with the
+			// last ten entries: all of them, or none with --from-end.
+			if j.fromEnd {
+				args = append(args, "--lines=0")
+			} else {
+				args = append(args, "--lines=all")
+			}
+		}
+	}
 	if j.dir != "" {
 		args = append(args, "--directory="+j.dir)
 	}
@@ -222,5 +237,55 @@ func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, o
 	r.Close()
 	if err := jr.Close(); err != nil && ctx.Err() == nil {
 		info(tally{failed: 1}, err.Error())
+	}
+}
+
+// readJournal sends the journal's entries after cursor to tail's writer,
+// following it until ctx is done or journalctl stops.
+func (t *tailer) readJournal(ctx context.Context, idx int, j *journalInput, cursor string) {
+	fail := func(err error) {
+		select {
+		case t.items <- tailItem{file: idx, err: err}:
+		case <-ctx.Done():
+		}
+	}
+	jr, err := j.start(ctx, cursor)
+	if err != nil {
+		fail(err)
+		return
+	}
+	rd, err := ingest.NewReader(journalPath, jr, ingest.Options{})
+	if err != nil {
+		jr.Close()
+		fail(err)
+		return
+	}
+	for {
+		line, _, err := rd.Next()
+		if err != nil {
+			rd.Close()
+			if err != io.EOF {
+				jr.cmd.Process.Kill() // --follow would never end
+			}
+			jerr := jr.Close()
+			switch {
+			case ctx.Err() != nil:
+			case err != io.EOF:
+				fail(fmt.Errorf("%s: %w", journalPath, err))
+			case jerr != nil:
+				fail(jerr)
+			default:
+				fail(errors.New("the systemd journal: journalctl --follow ended; restart mailbounce tail to read on from the last entry committed"))
+			}
+			return
+		}
+		text := string(line)
+		select {
+		case t.items <- tailItem{file: idx, line: text, cursor: entryCursor(text)}:
+		case <-ctx.Done():
+			rd.Close()
+			jr.Close()
+			return
+		}
 	}
 }

@@ -145,7 +145,13 @@ func TestIngestJournalErrors(t *testing.T) {
 	if _, stderr, status := mailbounce(t, "ingest", "--db", db, "--journal-dir", filepath.Join(t.TempDir(), "none")); status != exitError || !strings.Contains(stderr, "no such directory") {
 		t.Errorf("--journal-dir of nothing: exit %d: %s", status, stderr)
 	}
+	if _, stderr, status := mailbounce(t, "tail", "--db", db, "--journal", "mail.log"); status != exitUsage || !strings.Contains(stderr, "not both") {
+		t.Errorf("tail --journal with a file: exit %d: %s", status, stderr)
+	}
 	t.Setenv("PATH", t.TempDir())
+	if _, stderr, status := mailbounce(t, "tail", "--db", db, "--journal"); status != exitError || !strings.Contains(stderr, "journalctl was not found") {
+		t.Errorf("tail without journalctl: exit %d: %s", status, stderr)
+	}
 	if _, stderr, status := mailbounce(t, "ingest", "--db", db, "--journal"); status != exitError || !strings.Contains(stderr, "journalctl was not found") {
 		t.Errorf("without journalctl: exit %d: %s", status, stderr)
 	}
@@ -217,5 +223,62 @@ func TestIngestJournalInterrupted(t *testing.T) {
 	}
 	if a, b := report(ref), report(db); a != b {
 		t.Errorf("interrupted twice:\n%s\nin one run:\n%s", b, a)
+	}
+}
+
+// TestTailJournal: tail --journal follows the journal as entries come (here
+// a journal file written while it runs), stops cleanly on SIGTERM, and
+// when started again, and after it ingest --journal, reads only what is
+// new: the counts are those of the same log read from a file.
+func TestTailJournal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	journalRemote(t)
+	data, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	half := len(lines) / 2
+	tmp := t.TempDir()
+	jdir := filepath.Join(tmp, "journal")
+	if err := os.Mkdir(jdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, jdir, "first.journal", lines[:half], 0)
+	db := filepath.Join(tmp, "t.db")
+	stop := func(cmd *exec.Cmd) {
+		t.Helper()
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("tail after SIGTERM: %v, want exit status 0", err)
+		}
+	}
+	cmd := startTail(t, "--db", db, "--journal-dir", jdir)
+	waitLines(t, db, int64(half))
+	writeJournal(t, jdir, "second.journal", lines[half:], half)
+	waitLines(t, db, int64(len(lines)))
+	stop(cmd)
+	// Started again: nothing new to read.
+	cmd = startTail(t, "--db", db, "--journal-dir", jdir)
+	time.Sleep(500 * time.Millisecond)
+	stop(cmd)
+	if got := committedLines(t, db); got != int64(len(lines)) {
+		t.Errorf("%d entries committed after a restart, want %d", got, len(lines))
+	}
+	if _, stderr, _ := mailbounce(t, "ingest", "--db", db, "--journal-dir", jdir); !strings.Contains(stderr, " 0 entries") {
+		t.Errorf("ingest --journal after tail --journal read entries again: %s", stderr)
+	}
+	ref := filepath.Join(tmp, "ref.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", ref, "testdata/mta/postfix/maillog"); status != 0 {
+		t.Fatalf("ingest: %d %s", status, stderr)
+	}
+	report := func(db string) string {
+		stdout, _, _ := mailbounce(t, "report", "--db", db, "--format", "csv", "--top", "0")
+		return stdout
+	}
+	if a, b := report(ref), report(db); a != b {
+		t.Errorf("followed:\n%s\nfrom the file:\n%s", b, a)
 	}
 }
