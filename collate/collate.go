@@ -89,6 +89,7 @@ type midKey struct{ host, mid string }
 // its message comes back through pickup.
 type pipeSent struct {
 	delivery, from int64 // the delivery row and its message's
+	key            msgKey
 	at             time.Time
 }
 
@@ -281,6 +282,13 @@ func (c *Collator) injected(st *msgState, at time.Time) error {
 			delete(c.pipes, key)
 		}
 		c.Stats.Hops++
+		// The rollups take the attempt out as they counted it, with its
+		// message's sender domain: the message's row must be written.
+		if from, ok := c.msgs[p.key]; ok && from.row.ID == p.from {
+			if err := c.flush(from); err != nil {
+				return err
+			}
+		}
 		return c.sink.MarkHop(p.delivery, p.from, st.row.ID, st.row.QueueID)
 	}
 	c.maybeSweepMIDs()
@@ -438,7 +446,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	if err == nil && pipe {
 		c.maybeSweepMIDs()
 		key := midKey{st.row.Host, st.row.MessageID}
-		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: id, from: st.row.ID, at: ev.Time})
+		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: id, from: st.row.ID, key: msgKey{st.row.Host, st.row.QueueID}, at: ev.Time})
 	}
 	return err
 }

@@ -271,8 +271,9 @@ Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m1@a.example>
 Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=1 (queue active)`
 		injected = `Nov 28 07:00:02 mx postfix/pickup[4]: 2B2B2B2B2B: uid=110 from=<s@a.example>
 Nov 28 07:00:02 mx postfix/cleanup[2]: 2B2B2B2B2B: message-id=<%s>`
-		sent = `Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)
-Nov 28 07:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
+		pipe    = `Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)`
+		removed = `Nov 28 07:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
+		sent    = pipe + "\n" + removed
 		delivered = `Nov 28 07:00:02 mx postfix/qmgr[3]: 2B2B2B2B2B: from=<s@a.example>, size=1531, nrcpt=1 (queue active)
 Nov 28 07:00:03 mx postfix/local[6]: 2B2B2B2B2B: to=<u@b.example>, relay=local, delay=0.04, delays=0.02/0.02/0/0, dsn=2.0.0, status=sent (delivered to maildir)
 Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
@@ -287,6 +288,9 @@ Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
 		{"submitted again before the pipe's line", []string{q1 + "\n" + inj("m1@a.example") + "\n" + sent + "\n" + delivered}, "hop delivered", true},
 		{"pipe's line first", []string{q1 + "\n" + sent + "\n" + inj("m1@a.example") + "\n" + delivered}, "hop delivered", true},
 		{"pipe's line first, next batch", []string{q1 + "\n" + sent, inj("m1@a.example") + "\n" + delivered}, "hop delivered", true},
+		// The first message's row is not written yet when its attempt
+		// becomes a hop: the rollups must still take it out as counted.
+		{"pipe's line first, removed after", []string{q1 + "\n" + pipe + "\n" + inj("m1@a.example") + "\n" + removed + "\n" + delivered}, "hop delivered", true},
 		{"another message", []string{q1 + "\n" + sent + "\n" + inj("other@a.example") + "\n" + delivered}, "delivered delivered", false},
 		{"nothing comes back", []string{q1 + "\n" + sent}, "delivered", false},
 	} {
