@@ -39,6 +39,9 @@ type Sink interface {
 	PendingRecipients(messageRef int64) ([]store.Delivery, error)
 	// MarkHop turns a stored delivery into a hop to message nextRef.
 	MarkHop(deliveryID, fromRef, nextRef int64, nextQueueID string) error
+	// RecentPipeState returns the pipe deliveries and pickup messages an
+	// earlier run left unmatched, of the last window.
+	RecentPipeState(window time.Duration) ([]store.PipeSent, []store.Injection, error)
 }
 
 // Options tune a Collator.
@@ -79,6 +82,8 @@ type Collator struct {
 	pipes      map[midKey][]pipeSent
 	injections map[midKey][]injection
 	midSweep   time.Time
+	// earlierRun: what an earlier run left waiting was loaded.
+	earlierRun bool
 }
 
 type msgKey struct{ host, qid string }
@@ -139,6 +144,11 @@ func (c *Collator) InFlight() int { return len(c.msgs) }
 func (c *Collator) Add(ev *parse.Event) error {
 	if ev.Time.After(c.now) {
 		c.now = ev.Time
+	}
+	if !c.earlierRun {
+		if err := c.loadEarlierRun(); err != nil {
+			return err
+		}
 	}
 	switch ev.Kind {
 	case parse.KindClient, parse.KindArrival, parse.KindMessageID:
@@ -311,6 +321,31 @@ func (c *Collator) injectionFor(st *msgState, at time.Time) (injection, bool) {
 		return in, true
 	}
 	return injection{}, false
+}
+
+// loadEarlierRun takes over, at a Collator's first event, the first halves
+// an earlier run left: its pipe deliveries and pickup messages of the last
+// minutes, so that a pair whose lines fall on both sides of a run's end
+// is still a hop.
+func (c *Collator) loadEarlierRun() error {
+	if c.earlierRun {
+		return nil
+	}
+	c.earlierRun = true
+	pipes, ins, err := c.sink.RecentPipeState(injectedBefore + injectedAfter)
+	if err != nil {
+		return err
+	}
+	c.maybeSweepMIDs()
+	for _, p := range pipes {
+		key := midKey{p.Host, p.MessageID}
+		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: p.Delivery, from: p.MessageRef, key: msgKey{p.Host, p.QueueID}, at: p.Time})
+	}
+	for _, in := range ins {
+		key := midKey{in.Host, in.MessageID}
+		c.injections[key] = append(c.injections[key], injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen})
+	}
+	return nil
 }
 
 // maybeSweepMIDs drops what waited longer than a pipe and its message can

@@ -271,32 +271,37 @@ Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m1@a.example>
 Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=1 (queue active)`
 		injected = `Nov 28 07:00:02 mx postfix/pickup[4]: 2B2B2B2B2B: uid=110 from=<s@a.example>
 Nov 28 07:00:02 mx postfix/cleanup[2]: 2B2B2B2B2B: message-id=<%s>`
-		pipe    = `Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)`
-		removed = `Nov 28 07:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
-		sent    = pipe + "\n" + removed
+		pipe      = `Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)`
+		removed   = `Nov 28 07:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
+		sent      = pipe + "\n" + removed
 		delivered = `Nov 28 07:00:02 mx postfix/qmgr[3]: 2B2B2B2B2B: from=<s@a.example>, size=1531, nrcpt=1 (queue active)
 Nov 28 07:00:03 mx postfix/local[6]: 2B2B2B2B2B: to=<u@b.example>, relay=local, delay=0.04, delays=0.02/0.02/0/0, dsn=2.0.0, status=sent (delivered to maildir)
 Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
 	)
 	inj := func(mid string) string { return strings.Replace(injected, "%s", mid, 1) }
 	for _, c := range []struct {
-		name   string
-		groups []string
-		want   string // outcomes in row order
-		linked bool
+		name    string
+		groups  []string
+		want    string // outcomes in row order
+		linked  bool
+		restart bool // each group a run of its own
 	}{
-		{"submitted again before the pipe's line", []string{q1 + "\n" + inj("m1@a.example") + "\n" + sent + "\n" + delivered}, "hop delivered", true},
-		{"pipe's line first", []string{q1 + "\n" + sent + "\n" + inj("m1@a.example") + "\n" + delivered}, "hop delivered", true},
-		{"pipe's line first, next batch", []string{q1 + "\n" + sent, inj("m1@a.example") + "\n" + delivered}, "hop delivered", true},
+		{"submitted again before the pipe's line", []string{q1 + "\n" + inj("m1@a.example") + "\n" + sent + "\n" + delivered}, "hop delivered", true, false},
+		{"pipe's line first", []string{q1 + "\n" + sent + "\n" + inj("m1@a.example") + "\n" + delivered}, "hop delivered", true, false},
+		{"pipe's line first, next batch", []string{q1 + "\n" + sent, inj("m1@a.example") + "\n" + delivered}, "hop delivered", true, false},
 		// The first message's row is not written yet when its attempt
 		// becomes a hop: the rollups must still take it out as counted.
-		{"pipe's line first, removed after", []string{q1 + "\n" + pipe + "\n" + inj("m1@a.example") + "\n" + removed + "\n" + delivered}, "hop delivered", true},
-		{"another message", []string{q1 + "\n" + sent + "\n" + inj("other@a.example") + "\n" + delivered}, "delivered delivered", false},
-		{"nothing comes back", []string{q1 + "\n" + sent}, "delivered", false},
+		{"pipe's line first, removed after", []string{q1 + "\n" + pipe + "\n" + inj("m1@a.example") + "\n" + removed + "\n" + delivered}, "hop delivered", true, false},
+		// A run ends between the two halves (cron over a live log): the
+		// next run finds the first half in the database.
+		{"pipe's line first, next run", []string{q1 + "\n" + pipe, inj("m1@a.example") + "\n" + removed + "\n" + delivered}, "hop delivered", true, true},
+		{"submitted again first, next run", []string{q1 + "\n" + inj("m1@a.example"), pipe + "\n" + removed + "\n" + delivered}, "hop delivered", true, true},
+		{"another message", []string{q1 + "\n" + sent + "\n" + inj("other@a.example") + "\n" + delivered}, "delivered delivered", false, false},
+		{"nothing comes back", []string{q1 + "\n" + sent}, "delivered", false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := openDB(t)
-			feed(t, db, nil, false, c.groups...)
+			feed(t, db, nil, c.restart, c.groups...)
 			if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY time, id)`); got != c.want {
 				t.Errorf("outcomes %q, want %q", got, c.want)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"time"
 )
 
 // PendingRecipients returns, for each recipient of a message that has
@@ -81,4 +82,93 @@ func (db *DB) FindSourceByHead(ctx context.Context, head []byte) (Source, bool, 
 		}
 	}
 	return Source{}, false, nil
+}
+
+// PipeSent is a pipe delivery stored as delivered whose message may come
+// back through pickup (see collate: a pipe to a content filter is a hop).
+type PipeSent struct {
+	Delivery, MessageRef int64
+	Host, QueueID        string
+	MessageID            string
+	Time                 time.Time
+}
+
+// Injection is a message received by pickup that no hop leads to yet.
+type Injection struct {
+	MessageRef int64
+	Host       string
+	QueueID    string
+	MessageID  string
+	FirstSeen  time.Time
+}
+
+// recentRows bounds how far back RecentPipeState looks, in rows: the end
+// of the last run, not the whole table.
+const recentRows = 200_000
+
+// RecentPipeState returns what an earlier run left waiting for its other
+// half within window before the latest attempt stored: pipe deliveries
+// ("delivered via SERVICE service") stored as delivered, and messages
+// received by pickup that no link leads to. A run that begins between a
+// pipe's line and its message's new copy finds the first half here.
+func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, error) {
+	if err := b.check(); err != nil {
+		return nil, nil, err
+	}
+	tx := b.txn()
+	var maxID, maxTime sql.NullInt64
+	if err := tx.QueryRowContext(b.ctx, `SELECT max(id), max(time) FROM deliveries WHERE id > (SELECT max(id) FROM deliveries) - ?`,
+		recentRows).Scan(&maxID, &maxTime); err != nil {
+		return nil, nil, b.db.wrapErr("read recent pipe deliveries", err)
+	}
+	if !maxID.Valid {
+		return nil, nil, nil
+	}
+	since := maxTime.Int64 - window.Microseconds()
+	var pipes []PipeSent
+	rows, err := tx.QueryContext(b.ctx, `SELECT d.id, d.message_ref, ifnull(h.name, ''), m.queue_id, m.message_id, d.time
+		FROM deliveries d JOIN messages m ON m.id = d.message_ref LEFT JOIN hosts h ON h.id = m.host_id
+		WHERE d.id > ? AND d.time >= ? AND d.outcome = 'delivered' AND d.reply LIKE 'delivered via % service'
+			AND m.message_id IS NOT NULL
+		ORDER BY d.id`, maxID.Int64-recentRows, since)
+	if err != nil {
+		return nil, nil, b.db.wrapErr("read recent pipe deliveries", err)
+	}
+	for rows.Next() {
+		var p PipeSent
+		var t int64
+		if err := rows.Scan(&p.Delivery, &p.MessageRef, &p.Host, &p.QueueID, &p.MessageID, &t); err != nil {
+			rows.Close()
+			return nil, nil, b.db.wrapErr("read recent pipe deliveries", err)
+		}
+		p.Time = FromMicros(t)
+		pipes = append(pipes, p)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, nil, b.db.wrapErr("read recent pipe deliveries", err)
+	}
+	var maxMsg sql.NullInt64
+	if err := tx.QueryRowContext(b.ctx, `SELECT max(id) FROM messages`).Scan(&maxMsg); err != nil || !maxMsg.Valid {
+		return pipes, nil, b.db.wrapErr("read recent pickup messages", err)
+	}
+	var ins []Injection
+	rows, err = tx.QueryContext(b.ctx, `SELECT m.id, ifnull(h.name, ''), m.queue_id, m.message_id, m.first_seen
+		FROM messages m LEFT JOIN hosts h ON h.id = m.host_id
+		WHERE m.id > ? AND m.first_seen >= ? AND m.client = 'local' AND m.message_id IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM message_links l WHERE l.to_ref = m.id)
+		ORDER BY m.id`, maxMsg.Int64-recentRows, since)
+	if err != nil {
+		return nil, nil, b.db.wrapErr("read recent pickup messages", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var in Injection
+		var t int64
+		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t); err != nil {
+			return nil, nil, b.db.wrapErr("read recent pickup messages", err)
+		}
+		in.FirstSeen = FromMicros(t)
+		ins = append(ins, in)
+	}
+	return pipes, ins, b.db.wrapErr("read recent pickup messages", rows.Err())
 }
