@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -306,17 +307,34 @@ func TestReportFiles(t *testing.T) {
 
 func TestTrace(t *testing.T) {
 	db := mtaDB(t, "postfix")
+	// The IDs of plan message p0001 in this run of the real Postfix: its
+	// queue ID, its Message-ID, and its bounce's queue ID.
+	log, err := os.ReadFile("testdata/mta/postfix/maillog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(re string) string {
+		t.Helper()
+		m := regexp.MustCompile(re).FindSubmatch(log)
+		if m == nil {
+			t.Fatalf("no %s in the log", re)
+		}
+		return string(m[1])
+	}
+	qid := find(`: ([0-9A-Za-z]+): to=<unknown-p0001-1@gmail-like\.example>`)
+	mid := find(qid + `: message-id=<([^>]+)>`)
+	dsn := find(qid + `: sender non-delivery notification: ([0-9A-Za-z]+)`)
 	// A message that went through the bounce path: the DSN is followed.
-	out, stderr, status := runCommand(t, "trace", "--db", db, "--tz", "UTC", "D717BBA102")
+	out, stderr, status := runCommand(t, "trace", "--db", db, "--tz", "UTC", qid)
 	if status != 0 {
 		t.Fatalf("exit %d: %s", status, stderr)
 	}
-	for _, want := range []string{"arrived", "bounced", "to=<unknown-p0001-1@gmail-like.example>", "means: ", "E30D1BA111", "Final outcome per recipient"} {
+	for _, want := range []string{"arrived", "bounced", "to=<unknown-p0001-1@gmail-like.example>", "means: ", dsn, "Final outcome per recipient"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %q:\n%s", want, out)
 		}
 	}
-	out, _, status = runCommand(t, "trace", "--db", db, "--format", "json", "p0001.1795908163@mailbounce.test")
+	out, _, status = runCommand(t, "trace", "--db", db, "--format", "json", mid)
 	var tr struct {
 		Events   []map[string]any `json:"events"`
 		Outcomes []struct {

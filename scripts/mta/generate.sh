@@ -11,10 +11,18 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(postfix exim chain)
 
 tally_postfix() {
-	local f=$1
-	printf '    log: sent=%s (content-filter hop %s) deferred=%s bounced=%s expired(messages)=%s\n' \
+	local f=$1 pipedeferred
+	printf '    log: sent=%s (content-filter hop %s, pipe-filter hop %s) deferred=%s bounced=%s expired(messages)=%s\n' \
 		"$(grep -c 'status=sent' "$f")" "$(grep -c 'relay=127.0.0.1\[127.0.0.1\]:10025,.*status=sent' "$f")" \
+		"$(grep -c 'postfix/pipe\[[0-9]*\]: .* relay=spamfilter,.*status=sent' "$f")" \
 		"$(grep -c 'status=deferred' "$f")" "$(grep -c 'status=bounced' "$f")" "$(grep -c 'status=expired' "$f")" >&2
+	printf '    log: pickup (sendmail: by the harness uid=0, by the pipe filter uid=%s) %s + %s, deleted by postsuper %s\n' \
+		"$(id -u mbtest)" "$(grep -c 'postfix/pickup\[[0-9]*\]: .* uid=0 ' "$f")" \
+		"$(grep -c "postfix/pickup\\[[0-9]*\\]: .* uid=$(id -u mbtest) " "$f")" \
+		"$(grep -c 'postfix/postsuper\[[0-9]*\]: [0-9A-Za-z]*: removed' "$f" || true)" >&2
+	# The pipe to the filter must never fail: no journal would see it.
+	pipedeferred=$(grep -c 'relay=spamfilter,.*status=\(deferred\|bounced\)' "$f" || true)
+	[ "$pipedeferred" = 0 ] || log "WARNING: the pipe filter deferred or bounced $pipedeferred times; expected.json does not count those"
 }
 tally_exim() {
 	local f=$1

@@ -18,6 +18,11 @@ const (
 	OutcomeDelivered Outcome = "delivered"
 	OutcomeBounced   Outcome = "bounced"
 	OutcomeExpired   Outcome = "expired"
+	// OutcomeDeleted: still deferred when the admin deleted the message
+	// from the queue (postsuper -d). No outcome column counts it: like a
+	// recipient still waiting, it counts in recipients, deferred and
+	// deferred_recipients only.
+	OutcomeDeleted Outcome = "deleted"
 )
 
 // RecipientTruth is what happened to one planned recipient, from the journal
@@ -134,6 +139,7 @@ func computeExpected(plan []PlannedMessage, journal []JournalEntry, mboxDir, del
 	var truths []RecipientTruth
 	oneConnPerAttempt := map[string]int{} // domain -> planned recipients
 	for _, m := range plan {
+		deleted := 0
 		for _, rc := range m.Rcpts {
 			rc = strings.ToLower(rc)
 			planned[rc] = true
@@ -189,7 +195,16 @@ func computeExpected(plan []PlannedMessage, journal []JournalEntry, mboxDir, del
 					t.Outcome = "unknown"
 				}
 			}
+			if m.AdminDelete && t.Outcome == OutcomeExpired {
+				// Only ever deferred until the admin deleted the message:
+				// the MTA never gave up on it.
+				t.Outcome = OutcomeDeleted
+				deleted++
+			}
 			truths = append(truths, t)
+		}
+		if m.AdminDelete && deleted == 0 {
+			fmt.Fprintf(warn, "warning: %s was planned for deletion while deferred, but no recipient was still deferred\n", m.ID)
 		}
 	}
 	for rc := range byRcpt {
@@ -206,7 +221,9 @@ func computeExpected(plan []PlannedMessage, journal []JournalEntry, mboxDir, del
 			exp.Domains[t.Domain] = c
 		}
 		c["recipients"]++
-		c[string(t.Outcome)]++
+		if t.Outcome != OutcomeDeleted {
+			c[string(t.Outcome)]++
+		}
 		if t.Deferrals != nil {
 			c["deferred"] += *t.Deferrals
 			if *t.Deferrals > 0 {

@@ -7,8 +7,8 @@
 // Subcommands:
 //
 //	smtpsink serve  -journal FILE [-listen profile=127.0.0.1:PORT ...]
-//	smtpsink plan   -out FILE -n N -seed S -prefix p -via sendmail,smtp [-msgid-domain D]
-//	smtpsink inject -plan FILE -sendmail "CMD ARGS" -smtp ADDR [-filter ADDR]
+//	smtpsink plan   -out FILE -n N -seed S -prefix p -via sendmail,smtp[,smtp-filter,pipe-filter] [-msgid-domain D] [-admin-delete N [-admin-delete-from I]]
+//	smtpsink inject -plan FILE -sendmail "CMD ARGS" -smtp ADDR [-filter ADDR] [-pipe-filter ADDR]
 //	smtpsink expect -plan FILE -journal FILE -mbox DIR -out FILE [-truth FILE] [-chain FILE -hub-expected FILE]
 //	smtpsink totals -expected FILE
 package main
@@ -70,15 +70,28 @@ func run(ctx context.Context, args []string) error {
 		prefix := fs.String("prefix", "p", "message id prefix")
 		via := fs.String("via", "sendmail,smtp", "comma-separated injection paths")
 		msgidDomain := fs.String("msgid-domain", "", "give every message the fixed Message-ID <ID@DOMAIN> (default: made up at injection)")
+		adminDelete := fs.Int("admin-delete", 0, "flag this many messages (via sendmail or smtp, with a recipient always deferred) for deletion with postsuper -d while deferred")
+		adminDeleteFrom := fs.Int("admin-delete-from", 0, "flag only messages from this index (0-based) on")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return writePlan(*out, makePlan(*n, *seed, *prefix, strings.Split(*via, ","), *msgidDomain))
+		vias := strings.Split(*via, ",")
+		for _, v := range vias {
+			if !knownVias[v] {
+				return fmt.Errorf("unknown via %q (want sendmail, smtp, smtp-filter, pipe-filter)", v)
+			}
+		}
+		plan := makePlan(*n, *seed, *prefix, vias, *msgidDomain)
+		if err := markAdminDeletes(plan, *adminDelete, *adminDeleteFrom); err != nil {
+			return err
+		}
+		return writePlan(*out, plan)
 	case "inject":
 		planPath := fs.String("plan", "plan.jsonl", "plan file")
 		sendmail := fs.String("sendmail", "/usr/sbin/sendmail", "sendmail-compatible command (space-separated)")
 		smtpAddr := fs.String("smtp", "127.0.0.1:25", "SMTP submission address")
-		filterAddr := fs.String("filter", "", "SMTP address whose listener applies a content filter")
+		filterAddr := fs.String("filter", "", "SMTP address whose listener applies a content filter (an SMTP hop; via smtp-filter)")
+		pipeFilterAddr := fs.String("pipe-filter", "", "SMTP address whose listener applies a pipe content filter that re-injects with sendmail (via pipe-filter)")
 		from := fs.Int("from", 0, "first message index (0-based)")
 		to := fs.Int("to", 0, "end message index (exclusive; 0 = all)")
 		interval := fs.Duration("interval", 100*time.Millisecond, "pause between messages")
@@ -89,7 +102,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return inject(plan, *from, *to, strings.Fields(*sendmail), *smtpAddr, *filterAddr, *interval)
+		return inject(plan, *from, *to, strings.Fields(*sendmail), *smtpAddr, *filterAddr, *pipeFilterAddr, *interval)
 	case "expect":
 		planPath := fs.String("plan", "plan.jsonl", "plan file")
 		journalPath := fs.String("journal", "journal.jsonl", "sink journal")

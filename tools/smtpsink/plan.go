@@ -16,7 +16,7 @@ import (
 // runs, says which recipient got which behaviour.
 type PlannedMessage struct {
 	ID        string   `json:"id"`
-	Via       string   `json:"via"` // sendmail, smtp, smtp-filter
+	Via       string   `json:"via"` // sendmail, smtp, smtp-filter, pipe-filter
 	From      string   `json:"from"`
 	Rcpts     []string `json:"rcpts"`
 	BodyLines int      `json:"body_lines"`
@@ -24,6 +24,78 @@ type PlannedMessage struct {
 	// with; fixed in the plan so that a message can be traced across hosts
 	// (scripts/mta/chain.sh). Without it the header is made up at injection.
 	MessageID string `json:"message_id,omitempty"`
+	// AdminDelete: once the message sits in the deferred queue, the
+	// harness deletes it with "postsuper -d QUEUEID deferred" (postfix.sh).
+	// Its recipients still pending then are neither delivered, bounced nor
+	// expired (see computeExpected).
+	AdminDelete bool `json:"admin_delete,omitempty"`
+}
+
+// Vias, the injection paths:
+//
+//	sendmail     the MTA's sendmail(1)
+//	smtp         SMTP to the MTA's port 25 (-smtp)
+//	smtp-filter  SMTP to a port whose content filter is an SMTP hop that
+//	             re-injects (amavis style; -filter)
+//	pipe-filter  SMTP to a port whose content filter is a pipe(8) service
+//	             that re-injects with sendmail(1), one run per recipient
+//	             (spamassassin's "spamc | sendmail" style; -pipe-filter)
+var knownVias = map[string]bool{"sendmail": true, "smtp": true, "smtp-filter": true, "pipe-filter": true}
+
+// alwaysDeferred tells a recipient that the sink never accepts nor refuses
+// for good: its message stays in the queue until the MTA gives up.
+func alwaysDeferred(rcpt string) bool {
+	local, domain := splitAddress(strings.ToLower(rcpt))
+	d, ok := domainByName(domain)
+	if !ok {
+		return false
+	}
+	switch d.Profile {
+	case ProfileGreet421, ProfileHangup, ProfileDropData, ProfileSlow, ProfileTLSBroken, ProfileRefused:
+		return true
+	case ProfileSMTP, ProfileLMTP:
+		action, _, _ := strings.Cut(local, "-")
+		switch action {
+		case "temp450", "temp452", "temp454", "temp455":
+			return true
+		}
+	}
+	return false
+}
+
+// markAdminDeletes flags n messages, spread evenly over plan[from:], for
+// deletion by the admin while deferred (postfix.sh passes the second half:
+// the messages it submits after its reload). Only messages with one queue id
+// (via sendmail or smtp, found in the queue by their sender) and at least
+// one recipient that is always deferred qualify, so that each one is sure
+// to sit in the deferred queue when the harness looks for it. No random
+// draws: the rest of the plan is as without the flag.
+func markAdminDeletes(plan []PlannedMessage, n, from int) error {
+	var eligible []int
+	for i, m := range plan {
+		if i < from || m.Via != "sendmail" && m.Via != "smtp" {
+			continue
+		}
+		for _, rc := range m.Rcpts {
+			if alwaysDeferred(rc) {
+				eligible = append(eligible, i)
+				break
+			}
+		}
+	}
+	if n > len(eligible) {
+		// A short trial plan (MESSAGES=40) may not have that many.
+		fmt.Fprintf(os.Stderr, "smtpsink plan: admin-delete: %d messages wanted, only %d qualify\n", n, len(eligible))
+		n = len(eligible)
+	}
+	if n <= 0 {
+		return nil
+	}
+	for k := 0; k < n; k++ {
+		// The middle of each of n equal slices of the eligible messages.
+		plan[eligible[(2*k+1)*len(eligible)/(2*n)]].AdminDelete = true
+	}
+	return nil
 }
 
 func pickWeighted[T any](r *rand.Rand, items []T, weight func(T) int) T {
@@ -137,7 +209,7 @@ func messageText(m PlannedMessage, now time.Time) string {
 }
 
 // inject submits plan[from:to] through the paths named in each message.
-func inject(plan []PlannedMessage, from, to int, sendmail []string, smtpAddr, filterAddr string, interval time.Duration) error {
+func inject(plan []PlannedMessage, from, to int, sendmail []string, smtpAddr, filterAddr, pipeFilterAddr string, interval time.Duration) error {
 	if to > len(plan) || to <= 0 {
 		to = len(plan)
 	}
@@ -158,7 +230,15 @@ func inject(plan []PlannedMessage, from, to int, sendmail []string, smtpAddr, fi
 		case "smtp":
 			err = smtp.SendMail(smtpAddr, nil, m.From, m.Rcpts, []byte(text))
 		case "smtp-filter":
+			if filterAddr == "" {
+				return fmt.Errorf("inject %s: via smtp-filter needs -filter", m.ID)
+			}
 			err = smtp.SendMail(filterAddr, nil, m.From, m.Rcpts, []byte(text))
+		case "pipe-filter":
+			if pipeFilterAddr == "" {
+				return fmt.Errorf("inject %s: via pipe-filter needs -pipe-filter", m.ID)
+			}
+			err = smtp.SendMail(pipeFilterAddr, nil, m.From, m.Rcpts, []byte(text))
 		default:
 			err = fmt.Errorf("unknown via %q", m.Via)
 		}

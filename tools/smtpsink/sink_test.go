@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/textproto"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,5 +203,90 @@ func TestComputeExpected(t *testing.T) {
 	}
 	if warn.Len() != 0 {
 		t.Errorf("warnings: %s", warn.String())
+	}
+}
+
+// A message the admin deleted while deferred: its recipients already
+// decided keep their fate; those still deferred count as recipients with
+// deferrals and no outcome, as a recipient still waiting does.
+func TestComputeExpectedAdminDelete(t *testing.T) {
+	plan := []PlannedMessage{
+		{ID: "p1", Via: "smtp", AdminDelete: true, Rcpts: []string{"ok-p1-1@ok.example", "temp450-p1-2@temp.example", "any-p1-3@hangup.example", "grey1-p1-4@greylist.example"}},
+		{ID: "p2", Via: "smtp", Rcpts: []string{"temp450-p2-1@temp.example"}},
+	}
+	j := []JournalEntry{
+		{Stage: "rcpt", Rcpt: "ok-p1-1@ok.example", Code: 250},
+		{Stage: "rcpt", Rcpt: "temp450-p1-2@temp.example", Code: 450},
+		{Stage: "rcpt", Rcpt: "grey1-p1-4@greylist.example", Code: 451},
+		{Stage: "data", Rcpt: "ok-p1-1@ok.example", Code: 250},
+		{Stage: "rcpt", Rcpt: "temp450-p1-2@temp.example", Code: 450},
+		{Stage: "rcpt", Rcpt: "temp450-p2-1@temp.example", Code: 450},
+		{Stage: "connect", Profile: "hangup"},
+	}
+	var warn bytes.Buffer
+	exp, truths, err := computeExpected(plan, j, t.TempDir(), "Delivered-To", &warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]int{
+		"ok.example":       {"recipients": 1, "delivered": 1, "bounced": 0, "expired": 0, "deferred": 0, "deferred_recipients": 0},
+		"temp.example":     {"recipients": 2, "delivered": 0, "bounced": 0, "expired": 1, "deferred": 3, "deferred_recipients": 2},
+		"hangup.example":   {"recipients": 1, "delivered": 0, "bounced": 0, "expired": 0, "deferred": 1, "deferred_recipients": 1},
+		"greylist.example": {"recipients": 1, "delivered": 0, "bounced": 0, "expired": 0, "deferred": 1, "deferred_recipients": 1},
+	}
+	for d, w := range want {
+		if !reflect.DeepEqual(exp.Domains[d], w) {
+			t.Errorf("%s: %v, want %v", d, exp.Domains[d], w)
+		}
+	}
+	n := 0
+	for _, tr := range truths {
+		if tr.Outcome == OutcomeDeleted {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d recipients deleted, want 3", n)
+	}
+	if warn.Len() != 0 {
+		t.Errorf("warnings: %s", warn.String())
+	}
+}
+
+func TestMarkAdminDeletes(t *testing.T) {
+	plan := makePlan(300, 20261128, "p", []string{"sendmail", "smtp", "smtp-filter", "pipe-filter"}, "")
+	again := makePlan(300, 20261128, "p", []string{"sendmail", "smtp", "smtp-filter", "pipe-filter"}, "")
+	if err := markAdminDeletes(plan, 6, 150); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, m := range plan {
+		if !m.AdminDelete {
+			continue
+		}
+		n++
+		if i < 150 {
+			t.Errorf("%s flagged, before index 150", m.ID)
+		}
+		if m.Via != "sendmail" && m.Via != "smtp" {
+			t.Errorf("%s: via %s", m.ID, m.Via)
+		}
+		deferred := false
+		for _, rc := range m.Rcpts {
+			deferred = deferred || alwaysDeferred(rc)
+		}
+		if !deferred {
+			t.Errorf("%s: no recipient always deferred: %v", m.ID, m.Rcpts)
+		}
+		again[i].AdminDelete = true
+	}
+	if n != 6 {
+		t.Errorf("%d messages flagged, want 6", n)
+	}
+	if !reflect.DeepEqual(plan, again) {
+		t.Error("flagging changed more than the flag")
+	}
+	if !alwaysDeferred("temp452-p1-1@lmtp.example") || alwaysDeferred("grey1-p1-1@greylist.example") || !alwaysDeferred("any-p1-1@slow.example") {
+		t.Error("alwaysDeferred")
 	}
 }
