@@ -28,9 +28,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	tz := fs.String("tz", "", "time zone of timestamps without offset, e.g. Europe/Berlin (default: local)")
 	host := fs.String("host", "", "host name for lines that carry none (Exim's own mainlog)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar and no summary")
-	journal := fs.Bool("journal", false, "read Postfix's and Exim's entries of the systemd journal (journalctl) since the last run, instead of files")
-	journalDir := fs.String("journal-dir", "", "with --journal: read the journal files in this directory (journalctl --directory), e.g. copied from another host")
-	journalUnits := fs.StringArray("journal-unit", defaultJournalUnits, "with --journal: the systemd units whose entries are read (journalctl --unit); repeatable")
+	journal := addJournalFlags(fs, "read")
 	lockTimeout := fs.Duration("lock-timeout", store.DefaultBusyTimeout, "how long to wait for another process's write lock before failing")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for developers)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at the end (for developers)")
@@ -54,14 +52,9 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		}
 		defer stop()
 	}
-	if *journalDir != "" || fs.Changed("journal-unit") {
-		*journal = true
-	}
-	switch {
-	case *journal && fs.NArg() > 0:
-		return usageError("give either log files or --journal, not both (run ingest once for each)")
-	case !*journal && fs.NArg() == 0:
-		return usageError("name at least one log file, glob or - for standard input, or give --journal")
+	jin, err := journal.input(fs, "ingest", "name at least one log file, glob or - for standard input")
+	if err != nil {
+		return err
 	}
 	if *lockTimeout <= 0 {
 		return usageError("--lock-timeout must be longer than 0 (e.g. 30s)")
@@ -75,12 +68,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	var inputs []ingest.Input
 	var missing int
-	var jin *journalInput
-	if *journal {
-		jin = &journalInput{dir: *journalDir, units: *journalUnits}
-		if err := jin.check(); err != nil {
-			return err
-		}
+	if jin != nil {
 		inputs = []ingest.Input{{Path: jin.sourcePath(), Size: -1, ModTime: time.Now()}}
 	} else if inputs, missing, err = expandInputs(e, "ingest", fs.Args()); err != nil {
 		return err

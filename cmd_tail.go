@@ -32,27 +32,16 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	commitEvery := fs.Duration("commit", 500*time.Millisecond, "longest time a line read waits before it is committed")
 	verbose := fs.BoolP("verbose", "v", false, "log rotations and file events on stderr")
 	lockTimeout := fs.Duration("lock-timeout", store.DefaultBusyTimeout, "how long one wait for another process's write lock lasts; tail then logs a warning and waits again")
-	journal := fs.Bool("journal", false, "follow Postfix's and Exim's entries of the systemd journal (journalctl --follow), resuming from the last entry committed")
-	journalDir := fs.String("journal-dir", "", "with --journal: follow the journal files in this directory (journalctl --directory)")
-	journalUnits := fs.StringArray("journal-unit", defaultJournalUnits, "with --journal: the systemd units whose entries are read (journalctl --unit); repeatable")
+	journal := addJournalFlags(fs, "follow")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *journalDir != "" || fs.Changed("journal-unit") {
-		*journal = true
+	jin, err := journal.input(fs, "tail", "name the log files to follow, or - for standard input")
+	if err != nil {
+		return err
 	}
-	switch {
-	case *journal && fs.NArg() > 0:
-		return usageError("give either log files or --journal, not both (run one tail for each)")
-	case !*journal && fs.NArg() == 0:
-		return usageError("name the log files to follow, or - for standard input, or give --journal")
-	}
-	var jin *journalInput
-	if *journal {
-		jin = &journalInput{dir: *journalDir, units: *journalUnits, follow: true, fromEnd: *fromEnd}
-		if err := jin.check(); err != nil {
-			return err
-		}
+	if jin != nil {
+		jin.follow, jin.fromEnd = true, *fromEnd
 	}
 	if *commitEvery <= 0 || *poll <= 0 || *lockTimeout <= 0 {
 		return usageError("--commit, --poll and --lock-timeout must be longer than 0 (e.g. 500ms)")

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"mailbounce/ingest"
 	"mailbounce/store"
 )
@@ -51,6 +53,40 @@ func (j journalInput) sourcePath() string {
 		return journalPath
 	}
 	return journalPath + ":" + j.dir
+}
+
+// journalFlags are --journal, --journal-dir and --journal-unit, which
+// ingest and tail share.
+type journalFlags struct {
+	on    *bool
+	dir   *string
+	units *[]string
+}
+
+// addJournalFlags defines them; verb says what is done with the entries.
+func addJournalFlags(fs *pflag.FlagSet, verb string) journalFlags {
+	return journalFlags{
+		on:    fs.Bool("journal", false, verb+" Postfix's and Exim's entries of the systemd journal (journalctl), from the last entry committed, instead of files"),
+		dir:   fs.String("journal-dir", "", "with --journal: the journal files in this directory (journalctl --directory), e.g. copied from another host"),
+		units: fs.StringArray("journal-unit", defaultJournalUnits, "with --journal: the systemd units whose entries are read (journalctl --unit); repeatable"),
+	}
+}
+
+// input checks the flags against the file arguments (what names nothing
+// says how to name something) and returns the journal to read, or nil for
+// files.
+func (f journalFlags) input(fs *pflag.FlagSet, cmd, noFiles string) (*journalInput, error) {
+	on := *f.on || *f.dir != "" || fs.Changed("journal-unit")
+	switch {
+	case on && fs.NArg() > 0:
+		return nil, usageError("give either log files or --journal, not both (run %s once for each)", cmd)
+	case !on && fs.NArg() == 0:
+		return nil, usageError("%s, or give --journal", noFiles)
+	case !on:
+		return nil, nil
+	}
+	j := &journalInput{dir: *f.dir, units: *f.units}
+	return j, j.check()
 }
 
 // journalctl is the program run.

@@ -75,21 +75,38 @@ func writeJournalShifted(t *testing.T, dir, name string, lines []string, first i
 	}
 }
 
-// TestIngestJournal: the systemd journal is read from where the last run
-// stopped (its cursor is committed with the rows), and gives the same
-// counts as the same lines read from a file.
-func TestIngestJournal(t *testing.T) {
+// journalSetup gives the lines of the real Postfix log and an empty
+// directory for journal files, in a temporary directory of the test's.
+func journalSetup(t *testing.T) (lines []string, tmp, jdir string) {
+	t.Helper()
 	journalRemote(t)
 	data, err := os.ReadFile("testdata/mta/postfix/maillog")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	dir := t.TempDir()
-	jdir := filepath.Join(dir, "journal")
+	tmp = t.TempDir()
+	jdir = filepath.Join(tmp, "journal")
 	if err := os.Mkdir(jdir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return strings.Split(strings.TrimSpace(string(data)), "\n"), tmp, jdir
+}
+
+// csvReport is the report of db, every domain, as CSV.
+func csvReport(t *testing.T, db string) string {
+	t.Helper()
+	stdout, stderr, status := mailbounce(t, "report", "--db", db, "--format", "csv", "--top", "0")
+	if status != 0 {
+		t.Fatalf("report: exit %d: %s", status, stderr)
+	}
+	return stdout
+}
+
+// TestIngestJournal: the systemd journal is read from where the last run
+// stopped (its cursor is committed with the rows), and gives the same
+// counts as the same lines read from a file.
+func TestIngestJournal(t *testing.T) {
+	lines, dir, jdir := journalSetup(t)
 	half := len(lines) / 2
 	writeJournal(t, jdir, "first.journal", lines[:half], 0)
 
@@ -164,17 +181,7 @@ func TestIngestJournalInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	journalRemote(t)
-	data, err := os.ReadFile("testdata/mta/postfix/maillog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	tmp := t.TempDir()
-	jdir := filepath.Join(tmp, "journal")
-	if err := os.Mkdir(jdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	lines, tmp, jdir := journalSetup(t)
 	// Ten days of the real log, a day apart: many transactions.
 	const days = 10
 	for d := range days {
@@ -217,11 +224,7 @@ func TestIngestJournalInterrupted(t *testing.T) {
 	if got, want := committedLines(t, db), int64(days*len(lines)); got != want {
 		t.Errorf("%d entries read in all, want %d", got, want)
 	}
-	report := func(db string) string {
-		stdout, _, _ := mailbounce(t, "report", "--db", db, "--format", "csv", "--top", "0")
-		return stdout
-	}
-	if a, b := report(ref), report(db); a != b {
+	if a, b := csvReport(t, ref), csvReport(t, db); a != b {
 		t.Errorf("interrupted twice:\n%s\nin one run:\n%s", b, a)
 	}
 }
@@ -234,18 +237,8 @@ func TestTailJournal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	journalRemote(t)
-	data, err := os.ReadFile("testdata/mta/postfix/maillog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	lines, tmp, jdir := journalSetup(t)
 	half := len(lines) / 2
-	tmp := t.TempDir()
-	jdir := filepath.Join(tmp, "journal")
-	if err := os.Mkdir(jdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	writeJournal(t, jdir, "first.journal", lines[:half], 0)
 	db := filepath.Join(tmp, "t.db")
 	stop := func(cmd *exec.Cmd) {
@@ -274,11 +267,7 @@ func TestTailJournal(t *testing.T) {
 	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", ref, "testdata/mta/postfix/maillog"); status != 0 {
 		t.Fatalf("ingest: %d %s", status, stderr)
 	}
-	report := func(db string) string {
-		stdout, _, _ := mailbounce(t, "report", "--db", db, "--format", "csv", "--top", "0")
-		return stdout
-	}
-	if a, b := report(ref), report(db); a != b {
+	if a, b := csvReport(t, ref), csvReport(t, db); a != b {
 		t.Errorf("followed:\n%s\nfrom the file:\n%s", b, a)
 	}
 }

@@ -246,14 +246,7 @@ Nov 28 07:00:01 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
 			if err := b.Commit(); err != nil {
 				t.Fatal(err)
 			}
-			want := ""
-			if c.linked {
-				want = "1A1A1A1A1A>2B2B2B2B2B"
-			}
-			if got := query(t, db, `SELECT f.queue_id || '>' || n.queue_id FROM message_links l
-				JOIN messages f ON f.id = l.from_ref JOIN messages n ON n.id = l.to_ref`); got != want {
-				t.Errorf("links %q, want %q", got, want)
-			}
+			checkLinked(t, db, c.linked)
 		})
 	}
 }
@@ -305,17 +298,24 @@ Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
 			if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY time, id)`); got != c.want {
 				t.Errorf("outcomes %q, want %q", got, c.want)
 			}
-			want := ""
-			if c.linked {
-				want = "1A1A1A1A1A>2B2B2B2B2B"
-			}
-			if got := query(t, db, `SELECT f.queue_id || '>' || n.queue_id FROM message_links l
-				JOIN messages f ON f.id = l.from_ref JOIN messages n ON n.id = l.to_ref`); got != want {
-				t.Errorf("links %q, want %q", got, want)
-			}
+			checkLinked(t, db, c.linked)
 			if err := db.VerifyRollup(context.Background()); err != nil {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// checkLinked checks that message 1A1A1A1A1A is linked to 2B2B2B2B2B, or
+// that nothing is linked.
+func checkLinked(t *testing.T, db *store.DB, linked bool) {
+	t.Helper()
+	want := ""
+	if linked {
+		want = "1A1A1A1A1A>2B2B2B2B2B"
+	}
+	if got := query(t, db, `SELECT f.queue_id || '>' || n.queue_id FROM message_links l
+		JOIN messages f ON f.id = l.from_ref JOIN messages n ON n.id = l.to_ref`); got != want {
+		t.Errorf("links %q, want %q", got, want)
 	}
 }
