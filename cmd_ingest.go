@@ -626,7 +626,9 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 				if err != io.EOF {
 					readErr = err
 				} else if n := r.Partial(); n > 0 {
-					if growing(in.Path, r.RawRead()) {
+					if cursors {
+						notes = append(notes, fmt.Sprintf("%s: journalctl's output ended in the middle of an entry; it is read whole next time", in.Name()))
+					} else if growing(in.Path, r.RawRead()) {
 						notes = append(notes, fmt.Sprintf("%s: its last line is being written (%d bytes so far); it is left for the next run, which reads it whole", in.Name(), n))
 					} else if last, ok := r.TakePartial(); ok {
 						line, err = last, nil
@@ -661,11 +663,15 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 		if len(ends) > 0 {
 			b.text = string(buf)
 			if cursors {
-				last := 0
-				if len(ends) > 1 {
-					last = ends[len(ends)-2]
+				// The cursor of the last entry that has one (journalctl
+				// gives every entry one; a line cut at 1 MiB may lose it).
+				for k := len(ends) - 1; k >= 0 && b.cursor == ""; k-- {
+					from := 0
+					if k > 0 {
+						from = ends[k-1]
+					}
+					b.cursor = entryCursor(b.text[from:ends[k]])
 				}
-				b.cursor = entryCursor(b.text[last:])
 			}
 			select {
 			case b.events = <-j.freeEvents:

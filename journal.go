@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -32,15 +33,16 @@ import (
 // journalPath is the journal's sources.path, and its name in messages.
 const journalPath = "journal"
 
-// defaultJournalUnits are the units whose entries are read: Postfix
-// (postfix.service, Debian's postfix@-.service) and Exim (Debian's
-// exim4.service).
-var defaultJournalUnits = []string{"postfix*", "exim*"}
+// mailFacility selects the journal's entries of syslog's mail facility,
+// which Postfix and Exim log to, whichever unit (or cron job, or admin's
+// shell running postsuper) the process belonged to: a field match, so an
+// MTA first seen after journalctl started is followed too.
+const mailFacility = "SYSLOG_FACILITY=2"
 
 // journalInput says where a journal input reads from.
 type journalInput struct {
 	dir   string   // journalctl --directory; "" for the system's journal
-	units []string // --unit patterns
+	units []string // --unit patterns; none: the mail facility
 	// follow: journalctl --follow, for tail; fromEnd: without a cursor,
 	// start at the end.
 	follow, fromEnd bool
@@ -68,7 +70,7 @@ func addJournalFlags(fs *pflag.FlagSet, verb string) journalFlags {
 	return journalFlags{
 		on:    fs.Bool("journal", false, verb+" Postfix's and Exim's entries of the systemd journal (journalctl), from the last entry committed, instead of files"),
 		dir:   fs.String("journal-dir", "", "with --journal: the journal files in this directory (journalctl --directory), e.g. copied from another host"),
-		units: fs.StringArray("journal-unit", defaultJournalUnits, "with --journal: the systemd units whose entries are read (journalctl --unit); repeatable"),
+		units: fs.StringArray("journal-unit", nil, "with --journal: read the entries of these systemd units (journalctl --unit, globs allowed) instead of syslog's mail facility; repeatable"),
 	}
 }
 
@@ -123,7 +125,10 @@ func (j *journalInput) check() error {
 // all of them). The fields are those the parser reads; journalctl adds
 // the cursor and the time to every entry.
 func (j journalInput) command(ctx context.Context, cursor string) *exec.Cmd {
-	args := []string{"--output=json", "--no-pager", "--quiet",
+	// --all: without it, a field of 4 KiB or more (a long bounce reply)
+	// comes as null. No --quiet: journalctl says on stderr when it can
+	// read only the user's own entries.
+	args := []string{"--output=json", "--no-pager", "--all",
 		"--output-fields=MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME"}
 	if j.follow {
 		args = append(args, "--follow")
@@ -146,6 +151,9 @@ func (j journalInput) command(ctx context.Context, cursor string) *exec.Cmd {
 	if cursor != "" {
 		args = append(args, "--after-cursor="+cursor)
 	}
+	if len(j.units) == 0 {
+		args = append(args, mailFacility)
+	}
 	cmd := exec.CommandContext(ctx, journalctl, args...)
 	cmd.Cancel = func() error { return cmd.Process.Kill() }
 	return cmd
@@ -157,6 +165,7 @@ type journalReader struct {
 	io.Reader
 	cmd    *exec.Cmd
 	stderr *cappedBuffer
+	units  []string
 	once   sync.Once
 	err    error
 }
@@ -190,7 +199,7 @@ func (j journalInput) start(ctx context.Context, cursor string) (*journalReader,
 	if err != nil {
 		return nil, err
 	}
-	r := &journalReader{Reader: out, cmd: cmd, stderr: &cappedBuffer{}}
+	r := &journalReader{Reader: out, cmd: cmd, stderr: &cappedBuffer{}, units: j.units}
 	cmd.Stderr = r.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("the systemd journal: run journalctl: %w", err)
@@ -207,12 +216,16 @@ func (r *journalReader) Close() error {
 		err := r.cmd.Wait()
 		said := r.stderr.String()
 		switch {
-		case strings.Contains(said, "insufficient permissions") || strings.Contains(said, "Permission denied"):
+		case strings.Contains(said, "insufficient permissions") || strings.Contains(said, "Permission denied") ||
+			strings.Contains(said, "not seeing messages from other users and the system"):
 			// Also with exit status 0: "No journal files were opened due
-			// to insufficient permissions."
+			// to insufficient permissions", or only the user's own journal
+			// was ("Hint: You are currently not seeing messages from
+			// other users and the system").
 			r.err = fmt.Errorf("the systemd journal: %s; run as root or as a member of the systemd-journal or adm group", said)
-		case err == nil, strings.Contains(said, "Failed to add filter for units"):
-			// The second: no entry of any of the units, nothing to read.
+		case strings.Contains(said, "Failed to add filter for units"):
+			r.err = fmt.Errorf("the systemd journal: no unit in the journal matches --journal-unit %s (journalctl: %s)", strings.Join(r.units, " "), said)
+		case err == nil:
 		case said != "":
 			r.err = fmt.Errorf("the systemd journal: journalctl: %s", said)
 		default:
@@ -260,7 +273,9 @@ func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, o
 		info(tally{files: 1, failed: 1}, err.Error())
 		return
 	}
-	r, err := ingest.NewReader(in.Name(), jr, ingest.Options{})
+	// A last line without its newline (journalctl died while writing it)
+	// is not an entry: it is held, and read whole next time.
+	r, err := ingest.NewReader(in.Name(), jr, ingest.Options{HoldPartial: true})
 	if err != nil {
 		jr.Close()
 		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
@@ -277,7 +292,10 @@ func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, o
 }
 
 // readJournal sends the journal's entries after cursor to tail's writer,
-// following it until ctx is done or journalctl stops.
+// following it until ctx is done or journalctl stops. Lines are read as
+// they come (ingest's Reader would wait for a kilobyte to sniff the
+// format); a last line without its newline (journalctl died while writing
+// it) is not an entry.
 func (t *tailer) readJournal(ctx context.Context, idx int, j *journalInput, cursor string) {
 	fail := func(err error) {
 		select {
@@ -290,16 +308,10 @@ func (t *tailer) readJournal(ctx context.Context, idx int, j *journalInput, curs
 		fail(err)
 		return
 	}
-	rd, err := ingest.NewReader(journalPath, jr, ingest.Options{})
-	if err != nil {
-		jr.Close()
-		fail(err)
-		return
-	}
+	br := bufio.NewReaderSize(jr, 64<<10)
 	for {
-		line, _, err := rd.Next()
+		line, err := readJournalLine(br)
 		if err != nil {
-			rd.Close()
 			if err != io.EOF {
 				jr.cmd.Process.Kill() // --follow would never end
 			}
@@ -315,13 +327,35 @@ func (t *tailer) readJournal(ctx context.Context, idx int, j *journalInput, curs
 			}
 			return
 		}
-		text := string(line)
 		select {
-		case t.items <- tailItem{file: idx, line: text, cursor: entryCursor(text)}:
+		case t.items <- tailItem{file: idx, line: line, cursor: entryCursor(line)}:
 		case <-ctx.Done():
-			rd.Close()
 			jr.Close()
 			return
 		}
 	}
+}
+
+// readJournalLine reads one line of journalctl's output, without its
+// newline, cut at ingest.DefaultMaxLineLen; io.EOF also when the output
+// ends in the middle of a line.
+func readJournalLine(br *bufio.Reader) (string, error) {
+	line, err := br.ReadSlice('\n')
+	if err == nil {
+		return string(line[:len(line)-1]), nil
+	}
+	if err != bufio.ErrBufferFull {
+		return "", err
+	}
+	buf := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		line, err = br.ReadSlice('\n')
+		if len(buf) < ingest.DefaultMaxLineLen {
+			buf = append(buf, line[:min(len(line), ingest.DefaultMaxLineLen-len(buf))]...)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(string(buf), "\n"), nil
 }

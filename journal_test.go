@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +47,12 @@ func writeJournal(t *testing.T, dir, name string, lines []string, first int) {
 // writeJournalShifted is writeJournal with every time later by shift.
 func writeJournalShifted(t *testing.T, dir, name string, lines []string, first int, shift time.Duration) {
 	t.Helper()
+	writeJournalUnit(t, dir, name, lines, first, shift, "postfix@-.service")
+}
+
+// writeJournalUnit is writeJournalShifted with the entries' unit.
+func writeJournalUnit(t *testing.T, dir, name string, lines []string, first int, shift time.Duration, unit string) {
+	t.Helper()
 	var export bytes.Buffer
 	for i, l := range lines {
 		ts, err := time.Parse("2006 Jan _2 15:04:05", "2026 "+l[:15])
@@ -61,7 +69,7 @@ func writeJournalShifted(t *testing.T, dir, name string, lines []string, first i
 		us := strconv.FormatInt(ts.UnixMicro(), 10)
 		for _, f := range [][2]string{{"__REALTIME_TIMESTAMP", us}, {"__MONOTONIC_TIMESTAMP", us},
 			{"_BOOT_ID", "0123456789abcdef0123456789abcdef"}, {"_HOSTNAME", host}, {"SYSLOG_IDENTIFIER", ident},
-			{"SYSLOG_PID", pid}, {"_SYSTEMD_UNIT", "postfix@-.service"}, {"PRIORITY", "6"}, {"MESSAGE", msg}} {
+			{"SYSLOG_PID", pid}, {"_SYSTEMD_UNIT", unit}, {"SYSLOG_FACILITY", "2"}, {"PRIORITY", "6"}, {"MESSAGE", msg}} {
 			export.WriteString(f[0] + "=" + f[1] + "\n")
 		}
 		export.WriteString("\n")
@@ -269,5 +277,94 @@ func TestTailJournal(t *testing.T) {
 	}
 	if a, b := csvReport(t, ref), csvReport(t, db); a != b {
 		t.Errorf("followed:\n%s\nfrom the file:\n%s", b, a)
+	}
+}
+
+// TestIngestJournalEdges: what the journal holds beyond the plain case. A
+// Postfix entry of another unit (postsuper run by an admin, in a session
+// scope) is read: the mail facility is what is selected. An entry of more
+// than 4 KiB (a long bounce reply) is read whole. journalctl's output cut
+// in the middle of an entry (journalctl killed) commits the entries before
+// it, and the next run reads that one whole.
+func TestIngestJournalEdges(t *testing.T) {
+	lines, tmp, jdir := journalSetup(t)
+	head := lines[:200]
+	long := "Nov 28 23:59:00 postfix postfix/smtp[9]: 7E57AB1000: to=<long@reply.example>, relay=mx.reply.example[192.0.2.9]:25, delay=1, delays=0/0/0/1, dsn=5.7.1, status=bounced (host mx.reply.example[192.0.2.9] said: 550 5.7.1 " +
+		strings.Repeat("x", 5000) + " (in reply to end of DATA command))"
+	writeJournal(t, jdir, "a.journal", append(append([]string{}, head...), long), 0)
+	writeJournalUnit(t, jdir, "b.journal", []string{"Nov 28 23:59:30 postfix postfix/postsuper[77]: 7E57AB1001: removed"}, 500, 0, "session-3.scope")
+
+	// journalctl killed after 30,000 bytes of output: a stand-in on PATH
+	// that cuts the real one's output there.
+	real, err := exec.LookPath("journalctl")
+	if err != nil {
+		t.Skip("journalctl not installed")
+	}
+	bin := filepath.Join(tmp, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\n" + real + " \"$@\" | head -c 30000\n"
+	if err := os.WriteFile(filepath.Join(bin, "journalctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(tmp, "j.db")
+	path := os.Getenv("PATH")
+	t.Setenv("PATH", bin+":"+path)
+	_, stderr, _ := mailbounce(t, "ingest", "--db", db, "--journal-dir", jdir)
+	cut := committedLines(t, db)
+	if cut == 0 || cut >= int64(len(head)) || !strings.Contains(stderr, "middle of an entry") {
+		t.Fatalf("cut short: %d entries committed (want some, not all %d): %s", cut, len(head)+2, stderr)
+	}
+	t.Setenv("PATH", path)
+	if _, stderr, status := mailbounce(t, "ingest", "--db", db, "--journal-dir", jdir); status != 0 {
+		t.Fatalf("the run after: exit %d: %s", status, stderr)
+	}
+	if got, want := committedLines(t, db), int64(len(head)+2); got != want {
+		t.Errorf("%d entries read in all, want %d (the cut one read twice, or lost?)", got, want)
+	}
+	if got := scalar(t, db, `SELECT count(*) FROM deliveries WHERE recipient = 'long@reply.example' AND outcome = 'bounced'`); got != "1" {
+		t.Errorf("the entry of 5 KB: %s bounce rows, want 1", got)
+	}
+	ref := filepath.Join(tmp, "ref.db")
+	file := filepath.Join(tmp, "same.log")
+	all := append(append(append([]string{}, head...), long), "Nov 28 23:59:30 postfix postfix/postsuper[77]: 7E57AB1001: removed")
+	if err := os.WriteFile(file, []byte(strings.Join(all, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mailbounce(t, "ingest", "-q", "--db", ref, file)
+	if a, b := csvReport(t, ref), csvReport(t, db); a != b {
+		t.Errorf("from the journal:\n%s\nfrom the file:\n%s", b, a)
+	}
+}
+
+// TestTailJournalFewEntries: the first entries are stored as they come,
+// not once a few kilobytes have: a quiet server's journal after a restart.
+func TestTailJournalFewEntries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	lines, tmp, jdir := journalSetup(t)
+	writeJournal(t, jdir, "few.journal", lines[:3], 0)
+	db := filepath.Join(tmp, "t.db")
+	cmd := startTail(t, "--db", db, "--journal-dir", jdir)
+	waitLines(t, db, 3)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("tail after SIGTERM: %v", err)
+	}
+}
+
+// A last line without its newline is not an entry.
+func TestReadJournalLine(t *testing.T) {
+	long := strings.Repeat("y", 100<<10)
+	br := bufio.NewReaderSize(strings.NewReader("a\n"+long+"\nhalf"), 64<<10)
+	for _, want := range []string{"a", long} {
+		if got, err := readJournalLine(br); err != nil || got != want {
+			t.Fatalf("got %d bytes, %v; want %d bytes", len(got), err, len(want))
+		}
+	}
+	if got, err := readJournalLine(br); err != io.EOF {
+		t.Errorf("the half line: %q, %v; want io.EOF", got, err)
 	}
 }
