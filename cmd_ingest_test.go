@@ -387,6 +387,7 @@ func TestIngestEximRejectLog(t *testing.T) {
 	}
 	writeLog("mainlog", strings.Join(rejects, "\n")+"\n"+string(mainlog))
 	writeLog("rejectlog", strings.Join(rejectlog, "\n")+"\n")
+	mainLines := int64(len(rejects) + bytes.Count(mainlog, []byte("\n")))
 	rejected := func(db string) int {
 		t.Helper()
 		stdout, stderr, status := mailbounce(t, "report", "--db", db, "--format", "json")
@@ -414,7 +415,16 @@ func TestIngestEximRejectLog(t *testing.T) {
 	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", alone, filepath.Join(dir, "rejectlog")); status != 0 || strings.Contains(stderr, "skipped") {
 		t.Fatalf("ingest rejectlog: exit %d: %s", status, stderr)
 	}
-	for _, db := range []string{one, both, alone} {
+	// tail given both follows the mainlog only.
+	tailed := filepath.Join(dir, "tail.db")
+	cmd, tailErr := startMailbounce(t, "tail", "--db", tailed, filepath.Join(dir, "mainlog"), filepath.Join(dir, "rejectlog"))
+	waitLines(t, tailed, mainLines)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if !strings.Contains(tailErr.String(), "rejectlog skipped") {
+		t.Errorf("tail did not say it skipped the rejectlog: %s", tailErr)
+	}
+	for _, db := range []string{one, both, alone, tailed} {
 		if got := rejected(db); got != len(rejects) {
 			t.Errorf("%s: %d rejected, want %d", filepath.Base(db), got, len(rejects))
 		}

@@ -92,7 +92,24 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); t.readJournal(readCtx, 0, jin, f.cursor) }()
 	}
-	for i, path := range fs.Args() {
+	paths := fs.Args()
+	if len(paths) > 1 {
+		// A rejectlog beside the mainlog it copies its lines from.
+		var ins []ingest.Input
+		for _, p := range paths {
+			ins = append(ins, ingest.Input{Path: p})
+		}
+		keep, skipped := ingest.EximRejectLogs(ins)
+		for _, in := range skipped {
+			fmt.Fprintf(e.stderr, "mailbounce tail: %s skipped: Exim writes each rejection to its mainlog too, which is followed\n", in.Name())
+		}
+		paths = nil
+		for _, in := range keep {
+			paths = append(paths, in.Path)
+		}
+	}
+	for _, path := range paths {
+		i := len(t.files)
 		t.files = append(t.files, &tailFile{path: path, parser: parse.NewParser(parse.Options{Location: loc})})
 		if path == ingest.Stdin {
 			wg.Add(1)

@@ -81,7 +81,7 @@ func (f journalFlags) input(fs *pflag.FlagSet, cmd, noFiles string) (*journalInp
 	on := *f.on || *f.dir != "" || fs.Changed("journal-unit")
 	switch {
 	case on && fs.NArg() > 0:
-		return nil, usageError("give either log files or --journal, not both (run %s once for each)", cmd)
+		return nil, usageError("give either log files or --journal (which --journal-dir and --journal-unit imply), not both (run %s once for each)", cmd)
 	case !on && fs.NArg() == 0:
 		return nil, usageError("%s, or give --journal", noFiles)
 	case !on:
@@ -118,7 +118,21 @@ func (j *journalInput) check() error {
 	case !fi.IsDir():
 		return fmt.Errorf("--journal-dir %s: not a directory (journalctl --file reads one file; give its directory)", abs)
 	}
-	return nil
+	// The same directory under another name (a symlink) keeps one cursor.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		j.dir = real
+	}
+	// journalctl --directory reads the files in the directory itself, and
+	// says nothing when there are none: a copy of /var/log/journal has
+	// them in a subdirectory named by the machine ID.
+	if files, _ := filepath.Glob(filepath.Join(j.dir, "*.journal*")); len(files) > 0 {
+		return nil
+	}
+	if files, _ := filepath.Glob(filepath.Join(j.dir, "*", "*.journal*")); len(files) > 0 {
+		return fmt.Errorf("--journal-dir %s: no journal files in it, but in %s: give that directory (journald keeps a machine's files in a directory named by its machine ID)",
+			abs, filepath.Dir(files[0]))
+	}
+	return fmt.Errorf("--journal-dir %s: no journal files (*.journal) in it", abs)
 }
 
 // command is journalctl's command line for the entries after cursor ("":
@@ -130,16 +144,18 @@ func (j journalInput) command(ctx context.Context, cursor string) *exec.Cmd {
 	// read only the user's own entries.
 	args := []string{"--output=json", "--no-pager", "--all",
 		"--output-fields=MESSAGE,SYSLOG_IDENTIFIER,SYSLOG_PID,_PID,_HOSTNAME"}
+	// --merge: journalctl --follow reads only the current boot without
+	// it (the first start would miss what came before the last reboot),
+	// and ingest reads what tail does.
+	args = append(args, "--merge")
 	if j.follow {
-		args = append(args, "--follow")
-		if cursor == "" {
-			// Without a cursor, journalctl --follow starts with the
-			// last ten entries: all of them, or none with --from-end.
-			if j.fromEnd {
-				args = append(args, "--lines=0")
-			} else {
-				args = append(args, "--lines=all")
-			}
+		// journalctl --follow starts with the last ten entries (after
+		// the cursor too): all of them, or none at a first start with
+		// --from-end.
+		if cursor == "" && j.fromEnd {
+			args = append(args, "--follow", "--lines=0")
+		} else {
+			args = append(args, "--follow", "--lines=all")
 		}
 	}
 	if j.dir != "" {
@@ -222,7 +238,7 @@ func (r *journalReader) Close() error {
 			// to insufficient permissions", or only the user's own journal
 			// was ("Hint: You are currently not seeing messages from
 			// other users and the system").
-			r.err = fmt.Errorf("the systemd journal: %s; run as root or as a member of the systemd-journal or adm group", said)
+			r.err = fmt.Errorf("the systemd journal: %s; run as root or as a member of the systemd-journal or adm group", strings.TrimRight(said, "."))
 		case strings.Contains(said, "Failed to add filter for units"):
 			r.err = fmt.Errorf("the systemd journal: no unit in the journal matches --journal-unit %s (journalctl: %s)", strings.Join(r.units, " "), said)
 		case err == nil:

@@ -47,11 +47,11 @@ func writeJournal(t *testing.T, dir, name string, lines []string, first int) {
 // writeJournalShifted is writeJournal with every time later by shift.
 func writeJournalShifted(t *testing.T, dir, name string, lines []string, first int, shift time.Duration) {
 	t.Helper()
-	writeJournalUnit(t, dir, name, lines, first, shift, "postfix@-.service")
+	writeJournalUnit(t, dir, name, lines, first, shift, "postfix@-.service", "0123456789abcdef0123456789abcdef")
 }
 
-// writeJournalUnit is writeJournalShifted with the entries' unit.
-func writeJournalUnit(t *testing.T, dir, name string, lines []string, first int, shift time.Duration, unit string) {
+// writeJournalUnit is writeJournalShifted with the entries' unit and boot.
+func writeJournalUnit(t *testing.T, dir, name string, lines []string, first int, shift time.Duration, unit, boot string) {
 	t.Helper()
 	var export bytes.Buffer
 	for i, l := range lines {
@@ -68,7 +68,7 @@ func writeJournalUnit(t *testing.T, dir, name string, lines []string, first int,
 		ident, pid, _ := strings.Cut(strings.TrimSuffix(prog, "]"), "[")
 		us := strconv.FormatInt(ts.UnixMicro(), 10)
 		for _, f := range [][2]string{{"__REALTIME_TIMESTAMP", us}, {"__MONOTONIC_TIMESTAMP", us},
-			{"_BOOT_ID", "0123456789abcdef0123456789abcdef"}, {"_HOSTNAME", host}, {"SYSLOG_IDENTIFIER", ident},
+			{"_BOOT_ID", boot}, {"_HOSTNAME", host}, {"SYSLOG_IDENTIFIER", ident},
 			{"SYSLOG_PID", pid}, {"_SYSTEMD_UNIT", unit}, {"SYSLOG_FACILITY", "2"}, {"PRIORITY", "6"}, {"MESSAGE", msg}} {
 			export.WriteString(f[0] + "=" + f[1] + "\n")
 		}
@@ -292,7 +292,7 @@ func TestIngestJournalEdges(t *testing.T) {
 	long := "Nov 28 23:59:00 postfix postfix/smtp[9]: 7E57AB1000: to=<long@reply.example>, relay=mx.reply.example[192.0.2.9]:25, delay=1, delays=0/0/0/1, dsn=5.7.1, status=bounced (host mx.reply.example[192.0.2.9] said: 550 5.7.1 " +
 		strings.Repeat("x", 5000) + " (in reply to end of DATA command))"
 	writeJournal(t, jdir, "a.journal", append(append([]string{}, head...), long), 0)
-	writeJournalUnit(t, jdir, "b.journal", []string{"Nov 28 23:59:30 postfix postfix/postsuper[77]: 7E57AB1001: removed"}, 500, 0, "session-3.scope")
+	writeJournalUnit(t, jdir, "b.journal", []string{"Nov 28 23:59:30 postfix postfix/postsuper[77]: 7E57AB1001: removed"}, 500, 0, "session-3.scope", "0123456789abcdef0123456789abcdef")
 
 	// journalctl killed after 30,000 bytes of output: a stand-in on PATH
 	// that cuts the real one's output there.
@@ -339,20 +339,31 @@ func TestIngestJournalEdges(t *testing.T) {
 }
 
 // TestTailJournalFewEntries: the first entries are stored as they come,
-// not once a few kilobytes have: a quiet server's journal after a restart.
+// not once a few kilobytes have (a quiet server's journal after a
+// restart); a first start reads the boots before the last one too, and a
+// restart with more than ten entries waiting reads all of them.
 func TestTailJournalFewEntries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	lines, tmp, jdir := journalSetup(t)
-	writeJournal(t, jdir, "few.journal", lines[:3], 0)
+	writeJournalUnit(t, jdir, "boot1.journal", lines[:2], 0, 0, "postfix@-.service", strings.Repeat("a", 32))
+	writeJournalUnit(t, jdir, "boot2.journal", lines[2:3], 2, 0, "postfix@-.service", strings.Repeat("b", 32))
 	db := filepath.Join(tmp, "t.db")
+	stop := func(cmd *exec.Cmd) {
+		t.Helper()
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("tail after SIGTERM: %v", err)
+		}
+	}
 	cmd := startTail(t, "--db", db, "--journal-dir", jdir)
 	waitLines(t, db, 3)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("tail after SIGTERM: %v", err)
-	}
+	stop(cmd)
+	writeJournalUnit(t, jdir, "boot3.journal", lines[3:40], 3, 0, "postfix@-.service", strings.Repeat("b", 32))
+	cmd = startTail(t, "--db", db, "--journal-dir", jdir)
+	waitLines(t, db, 40)
+	stop(cmd)
 }
 
 // A last line without its newline is not an entry.
