@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -82,6 +83,16 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	warnWorldReadable(e, "ingest", *dbPath)
+	// After Open, which creates the database with its mode: the lock file
+	// sits beside it.
+	release, err := ingestLock(ctx, *dbPath, e.stderr, "mailbounce ingest: another mailbounce ingest is writing "+*dbPath+"; waiting for it to end (two at once would store the same lines twice)")
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return &statusError{status: exitError, err: fmt.Errorf("interrupted while waiting for another ingest; nothing was read")}
+		}
+		return err
+	}
+	defer release()
 	start := time.Now()
 	bulk, err := startBulkLoad(ctx, db, inputs, *bulkMode)
 	if err != nil {
@@ -546,7 +557,8 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	}
 	defer r.Close()
 	head := ingest.NewFingerprint(r.ContentHead())
-	if j.readBefore(r.ContentHead()) {
+	readBefore := j.readBefore(r.ContentHead())
+	if readBefore {
 		// The same content under another name earlier in this run (a
 		// copy, mail.log.1 beside mail.log.1.gz): its record of what was
 		// read is committed once the collator has had all of it.
@@ -568,6 +580,11 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	}
 	if err != nil {
 		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
+		return
+	}
+	if found && j.followed(src) && !readBefore {
+		info(tally{files: 1}, fmt.Sprintf("%s: %s follows it (alive %s ago) and stores its lines: left to it",
+			in.Name(), src.Reader, time.Since(src.LastRead).Round(time.Second)))
 		return
 	}
 	// The first block carries the input's own figures.
@@ -595,6 +612,7 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 			t.skipped = src.Lines
 		}
 		src.Path = in.Path
+		src.Reader = "" // a tail that marked it is gone (followed above)
 	} else {
 		src = store.Source{Path: in.Path, FirstRead: time.Now()}
 	}
@@ -720,6 +738,19 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 			return
 		}
 	}
+}
+
+// tailAlive is how long after its last commit a mailbounce tail still
+// counts as following a source; it commits at least every tailHeartbeat.
+const (
+	tailAlive     = 30 * time.Second
+	tailHeartbeat = 5 * time.Second
+)
+
+// followed tells a source that a live mailbounce tail follows: ingest
+// leaves it alone, or the two would store its new lines twice.
+func (j *ingestJob) followed(src store.Source) bool {
+	return strings.HasPrefix(src.Reader, "tail ") && time.Since(src.LastRead) < tailAlive
 }
 
 // growing tells whether the file at path is now longer than the read

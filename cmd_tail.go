@@ -64,7 +64,23 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	warnWorldReadable(e, "tail", *dbPath)
 
 	t := &tailer{db: db, host: *host, loc: loc, log: logger, commitEvery: *commitEvery,
-		items: make(chan tailItem, 4096)}
+		items: make(chan tailItem, 4096), reader: readerMark()}
+	// An ingest reading the same logs now would store their new lines as
+	// well: wait for it to end, and mark the sources followed (committed
+	// before the lock is released) so that the next ingest leaves them.
+	release, err := ingestLock(ctx, *dbPath, e.stderr, "mailbounce tail: a mailbounce ingest is writing "+*dbPath+"; waiting for it to end before following")
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			release()
+		}
+	}()
 	readCtx, stopReading := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var followers []*ingest.Follower
@@ -80,14 +96,14 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 	if jin != nil {
-		f := &tailFile{path: jin.sourcePath(), parser: parse.NewParser(parse.Options{Location: loc}), journal: true}
+		f := &tailFile{path: jin.sourcePath(), parser: parse.NewParser(parse.Options{Location: loc}), journal: true, reader: t.reader}
 		t.files = append(t.files, f)
 		src, found, err := db.FindSourceByPath(ctx, f.path)
 		if err != nil {
 			return err
 		}
 		if found {
-			f.sourceID, f.cursor, f.lines = src.ID, src.Cursor, src.Lines
+			f.sourceID, f.cursor, f.lines, f.firstRead = src.ID, src.Cursor, src.Lines, src.FirstRead
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); t.readJournal(readCtx, 0, jin, f.cursor) }()
@@ -110,7 +126,7 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	}
 	for _, path := range paths {
 		i := len(t.files)
-		t.files = append(t.files, &tailFile{path: path, parser: parse.NewParser(parse.Options{Location: loc})})
+		t.files = append(t.files, &tailFile{path: path, parser: parse.NewParser(parse.Options{Location: loc}), reader: t.reader})
 		if path == ingest.Stdin {
 			wg.Add(1)
 			go func() { defer wg.Done(); t.readStream(readCtx, i, e.stdin) }()
@@ -128,6 +144,12 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		f, err := ingest.Follow(ctx, path, start, ingest.FollowOptions{Poll: *poll, FromEnd: *fromEnd, Logger: logger})
 		if err != nil {
 			return fmt.Errorf("follow %s: %w", path, err)
+		}
+		if tf := t.files[i]; tf.pos.Path == "" {
+			// Where reading starts, to mark the source at once.
+			if p := f.Position(); p.Head.Len > 0 {
+				tf.pos, tf.head = p, p.Head
+			}
 		}
 		followers = append(followers, f)
 		wg.Add(1)
@@ -149,6 +171,13 @@ func runTail(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}()
+
+	if err := t.heartbeat(ctx); err != nil {
+		return err
+	}
+	release()
+	locked = false
+	defer t.db.ReleaseSources(context.WithoutCancel(ctx), t.reader)
 
 	err = t.write(ctx)
 	stopReading()
@@ -190,21 +219,39 @@ type tailFile struct {
 	// last entry read.
 	journal bool
 	cursor  string
+	// reader marks the source row as followed by this process.
+	reader    string
+	firstRead time.Time
+}
+
+// first is when the content of the current row was first read.
+func (f *tailFile) first() time.Time {
+	if f.firstRead.IsZero() {
+		f.firstRead = time.Now()
+	}
+	return f.firstRead
+}
+
+// marked tells a file whose source row can be marked followed: one with a
+// row, or a position to start one (not standard input).
+func (f *tailFile) marked() bool {
+	return f.journal || f.sourceID != 0 || f.pos.Head.Len > 0
 }
 
 // source is the checkpoint row of the content being read.
 func (f *tailFile) source() store.Source {
 	if f.journal {
 		return store.Source{ID: f.sourceID, Path: f.path, Cursor: f.cursor, Lines: f.lines, Size: -1,
-			LastRead: time.Now(), FirstRead: time.Now()}
+			LastRead: time.Now(), FirstRead: f.first(), Reader: f.reader}
 	}
 	sum := f.pos.Head.Sum // a copy: f.pos changes with the next line
 	return store.Source{ID: f.sourceID, Path: f.path, HeadHash: sum[:],
 		HeadLen: f.pos.Head.Len, Offset: f.pos.Offset, Lines: f.lines, LastRead: time.Now(),
-		FirstRead: time.Now()}
+		FirstRead: f.first(), Reader: f.reader}
 }
 
 type tailer struct {
+	reader      string // this process's mark on the sources it follows
 	db          *store.DB
 	host        string
 	loc         *time.Location
@@ -235,7 +282,7 @@ func (t *tailer) savedPosition(ctx context.Context, f *tailFile) (*ingest.Positi
 	pos := &ingest.Position{Path: f.path, Offset: src.Offset}
 	pos.Head.Len = src.HeadLen
 	copy(pos.Head.Sum[:], src.HeadHash)
-	f.sourceID, f.head, f.pos, f.lines = src.ID, pos.Head, *pos, src.Lines
+	f.sourceID, f.head, f.pos, f.lines, f.firstRead = src.ID, pos.Head, *pos, src.Lines, src.FirstRead
 	return pos, nil
 }
 
@@ -319,6 +366,8 @@ func (t *tailer) write(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(t.commitEvery)
 	defer tick.Stop()
+	beat := time.NewTicker(tailHeartbeat)
+	defer beat.Stop()
 	var uncommitted int
 	commit := func() error {
 		if batch == nil {
@@ -359,6 +408,14 @@ func (t *tailer) write(ctx context.Context) error {
 		case <-tick.C:
 			if uncommitted > 0 {
 				if err := commit(); err != nil {
+					return err
+				}
+			}
+			continue
+		case <-beat.C:
+			// Alive, also with no line: ingests leave these sources alone.
+			if batch == nil {
+				if err := t.heartbeat(ctx); err != nil {
 					return err
 				}
 			}
@@ -450,12 +507,39 @@ func (f *tailFile) advance(pos ingest.Position) {
 			// file would read them again.
 			f.finished = append(f.finished, f.source())
 		}
-		f.sourceID, f.lines = 0, 0
+		f.sourceID, f.lines, f.firstRead = 0, 0, time.Time{}
 	}
 	f.head = pos.Head
 	f.pos = pos
 	f.lines++
 	f.dirty = true
+}
+
+// heartbeat commits the followed sources' rows with this process's mark
+// and the time, in a transaction of its own.
+func (t *tailer) heartbeat(ctx context.Context) error {
+	b, err := t.begin(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range t.files {
+		if !f.marked() {
+			continue
+		}
+		id, err := b.SetSource(f.source())
+		if err != nil {
+			b.Rollback()
+			return err
+		}
+		f.sourceID = id
+	}
+	return b.Commit()
+}
+
+// readerMark is "tail HOST:PID", this process's mark on its sources.
+func readerMark() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("tail %s:%d", host, os.Getpid())
 }
 
 // begin starts a batch, waiting as long as another process holds the write

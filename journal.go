@@ -281,9 +281,15 @@ func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, o
 		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
 		return
 	}
+	if found && j.followed(src) {
+		info(tally{files: 1}, fmt.Sprintf("%s: %s follows it (alive %s ago) and stores its entries: left to it",
+			in.Name(), src.Reader, time.Since(src.LastRead).Round(time.Second)))
+		return
+	}
 	if !found {
 		src = store.Source{Path: in.Path, FirstRead: time.Now()}
 	}
+	src.Reader = ""
 	jr, err := j.journal.start(ctx, src.Cursor)
 	if err != nil {
 		info(tally{files: 1, failed: 1}, err.Error())

@@ -53,9 +53,9 @@ func (db *DB) prepare(ctx context.Context) error {
 			FROM messages WHERE host_id IS ? AND queue_id = ?`},
 		{&s.markFinal, `UPDATE deliveries SET final = 1 WHERE id = ?`},
 		{&s.insertSource, `INSERT INTO sources (path, host, content_head, content_head_len, offset,
-			lines, size, mtime, first_read, last_read, cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			lines, size, mtime, first_read, last_read, cursor, reader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.updateSource, `UPDATE sources SET (path, host, content_head, content_head_len, offset,
-			lines, size, mtime, first_read, last_read, cursor) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`},
+			lines, size, mtime, first_read, last_read, cursor, reader) = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE id = ?`},
 		{&s.updateCounter, `UPDATE counters SET lines = lines + ? WHERE host_id IS ? AND program = ? AND kind = ?`},
 		{&s.insertCounter, `INSERT INTO counters (host_id, program, kind, lines) VALUES (?, ?, ?, ?)`},
 		{&s.countSamples, `SELECT count(*) FROM unknown_samples WHERE program = ?`},
@@ -1083,7 +1083,7 @@ func (b *Batch) SetSource(s Source) (int64, error) {
 		return 0, errors.New("set source: need a path and an offset >= 0")
 	}
 	args := []any{s.Path, nullString(s.Host), s.HeadHash, s.HeadLen, s.Offset, s.Lines,
-		s.Size, nullTime(s.MTime), nullTime(s.FirstRead), nullTime(s.LastRead), nullString(s.Cursor)}
+		s.Size, nullTime(s.MTime), nullTime(s.FirstRead), nullTime(s.LastRead), nullString(s.Cursor), nullString(s.Reader)}
 	if len(s.HeadHash) == 0 {
 		args[2], args[3] = nil, nil
 	}

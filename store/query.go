@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-const sourceColumns = `id, path, host, content_head, content_head_len, offset, lines, size, mtime, first_read, last_read, cursor`
+const sourceColumns = `id, path, host, content_head, content_head_len, offset, lines, size, mtime, first_read, last_read, cursor, reader`
 
 func scanSource(row *sql.Row) (Source, bool, error) {
 	var s Source
-	var host, cursor sql.NullString
+	var host, cursor, reader sql.NullString
 	var headLen, lines, size, mtime, first, last sql.NullInt64
-	err := row.Scan(&s.ID, &s.Path, &host, &s.HeadHash, &headLen, &s.Offset, &lines, &size, &mtime, &first, &last, &cursor)
+	err := row.Scan(&s.ID, &s.Path, &host, &s.HeadHash, &headLen, &s.Offset, &lines, &size, &mtime, &first, &last, &cursor, &reader)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Source{}, false, nil
 	}
@@ -23,6 +23,7 @@ func scanSource(row *sql.Row) (Source, bool, error) {
 		return Source{}, false, err
 	}
 	s.Host, s.HeadLen, s.Lines, s.Size, s.Cursor = host.String, int(headLen.Int64), lines.Int64, size.Int64, cursor.String
+	s.Reader = reader.String
 	s.MTime, s.FirstRead, s.LastRead = timeOf(mtime), timeOf(first), timeOf(last)
 	return s, true, nil
 }
@@ -268,4 +269,11 @@ func Totals(rows []DomainRow) DomainRow {
 		}
 	}
 	return t
+}
+
+// ReleaseSources takes a stopped tail's mark (Source.Reader) off the
+// sources it followed, so that an ingest need not wait for it to age.
+func (db *DB) ReleaseSources(ctx context.Context, reader string) error {
+	_, err := db.writer.ExecContext(ctx, `UPDATE sources SET reader = NULL WHERE reader = ?`, reader)
+	return db.wrapErr("release sources", err)
 }

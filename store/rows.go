@@ -117,6 +117,9 @@ type Source struct {
 	// Cursor is, for the systemd journal, the cursor of the last entry
 	// committed; "" for files.
 	Cursor string
+	// Reader is "tail HOST:PID" for a source a mailbounce tail follows
+	// (LastRead then says when it was last alive), "" for ingest's.
+	Reader string
 }
 
 // Counter kinds, as stored in counters.kind.

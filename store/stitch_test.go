@@ -187,7 +187,7 @@ func TestStitchUpgrade(t *testing.T) {
 		`DELETE FROM schema_migrations WHERE version >= 5`,
 		`DROP TRIGGER IF EXISTS stitch_new_message`, `DROP TABLE id_counters`, `DROP TABLE stitch_queue`, `DROP TABLE stitch_state`, `DROP TABLE message_links`,
 		`DROP INDEX messages_queue`,
-		`DROP VIEW v_deliveries`, `ALTER TABLE deliveries DROP COLUMN remote_name`, `ALTER TABLE sources DROP COLUMN cursor`,
+		`DROP VIEW v_deliveries`, `ALTER TABLE deliveries DROP COLUMN remote_name`, `ALTER TABLE sources DROP COLUMN cursor`, `ALTER TABLE sources DROP COLUMN reader`,
 		`CREATE VIEW v_deliveries AS SELECT 1 AS placeholder`, // version 5 makes it again
 	} {
 		if _, err := w.Exec(q); err != nil {
