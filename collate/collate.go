@@ -14,7 +14,6 @@
 package collate
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +103,8 @@ type injection struct {
 	ref int64
 	qid string
 	at  time.Time
+	// usedBy is the message whose pipe deliveries it made hops of.
+	usedBy int64
 }
 
 // How far apart a pipe's "sent" and the message its filter submitted again
@@ -283,14 +284,16 @@ func (c *Collator) arrival(ev *parse.Event) error {
 // delivery of the same Message-ID stored before, or else one to wait for.
 func (c *Collator) injected(st *msgState, at time.Time) error {
 	key := midKey{st.row.Host, st.row.MessageID}
-	for i, p := range c.pipes[key] {
-		if p.from == st.row.ID || at.Sub(p.at) > injectedAfter || p.at.Sub(at) > injectedBefore {
+	in := injection{ref: st.row.ID, qid: st.row.QueueID, at: at}
+	// Every pipe delivery of the message still waiting: a pipe run for
+	// several recipients logs a line for each, and submits one copy.
+	kept := c.pipes[key][:0]
+	for _, p := range c.pipes[key] {
+		if p.from == st.row.ID || at.Sub(p.at) > injectedAfter || p.at.Sub(at) > injectedBefore || in.usedBy != 0 && p.from != in.usedBy {
+			kept = append(kept, p)
 			continue
 		}
-		c.pipes[key] = slices.Delete(c.pipes[key], i, i+1)
-		if len(c.pipes[key]) == 0 {
-			delete(c.pipes, key)
-		}
+		in.usedBy = p.from
 		c.Stats.Hops++
 		// The rollups take the attempt out as they counted it, with its
 		// message's sender domain: the message's row must be written.
@@ -299,28 +302,50 @@ func (c *Collator) injected(st *msgState, at time.Time) error {
 				return err
 			}
 		}
-		return c.sink.MarkHop(p.delivery, p.from, st.row.ID, st.row.QueueID)
+		if err := c.sink.MarkHop(p.delivery, p.from, st.row.ID, st.row.QueueID); err != nil {
+			return err
+		}
+	}
+	if len(kept) == 0 {
+		delete(c.pipes, key)
+	} else {
+		c.pipes[key] = kept
 	}
 	c.maybeSweepMIDs()
-	c.injections[key] = append(c.injections[key], injection{ref: st.row.ID, qid: st.row.QueueID, at: at})
+	for _, o := range c.injections[key] {
+		if o.ref == in.ref {
+			return nil // seen again (a state read back): one is enough
+		}
+	}
+	c.injections[key] = append(c.injections[key], in)
 	return nil
 }
 
 // injectionFor finds, for a pipe delivery of message st at time at, the
-// message the filter submitted again, if pickup has received it.
+// message the filter submitted again, if pickup has received it: one no
+// pipe delivery has taken yet, or else the one another pipe line of the
+// same message took (one pipe run, several recipients, one copy).
 func (c *Collator) injectionFor(st *msgState, at time.Time) (injection, bool) {
 	key := midKey{st.row.Host, st.row.MessageID}
-	for i, in := range c.injections[key] {
+	ins := c.injections[key]
+	found := -1
+	for i, in := range ins {
 		if in.ref == st.row.ID || in.at.Sub(at) > injectedAfter || at.Sub(in.at) > injectedBefore {
 			continue
 		}
-		c.injections[key] = slices.Delete(c.injections[key], i, i+1)
-		if len(c.injections[key]) == 0 {
-			delete(c.injections, key)
+		if in.usedBy == 0 {
+			found = i
+			break
 		}
-		return in, true
+		if in.usedBy == st.row.ID && found < 0 {
+			found = i
+		}
 	}
-	return injection{}, false
+	if found < 0 {
+		return injection{}, false
+	}
+	ins[found].usedBy = st.row.ID
+	return ins[found], true
 }
 
 // loadEarlierRun takes over, at a Collator's first event, the first halves
@@ -343,7 +368,7 @@ func (c *Collator) loadEarlierRun() error {
 	}
 	for _, in := range ins {
 		key := midKey{in.Host, in.MessageID}
-		c.injections[key] = append(c.injections[key], injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen})
+		c.injections[key] = append(c.injections[key], injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen, usedBy: in.UsedBy})
 	}
 	return nil
 }

@@ -319,3 +319,44 @@ func checkLinked(t *testing.T, db *store.DB, linked bool) {
 		t.Errorf("links %q, want %q", got, want)
 	}
 }
+
+// One pipe run for two recipients (the pipe transport's default recipient
+// limit): two "delivered via" lines, one copy submitted again with both.
+// Both lines are hops, in either order of the lines and across runs.
+func TestPipeFilterHopTwoRecipients(t *testing.T) {
+	const (
+		q1 = `Nov 28 07:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a.example[192.0.2.1]
+Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m2@a.example>
+Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=2 (queue active)`
+		pipe = `Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<a@one.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)
+Nov 28 07:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<b@two.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)`
+		inj = `Nov 28 07:00:02 mx postfix/pickup[4]: 2B2B2B2B2B: uid=110 from=<s@a.example>
+Nov 28 07:00:02 mx postfix/cleanup[2]: 2B2B2B2B2B: message-id=<m2@a.example>`
+		rest = `Nov 28 07:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed
+Nov 28 07:00:02 mx postfix/qmgr[3]: 2B2B2B2B2B: from=<s@a.example>, size=1531, nrcpt=2 (queue active)
+Nov 28 07:00:03 mx postfix/local[6]: 2B2B2B2B2B: to=<a@one.example>, relay=local, delay=0.04, delays=0.02/0.02/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Nov 28 07:00:03 mx postfix/local[6]: 2B2B2B2B2B: to=<b@two.example>, relay=local, delay=0.04, delays=0.02/0.02/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
+	)
+	for _, c := range []struct {
+		name    string
+		groups  []string
+		restart bool
+	}{
+		{"submitted again first", []string{q1 + "\n" + inj + "\n" + pipe + "\n" + rest}, false},
+		{"pipe's lines first", []string{q1 + "\n" + pipe + "\n" + inj + "\n" + rest}, false},
+		{"a run ends between the pipe's lines", []string{q1 + "\n" + inj + "\n" + strings.Split(pipe, "\n")[0],
+			strings.Split(pipe, "\n")[1] + "\n" + rest}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openDB(t)
+			feed(t, db, nil, c.restart, c.groups...)
+			if got := query(t, db, `SELECT group_concat(recipient || ' ' || outcome, ', ') FROM (SELECT recipient, outcome FROM deliveries ORDER BY outcome DESC, recipient)`); got != "a@one.example hop, b@two.example hop, a@one.example delivered, b@two.example delivered" {
+				t.Errorf("attempts: %s", got)
+			}
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -93,13 +93,15 @@ type PipeSent struct {
 	Time                 time.Time
 }
 
-// Injection is a message received by pickup that no hop leads to yet.
+// Injection is a message received by pickup, and the message whose pipe
+// deliveries became hops to it (UsedBy, 0 for none yet).
 type Injection struct {
 	MessageRef int64
 	Host       string
 	QueueID    string
 	MessageID  string
 	FirstSeen  time.Time
+	UsedBy     int64
 }
 
 // recentRows bounds how far back RecentPipeState looks, in rows: the end
@@ -109,7 +111,7 @@ const recentRows = 200_000
 // RecentPipeState returns what an earlier run left waiting for its other
 // half within window before the latest attempt stored: pipe deliveries
 // ("delivered via SERVICE service") stored as delivered, and messages
-// received by pickup that no link leads to. A run that begins between a
+// received by pickup. A run that begins between a
 // pipe's line and its message's new copy finds the first half here.
 func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, error) {
 	if err := b.check(); err != nil {
@@ -152,10 +154,10 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 		return pipes, nil, b.db.wrapErr("read recent pickup messages", err)
 	}
 	var ins []Injection
-	rows, err = tx.QueryContext(b.ctx, `SELECT m.id, ifnull(h.name, ''), m.queue_id, m.message_id, m.first_seen
+	rows, err = tx.QueryContext(b.ctx, `SELECT m.id, ifnull(h.name, ''), m.queue_id, m.message_id, m.first_seen,
+			ifnull((SELECT l.from_ref FROM message_links l WHERE l.to_ref = m.id LIMIT 1), 0)
 		FROM messages m LEFT JOIN hosts h ON h.id = m.host_id
 		WHERE m.id > ? AND m.first_seen >= ? AND m.client = 'local' AND m.message_id IS NOT NULL
-			AND NOT EXISTS (SELECT 1 FROM message_links l WHERE l.to_ref = m.id)
 		ORDER BY m.id`, maxMsg.Int64-recentRows, since)
 	if err != nil {
 		return nil, nil, b.db.wrapErr("read recent pickup messages", err)
@@ -164,7 +166,7 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 	for rows.Next() {
 		var in Injection
 		var t int64
-		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t); err != nil {
+		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t, &in.UsedBy); err != nil {
 			return nil, nil, b.db.wrapErr("read recent pickup messages", err)
 		}
 		in.FirstSeen = FromMicros(t)
