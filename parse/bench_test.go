@@ -79,3 +79,30 @@ func BenchmarkParseRealServer(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOtherPrograms: lines of programs other than Postfix and Exim
+// (half of a real mail server's log) must cost little: a good envelope of
+// another program is not looked at again.
+func BenchmarkOtherPrograms(b *testing.B) {
+	lines := []string{
+		"Nov 28 07:04:05 mx1 dovecot: imap-login: Login: user=<a@example.com>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.2, mpid=123, TLS",
+		"Nov 28 07:04:05 mx1 amavis[1234]: (01234-05) Passed CLEAN {RelayedInbound}, [192.0.2.1]:1234 <a@example.com> -> <b@example.org>",
+		"2026-11-28T07:04:05.123456+01:00 mx1 opendkim[77]: 4ABCD1234: DKIM-Signature field added (s=mail, d=example.com)",
+		"2026-11-28T07:04:05.123456+01:00 mx1 CRON[999]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
+	}
+	var n int64
+	for _, l := range lines {
+		n += int64(len(l))
+	}
+	p := NewParser(Options{Year: 2026})
+	var ev Event
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, l := range lines {
+			if p.ParseInto(&ev, l) {
+				b.Fatalf("parsed %q", l)
+			}
+		}
+	}
+}

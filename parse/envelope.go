@@ -73,8 +73,11 @@ func (p *Parser) ParseInto(ev *Event, line string) bool {
 	line = trimEOL(line)
 	msg, ok := p.envelope(ev, line)
 	if !ok {
-		// Only a line that fails is looked at again: a container tool's
-		// prefix costs the lines without one nothing.
+		if ev.Program != "" {
+			return false // another program's line, with a good envelope
+		}
+		// Only a line without an envelope is looked at again: a
+		// container tool's prefix costs the other lines nothing.
 		inner, wrapped := containerPrefix(line)
 		if !wrapped {
 			return false
@@ -220,11 +223,11 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 func otherSyslogFields(rest string) (h syslogHeader, ok bool) {
 	s := strings.TrimPrefix(rest, " ")
 	first, after, _ := strings.Cut(s, " ")
+	second, prog, _ := strings.Cut(after, " ")
 	switch {
 	case strings.HasSuffix(first, ":") && strings.IndexByte(first, '/') > 0 || strings.HasSuffix(first, "]:"):
 		h, ok = programFields(s)
-	case facilityLevel(strings.SplitN(after, " ", 2)[0]):
-		_, prog, _ := strings.Cut(after, " ")
+	case facilityLevel(second):
 		h, ok = programFields(prog)
 		h.host = first
 	default:
