@@ -870,7 +870,11 @@ func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
 	}
 	what := fmt.Sprintf("%d file(s), %s lines", t.files, thousands(t.lines))
 	if j.journal != nil {
-		what = fmt.Sprintf("the systemd journal, %s entries since the last run", thousands(t.lines))
+		src := "the systemd journal"
+		if j.journal.dir != "" {
+			src = "the journal files in " + j.journal.dir
+		}
+		what = fmt.Sprintf("%s, %s entries not read before", src, thousands(t.lines))
 	}
 	fmt.Fprintf(w, "ingested %s (%s) in %s, %.1f MB/s: %s delivery attempts, %s messages, %s rejects\n",
 		what, size, elapsed.Round(time.Millisecond), mbps,

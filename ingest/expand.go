@@ -261,24 +261,35 @@ func olderFirst(a, b rotated) int {
 }
 
 // EximRejectLogs splits off the Exim reject logs (rejectlog, exim_rejectlog
-// and their rotations) that come with a main log of the same directory:
-// Exim writes the first line of each rejection to both, so reading the two
-// would count every rejection twice. A reject log given alone is kept.
+// and their rotations) that come with their main log: Exim writes the first
+// line of each rejection to both, so reading the two would count every
+// rejection twice. A reject log is left out when the main log of the same
+// directory, name and rotation (rejectlog.1.gz with mainlog.1, rejectlog
+// with mainlog) is among the inputs; given without it, it is kept.
 func EximRejectLogs(inputs []Input) (keep, skipped []Input) {
-	mainlogs := map[string]bool{}
+	type slot struct {
+		family string // the live file's path, with "rejectlog" for "mainlog"
+		kind   rotationKind
+		number int
+		date   string
+	}
+	slotOf := func(r rotated, name string) slot {
+		return slot{filepath.Join(filepath.Dir(r.family), name), r.kind, r.number, r.date}
+	}
+	mainlogs := map[slot]bool{}
 	for _, in := range inputs {
 		if in.IsStdin() {
 			continue
 		}
 		r := newRotated(in)
-		if strings.HasSuffix(filepath.Base(r.family), "mainlog") {
-			mainlogs[filepath.Dir(r.family)] = true
+		if base := filepath.Base(r.family); strings.HasSuffix(base, "mainlog") {
+			mainlogs[slotOf(r, strings.TrimSuffix(base, "mainlog")+"rejectlog")] = true
 		}
 	}
 	for _, in := range inputs {
 		if !in.IsStdin() {
 			r := newRotated(in)
-			if strings.HasSuffix(filepath.Base(r.family), "rejectlog") && mainlogs[filepath.Dir(r.family)] {
+			if base := filepath.Base(r.family); strings.HasSuffix(base, "rejectlog") && mainlogs[slotOf(r, base)] {
 				skipped = append(skipped, in)
 				continue
 			}

@@ -202,9 +202,13 @@ func TestEximRejectLogs(t *testing.T) {
 		return strings.Join(s, " ")
 	}
 	for _, tt := range []struct{ given, keep, skipped string }{
-		{"/var/log/exim4/mainlog.1 /var/log/exim4/rejectlog.2.gz /var/log/exim4/rejectlog /var/log/exim4/mainlog /var/log/exim4/paniclog",
-			"/var/log/exim4/mainlog.1 /var/log/exim4/mainlog /var/log/exim4/paniclog", "/var/log/exim4/rejectlog.2.gz /var/log/exim4/rejectlog"},
-		{"/var/log/exim_mainlog /var/log/exim_rejectlog-20261128.gz", "/var/log/exim_mainlog", "/var/log/exim_rejectlog-20261128.gz"},
+		{"/var/log/exim4/mainlog.1 /var/log/exim4/rejectlog.1.gz /var/log/exim4/rejectlog /var/log/exim4/mainlog /var/log/exim4/paniclog",
+			"/var/log/exim4/mainlog.1 /var/log/exim4/mainlog /var/log/exim4/paniclog", "/var/log/exim4/rejectlog.1.gz /var/log/exim4/rejectlog"},
+		// Only the reject log of a main log given: today's rejectlog
+		// without today's mainlog, or an older one, is read.
+		{"/var/log/exim4/mainlog.1 /var/log/exim4/rejectlog /var/log/exim4/rejectlog.2.gz",
+			"/var/log/exim4/mainlog.1 /var/log/exim4/rejectlog /var/log/exim4/rejectlog.2.gz", ""},
+		{"/var/log/exim_mainlog-20261128 /var/log/exim_rejectlog-20261128.gz", "/var/log/exim_mainlog-20261128", "/var/log/exim_rejectlog-20261128.gz"},
 		{"/var/log/exim4/rejectlog", "/var/log/exim4/rejectlog", ""},
 		{"/srv/a/mainlog /srv/b/rejectlog", "/srv/a/mainlog /srv/b/rejectlog", ""},
 		{"- /var/log/exim4/rejectlog", "- /var/log/exim4/rejectlog", ""},
