@@ -14,6 +14,7 @@
 package collate
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +96,16 @@ type pipeSent struct {
 	delivery, from int64 // the delivery row and its message's
 	key            msgKey
 	at             time.Time
+	run            string // pipeRun
+}
+
+// pipeRun tells the lines of one pipe run: one run for several recipients
+// (the pipe transport's default recipient limit) logs a line for each,
+// from one pipe process, with the same time and delays, and submits one
+// copy; runs of one recipient each submit a copy each. (A line read back
+// from the database has no pid: 0.)
+func pipeRun(pid int, at time.Time, delays string) string {
+	return strconv.Itoa(pid) + " " + strconv.FormatInt(at.UnixMicro(), 10) + " " + delays
 }
 
 // injection is a message pickup received, that is a pipe delivery's hop if
@@ -103,8 +114,10 @@ type injection struct {
 	ref int64
 	qid string
 	at  time.Time
-	// usedBy is the message whose pipe deliveries it made hops of.
-	usedBy int64
+	// usedBy is the message whose pipe deliveries it made hops of, and
+	// usedRun their pipe run.
+	usedBy  int64
+	usedRun string
 }
 
 // How far apart a pipe's "sent" and the message its filter submitted again
@@ -285,15 +298,17 @@ func (c *Collator) arrival(ev *parse.Event) error {
 func (c *Collator) injected(st *msgState, at time.Time) error {
 	key := midKey{st.row.Host, st.row.MessageID}
 	in := injection{ref: st.row.ID, qid: st.row.QueueID, at: at}
-	// Every pipe delivery of the message still waiting: a pipe run for
-	// several recipients logs a line for each, and submits one copy.
+	// The first pipe delivery of the message still waiting, and the other
+	// lines of its pipe run: one run for several recipients submits one
+	// copy. Runs of one recipient each wait for copies of their own.
 	kept := c.pipes[key][:0]
 	for _, p := range c.pipes[key] {
-		if p.from == st.row.ID || at.Sub(p.at) > injectedAfter || p.at.Sub(at) > injectedBefore || in.usedBy != 0 && p.from != in.usedBy {
+		if p.from == st.row.ID || at.Sub(p.at) > injectedAfter || p.at.Sub(at) > injectedBefore ||
+			in.usedBy != 0 && (p.from != in.usedBy || p.run != in.usedRun) {
 			kept = append(kept, p)
 			continue
 		}
-		in.usedBy = p.from
+		in.usedBy, in.usedRun = p.from, p.run
 		c.Stats.Hops++
 		// The rollups take the attempt out as they counted it, with its
 		// message's sender domain: the message's row must be written.
@@ -321,11 +336,11 @@ func (c *Collator) injected(st *msgState, at time.Time) error {
 	return nil
 }
 
-// injectionFor finds, for a pipe delivery of message st at time at, the
-// message the filter submitted again, if pickup has received it: one no
-// pipe delivery has taken yet, or else the one another pipe line of the
-// same message took (one pipe run, several recipients, one copy).
-func (c *Collator) injectionFor(st *msgState, at time.Time) (injection, bool) {
+// injectionFor finds, for a pipe delivery of message st at time at in pipe
+// run run, the message the filter submitted again, if pickup has received
+// it: the one another line of the same run took (one run for several
+// recipients, one copy), or else one no pipe delivery has taken yet.
+func (c *Collator) injectionFor(st *msgState, at time.Time, run string) (injection, bool) {
 	key := midKey{st.row.Host, st.row.MessageID}
 	ins := c.injections[key]
 	found := -1
@@ -333,18 +348,18 @@ func (c *Collator) injectionFor(st *msgState, at time.Time) (injection, bool) {
 		if in.ref == st.row.ID || in.at.Sub(at) > injectedAfter || at.Sub(in.at) > injectedBefore {
 			continue
 		}
-		if in.usedBy == 0 {
+		if in.usedBy == st.row.ID && in.usedRun == run {
 			found = i
 			break
 		}
-		if in.usedBy == st.row.ID && found < 0 {
+		if in.usedBy == 0 && found < 0 {
 			found = i
 		}
 	}
 	if found < 0 {
 		return injection{}, false
 	}
-	ins[found].usedBy = st.row.ID
+	ins[found].usedBy, ins[found].usedRun = st.row.ID, run
 	return ins[found], true
 }
 
@@ -364,11 +379,11 @@ func (c *Collator) loadEarlierRun() error {
 	c.maybeSweepMIDs()
 	for _, p := range pipes {
 		key := midKey{p.Host, p.MessageID}
-		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: p.Delivery, from: p.MessageRef, key: msgKey{p.Host, p.QueueID}, at: p.Time})
+		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: p.Delivery, from: p.MessageRef, key: msgKey{p.Host, p.QueueID}, at: p.Time, run: pipeRun(0, p.Time, p.Delays)})
 	}
 	for _, in := range ins {
 		key := midKey{in.Host, in.MessageID}
-		c.injections[key] = append(c.injections[key], injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen, usedBy: in.UsedBy})
+		c.injections[key] = append(c.injections[key], injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen, usedBy: in.UsedBy, usedRun: in.UsedRun})
 	}
 	return nil
 }
@@ -430,9 +445,10 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	// content filter: a hop (if it comes back later, injected makes it one).
 	var inj injection
 	pipe := out == parse.Delivered && ev.Service == "pipe" && st.row.MessageID != "" && ev.MTA == parse.Postfix
+	run := pipeRun(ev.PID, ev.Time, ev.Delays)
 	if pipe {
 		var ok bool
-		if inj, ok = c.injectionFor(st, ev.Time); ok {
+		if inj, ok = c.injectionFor(st, ev.Time, run); ok {
 			out, pipe = parse.Hop, false
 		}
 	}
@@ -506,7 +522,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	if err == nil && pipe {
 		c.maybeSweepMIDs()
 		key := midKey{st.row.Host, st.row.MessageID}
-		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: id, from: st.row.ID, key: msgKey{st.row.Host, st.row.QueueID}, at: ev.Time})
+		c.pipes[key] = append(c.pipes[key], pipeSent{delivery: id, from: st.row.ID, key: msgKey{st.row.Host, st.row.QueueID}, at: ev.Time, run: run})
 	}
 	return err
 }

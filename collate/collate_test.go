@@ -2,6 +2,7 @@ package collate
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -359,4 +360,34 @@ Nov 28 07:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
 			}
 		})
 	}
+}
+
+// Pipe lines of different runs each wait for a copy of their own: a
+// dovecot deliver for three recipients, of which one's sieve redirects the
+// message (one copy through pickup), is one hop and two deliveries; runs
+// of one recipient each (the Debian setup) are linked each to a copy.
+func TestPipeFilterHopRuns(t *testing.T) {
+	const q1 = `Nov 28 07:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a.example[192.0.2.1]
+Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m3@a.example>
+Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=3 (queue active)`
+	pipe := func(pid int, rcpt string) string {
+		return fmt.Sprintf("Nov 28 07:00:02 mx postfix/pipe[%d]: 1A1A1A1A1A: to=<%s>, relay=dovecot, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via dovecot service)", pid, rcpt)
+	}
+	copyOf := func(qid string) string {
+		return "Nov 28 07:00:02 mx postfix/pickup[4]: " + qid + ": uid=110 from=<s@a.example>\nNov 28 07:00:02 mx postfix/cleanup[2]: " + qid + ": message-id=<m3@a.example>"
+	}
+	t.Run("sieve redirect", func(t *testing.T) {
+		db := openDB(t)
+		feed(t, db, nil, false, q1+"\n"+pipe(5, "a@mx.example")+"\n"+pipe(6, "b@mx.example")+"\n"+pipe(7, "c@mx.example")+"\n"+copyOf("2B2B2B2B2B"))
+		if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY outcome)`); got != "delivered delivered hop" {
+			t.Errorf("outcomes %q, want one hop", got)
+		}
+	})
+	t.Run("one recipient a run", func(t *testing.T) {
+		db := openDB(t)
+		feed(t, db, nil, false, q1+"\n"+pipe(5, "a@mx.example")+"\n"+pipe(6, "b@mx.example")+"\n"+copyOf("2B2B2B2B2B")+"\n"+copyOf("3C3C3C3C3C"))
+		if got := query(t, db, `SELECT group_concat(n.queue_id, ' ') FROM (SELECT to_ref FROM message_links ORDER BY to_ref) l JOIN messages n ON n.id = l.to_ref`); got != "2B2B2B2B2B 3C3C3C3C3C" {
+			t.Errorf("links to %q, want one to each copy", got)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"strconv"
 	"time"
 )
 
@@ -91,6 +92,7 @@ type PipeSent struct {
 	Host, QueueID        string
 	MessageID            string
 	Time                 time.Time
+	Delays               string // as Postfix wrote them: with Time, tells one pipe run
 }
 
 // Injection is a message received by pickup, and the message whose pipe
@@ -102,6 +104,7 @@ type Injection struct {
 	MessageID  string
 	FirstSeen  time.Time
 	UsedBy     int64
+	UsedRun    string // the pipe run (collate's key) that took it, if any
 }
 
 // recentRows bounds how far back RecentPipeState looks, in rows: the end
@@ -128,7 +131,8 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 	}
 	since := maxTime.Int64 - window.Microseconds()
 	var pipes []PipeSent
-	rows, err := tx.QueryContext(b.ctx, `SELECT d.id, d.message_ref, ifnull(h.name, ''), m.queue_id, m.message_id, d.time
+	rows, err := tx.QueryContext(b.ctx, `SELECT d.id, d.message_ref, ifnull(h.name, ''), m.queue_id, m.message_id, d.time,
+			ifnull(d.delays, '')
 		FROM deliveries d JOIN messages m ON m.id = d.message_ref LEFT JOIN hosts h ON h.id = m.host_id
 		WHERE d.id > ? AND d.time >= ? AND d.outcome = 'delivered' AND d.reply LIKE 'delivered via % service'
 			AND m.message_id IS NOT NULL
@@ -139,7 +143,7 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 	for rows.Next() {
 		var p PipeSent
 		var t int64
-		if err := rows.Scan(&p.Delivery, &p.MessageRef, &p.Host, &p.QueueID, &p.MessageID, &t); err != nil {
+		if err := rows.Scan(&p.Delivery, &p.MessageRef, &p.Host, &p.QueueID, &p.MessageID, &t, &p.Delays); err != nil {
 			rows.Close()
 			return nil, nil, b.db.wrapErr("read recent pipe deliveries", err)
 		}
@@ -155,8 +159,10 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 	}
 	var ins []Injection
 	rows, err = tx.QueryContext(b.ctx, `SELECT m.id, ifnull(h.name, ''), m.queue_id, m.message_id, m.first_seen,
-			ifnull((SELECT l.from_ref FROM message_links l WHERE l.to_ref = m.id LIMIT 1), 0)
+			ifnull(l.from_ref, 0), ifnull(d.time, 0), ifnull(d.delays, '')
 		FROM messages m LEFT JOIN hosts h ON h.id = m.host_id
+		LEFT JOIN message_links l ON l.to_ref = m.id AND l.delivery_id = (SELECT min(k.delivery_id) FROM message_links k WHERE k.to_ref = m.id)
+		LEFT JOIN deliveries d ON d.id = l.delivery_id
 		WHERE m.id > ? AND m.first_seen >= ? AND m.client = 'local' AND m.message_id IS NOT NULL
 		ORDER BY m.id`, maxMsg.Int64-recentRows, since)
 	if err != nil {
@@ -165,11 +171,15 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 	defer rows.Close()
 	for rows.Next() {
 		var in Injection
-		var t int64
-		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t, &in.UsedBy); err != nil {
+		var t, hopTime int64
+		var delays string
+		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t, &in.UsedBy, &hopTime, &delays); err != nil {
 			return nil, nil, b.db.wrapErr("read recent pickup messages", err)
 		}
 		in.FirstSeen = FromMicros(t)
+		if in.UsedBy != 0 {
+			in.UsedRun = "0 " + strconv.FormatInt(hopTime, 10) + " " + delays
+		}
 		ins = append(ins, in)
 	}
 	return pipes, ins, b.db.wrapErr("read recent pickup messages", rows.Err())
