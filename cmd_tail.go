@@ -413,11 +413,13 @@ func (t *tailer) write(ctx context.Context) error {
 			}
 			continue
 		case <-beat.C:
-			// Alive, also with no line: ingests leave these sources alone.
-			if batch == nil {
-				if err := t.heartbeat(ctx); err != nil {
-					return err
-				}
+			// Alive, also with no line (and with lines waiting for a
+			// long --commit): ingests leave these sources alone.
+			if err := commit(); err != nil {
+				return err
+			}
+			if err := t.heartbeat(ctx); err != nil {
+				return err
 			}
 			continue
 		case it, ok := <-t.items:

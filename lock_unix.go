@@ -17,7 +17,10 @@ import (
 // beside the database, released by the kernel if the process dies. wait
 // says what to print once if another process holds it; release unlocks.
 func ingestLock(ctx context.Context, dbPath string, stderr io.Writer, wait string) (release func(), err error) {
-	f, err := os.OpenFile(dbPath+"-ingest.lock", os.O_RDWR|os.O_CREATE, 0o600)
+	// Read-only, and readable by all (it holds nothing): flock needs no
+	// write access, so a tail running as another user than the ingest
+	// that made the file can take it too.
+	f, err := os.OpenFile(dbPath+"-ingest.lock", os.O_RDONLY|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s-ingest.lock: %w", dbPath, err)
 	}
