@@ -85,7 +85,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	warnWorldReadable(e, "ingest", *dbPath)
 	// After Open, which creates the database with its mode: the lock file
 	// sits beside it.
-	release, err := ingestLock(ctx, *dbPath, e.stderr, "mailbounce ingest: another mailbounce ingest is writing "+*dbPath+"; waiting for it to end (two at once would store the same lines twice)")
+	release, err := ingestLock(ctx, *dbPath, e.stderr, "mailbounce ingest: another mailbounce (an ingest, or a tail that is starting) is reading logs into "+*dbPath+"; waiting for it (two reading one log at once would store its lines twice)")
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return &statusError{status: exitError, err: fmt.Errorf("interrupted while waiting for another ingest; nothing was read")}

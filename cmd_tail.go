@@ -66,8 +66,9 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	t := &tailer{db: db, host: *host, loc: loc, log: logger, commitEvery: *commitEvery,
 		items: make(chan tailItem, 4096), reader: readerMark()}
 	// An ingest reading the same logs now would store their new lines as
-	// well: wait for it to end, and mark the sources followed (committed
-	// before the lock is released) so that the next ingest leaves them.
+	// well: wait for it to end, and hold its lock until the sources
+	// followed are marked (a file not read before has its row after the
+	// first commit of its lines), so that the next ingest leaves them.
 	release, err := ingestLock(ctx, *dbPath, e.stderr, "mailbounce tail: a mailbounce ingest is writing "+*dbPath+"; waiting for it to end before following")
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -75,10 +76,10 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	locked := true
+	t.unlock = release
 	defer func() {
-		if locked {
-			release()
+		if t.unlock != nil {
+			t.unlock()
 		}
 	}()
 	readCtx, stopReading := context.WithCancel(context.Background())
@@ -175,8 +176,6 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	if err := t.heartbeat(ctx); err != nil {
 		return err
 	}
-	release()
-	locked = false
 	defer t.db.ReleaseSources(context.WithoutCancel(ctx), t.reader)
 
 	err = t.write(ctx)
@@ -252,6 +251,7 @@ func (f *tailFile) source() store.Source {
 
 type tailer struct {
 	reader      string // this process's mark on the sources it follows
+	unlock      func() // releases the ingest lock held since the start
 	db          *store.DB
 	host        string
 	loc         *time.Location
@@ -420,6 +420,11 @@ func (t *tailer) write(ctx context.Context) error {
 			}
 			if err := t.heartbeat(ctx); err != nil {
 				return err
+			}
+			if t.unlock != nil {
+				// Every source read since the start has its mark.
+				t.unlock()
+				t.unlock = nil
 			}
 			continue
 		case it, ok := <-t.items:
