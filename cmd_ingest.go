@@ -330,6 +330,9 @@ type block struct {
 	raw     int64 // bytes of the raw file read so far
 	samples []sample
 	src     *store.Source // set on the first block of an input
+	// expect, with src, is what the input's row held when it was looked
+	// up (nil: no row): commits check it has not moved since.
+	expect *store.SourceMark
 	cursor  string        // the journal's: the cursor of the block's last entry
 	end     bool          // the input is done (read in full or failed)
 	// synced, when set, marks no lines but a request: close it once
@@ -385,6 +388,7 @@ func (j *ingestJob) run(ctx context.Context) error {
 		}
 	}()
 	var src *store.Source
+	var expect *store.SourceMark // what src's row held after our last look
 	var rawDone int64
 	commit := func() error {
 		if batch != nil {
@@ -392,7 +396,13 @@ func (j *ingestJob) run(ctx context.Context) error {
 				return err
 			}
 			if src != nil {
+				if src.ID != 0 {
+					src.Expect = expect
+				}
 				id, err := batch.SetSource(*src)
+				if errors.Is(err, store.ErrSourceMoved) {
+					return fmt.Errorf("%w; what this run read of it since its last commit was not stored: run it again", err)
+				}
 				if err != nil {
 					return err
 				}
@@ -402,6 +412,9 @@ func (j *ingestJob) run(ctx context.Context) error {
 			batch = nil
 			if err != nil {
 				return err
+			}
+			if src != nil {
+				expect = &store.SourceMark{Offset: src.Offset, Cursor: src.Cursor}
 			}
 			j.stats = j.collator.Stats
 		}
@@ -446,7 +459,7 @@ func (j *ingestJob) run(ctx context.Context) error {
 			if err := commit(); err != nil {
 				return err
 			}
-			src = b.src
+			src, expect = b.src, b.expect
 			rawDone = 0
 		}
 		if batch == nil {
@@ -616,17 +629,21 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	} else {
 		src = store.Source{Path: in.Path, FirstRead: time.Now()}
 	}
+	var expect *store.SourceMark
+	if found {
+		expect = &store.SourceMark{Offset: src.Offset, Cursor: src.Cursor}
+	}
 	src.HeadHash = head.Sum[:]
 	src.HeadLen = head.Len
 	src.Size = in.Size
 	src.MTime = in.ModTime
-	j.readLines(ctx, idx, in, r, src, t, false, out)
+	j.readLines(ctx, idx, in, r, src, expect, t, false, out)
 }
 
 // readLines sends the lines of r, parsed, in blocks: the first carries
 // src, the input's record, and t, its figures so far; each carries the
 // offset reached, and with cursors the journal cursor of its last line.
-func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *ingest.Reader, src store.Source, t tally, cursors bool, out chan<- *block) {
+func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *ingest.Reader, src store.Source, expect *store.SourceMark, t tally, cursors bool, out chan<- *block) {
 	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
 	lineNo, offset, skipRaw := src.Lines, r.Offset(), r.RawRead()
 	var cut int64 // lines of this input cut
@@ -674,7 +691,7 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 		offset = r.Offset()
 		if first {
 			s := src
-			b.src = &s
+			b.src, b.expect = &s, expect
 			b.skipRaw = skipRaw
 			first = false
 		}

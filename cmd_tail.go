@@ -105,6 +105,7 @@ func runTail(ctx context.Context, e *env, args []string) error {
 		}
 		if found {
 			f.sourceID, f.cursor, f.lines, f.firstRead = src.ID, src.Cursor, src.Lines, src.FirstRead
+			f.wrote(src)
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); t.readJournal(readCtx, 0, jin, f.cursor) }()
@@ -221,6 +222,14 @@ type tailFile struct {
 	// reader marks the source row as followed by this process.
 	reader    string
 	firstRead time.Time
+	// committed is what the row held after this process last read or
+	// committed it: a commit fails if another process moved it since.
+	committed *store.SourceMark
+}
+
+// wrote records the row as this process committed it.
+func (f *tailFile) wrote(s store.Source) {
+	f.committed = &store.SourceMark{Offset: s.Offset, Cursor: s.Cursor}
 }
 
 // first is when the content of the current row was first read.
@@ -239,14 +248,18 @@ func (f *tailFile) marked() bool {
 
 // source is the checkpoint row of the content being read.
 func (f *tailFile) source() store.Source {
+	var expect *store.SourceMark
+	if f.sourceID != 0 {
+		expect = f.committed
+	}
 	if f.journal {
 		return store.Source{ID: f.sourceID, Path: f.path, Cursor: f.cursor, Lines: f.lines, Size: -1,
-			LastRead: time.Now(), FirstRead: f.first(), Reader: f.reader}
+			LastRead: time.Now(), FirstRead: f.first(), Reader: f.reader, Expect: expect}
 	}
 	sum := f.pos.Head.Sum // a copy: f.pos changes with the next line
 	return store.Source{ID: f.sourceID, Path: f.path, HeadHash: sum[:],
 		HeadLen: f.pos.Head.Len, Offset: f.pos.Offset, Lines: f.lines, LastRead: time.Now(),
-		FirstRead: f.first(), Reader: f.reader}
+		FirstRead: f.first(), Reader: f.reader, Expect: expect}
 }
 
 type tailer struct {
@@ -283,6 +296,7 @@ func (t *tailer) savedPosition(ctx context.Context, f *tailFile) (*ingest.Positi
 	pos.Head.Len = src.HeadLen
 	copy(pos.Head.Sum[:], src.HeadHash)
 	f.sourceID, f.head, f.pos, f.lines, f.firstRead = src.ID, pos.Head, *pos, src.Lines, src.FirstRead
+	f.wrote(src)
 	return pos, nil
 }
 
@@ -369,6 +383,11 @@ func (t *tailer) write(ctx context.Context) error {
 	beat := time.NewTicker(tailHeartbeat)
 	defer beat.Stop()
 	var uncommitted int
+	type written1 struct {
+		f   *tailFile
+		src store.Source
+	}
+	var written []written1
 	commit := func() error {
 		if batch == nil {
 			return nil
@@ -386,14 +405,22 @@ func (t *tailer) write(ctx context.Context) error {
 			if !f.dirty {
 				continue
 			}
-			id, err := batch.SetSource(f.source())
+			src := f.source()
+			id, err := batch.SetSource(src)
 			if err != nil {
 				return err
 			}
 			f.sourceID, f.dirty = id, false
+			written = append(written, written1{f, src})
 		}
 		err := batch.Commit()
 		batch, uncommitted = nil, 0
+		if err == nil {
+			for _, w := range written {
+				w.f.wrote(w.src)
+			}
+		}
+		written = written[:0]
 		return err
 	}
 	lastRef := time.Time{}
@@ -514,7 +541,7 @@ func (f *tailFile) advance(pos ingest.Position) {
 			// file would read them again.
 			f.finished = append(f.finished, f.source())
 		}
-		f.sourceID, f.lines, f.firstRead = 0, 0, time.Time{}
+		f.sourceID, f.lines, f.firstRead, f.committed = 0, 0, time.Time{}, nil
 	}
 	f.head = pos.Head
 	f.pos = pos
@@ -529,18 +556,30 @@ func (t *tailer) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var srcs []store.Source
 	for _, f := range t.files {
 		if !f.marked() {
+			srcs = append(srcs, store.Source{})
 			continue
 		}
-		id, err := b.SetSource(f.source())
+		src := f.source()
+		id, err := b.SetSource(src)
 		if err != nil {
 			b.Rollback()
 			return err
 		}
 		f.sourceID = id
+		srcs = append(srcs, src)
 	}
-	return b.Commit()
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	for i, f := range t.files {
+		if f.marked() {
+			f.wrote(srcs[i])
+		}
+	}
+	return nil
 }
 
 // readerMark is "tail HOST:PID", this process's mark on its sources.

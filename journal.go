@@ -286,7 +286,10 @@ func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, o
 			in.Name(), src.Reader, time.Since(src.LastRead).Round(time.Second)))
 		return
 	}
-	if !found {
+	var expect *store.SourceMark
+	if found {
+		expect = &store.SourceMark{Offset: src.Offset, Cursor: src.Cursor}
+	} else {
 		src = store.Source{Path: in.Path, FirstRead: time.Now()}
 	}
 	src.Reader = ""
@@ -306,7 +309,7 @@ func (j *ingestJob) readJournal(ctx context.Context, idx int, in ingest.Input, o
 	// Offsets count this run's output; what was read before is behind
 	// the cursor, not an offset.
 	src.Offset, src.HeadHash, src.HeadLen, src.Size, src.MTime = 0, nil, 0, -1, time.Time{}
-	j.readLines(ctx, idx, in, r, src, tally{files: 1}, true, out)
+	j.readLines(ctx, idx, in, r, src, expect, tally{files: 1}, true, out)
 	r.Close()
 	if err := jr.Close(); err != nil && ctx.Err() == nil {
 		info(tally{failed: 1}, err.Error())

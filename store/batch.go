@@ -1094,6 +1094,19 @@ func (b *Batch) SetSource(s Source) (int64, error) {
 		}
 		return res.LastInsertId()
 	}
+	if s.Expect != nil {
+		// Compare and set: another writer that moved the row since read
+		// the same lines as this one.
+		var offset int64
+		var cursor sql.NullString
+		err := b.txn().QueryRowContext(b.ctx, `SELECT offset, cursor FROM sources WHERE id = ?`, s.ID).Scan(&offset, &cursor)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, b.db.wrapErr("set source", err)
+		}
+		if err == nil && (offset != s.Expect.Offset || cursor.String != s.Expect.Cursor) {
+			return 0, fmt.Errorf("%w: %s", ErrSourceMoved, s.Path)
+		}
+	}
 	res, err := b.updateSource.ExecContext(b.ctx, append(args, s.ID)...)
 	if err != nil {
 		return 0, b.db.wrapErr("set source", err)
@@ -1103,6 +1116,11 @@ func (b *Batch) SetSource(s Source) (int64, error) {
 	}
 	return s.ID, nil
 }
+
+// ErrSourceMoved: another process committed a source's row since this one
+// read it (Source.Expect): both read the same lines. The batch must not be
+// committed.
+var ErrSourceMoved = errors.New("another mailbounce stored lines of this source while this one read them")
 
 // AddCounter adds n lines of a kind (CounterWarning, CounterFatal,
 // CounterUnknown) for a program. Counts are summed in memory and written at

@@ -286,3 +286,31 @@ func TestDictionaryBounded(t *testing.T) {
 		t.Errorf("%d of 20 attempts have their recipient's domain", n)
 	}
 }
+
+// Two writers that read one source from the same row: the second to commit
+// finds the row moved (Source.Expect) and must not commit its rows.
+func TestSetSourceExpect(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	ctx := context.Background()
+	head := sha256.Sum256([]byte("first line\n"))
+	src := Source{Path: "/var/log/mail.log", HeadHash: head[:], HeadLen: 11, Offset: 100, Lines: 1}
+	withBatch(t, db, func(b *Batch) { src.ID = must[int64](t)(b.SetSource(src)) })
+	seen := &SourceMark{Offset: 100}
+	// The first writer reads on to 200 and commits.
+	first := src
+	first.Offset, first.Expect = 200, seen
+	withBatch(t, db, func(b *Batch) { must[int64](t)(b.SetSource(first)) })
+	// The second read from 100 too.
+	second := src
+	second.Offset, second.Expect = 250, seen
+	b := must[*Batch](t)(db.Begin(ctx))
+	defer b.Rollback()
+	if _, err := b.SetSource(second); !errors.Is(err, ErrSourceMoved) {
+		t.Errorf("the second writer's commit: %v, want ErrSourceMoved", err)
+	}
+	// With what it committed last, the first goes on.
+	first.Offset, first.Expect = 300, &SourceMark{Offset: 200}
+	if _, err := b.SetSource(first); err != nil {
+		t.Errorf("the first writer again: %v", err)
+	}
+}

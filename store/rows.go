@@ -120,6 +120,15 @@ type Source struct {
 	// Reader is "tail HOST:PID" for a source a mailbounce tail follows
 	// (LastRead then says when it was last alive), "" for ingest's.
 	Reader string
+	// Expect, when set, is what the row held when this writer last read
+	// or committed it: SetSource fails with ErrSourceMoved if it changed.
+	Expect *SourceMark
+}
+
+// SourceMark is how far a source's row says it was read.
+type SourceMark struct {
+	Offset int64
+	Cursor string
 }
 
 // Counter kinds, as stored in counters.kind.
