@@ -333,8 +333,8 @@ type block struct {
 	// expect, with src, is what the input's row held when it was looked
 	// up (nil: no row): commits check it has not moved since.
 	expect *store.SourceMark
-	cursor  string        // the journal's: the cursor of the block's last entry
-	end     bool          // the input is done (read in full or failed)
+	cursor string // the journal's: the cursor of the block's last entry
+	end    bool   // the input is done (read in full or failed)
 	// synced, when set, marks no lines but a request: close it once
 	// everything sent before is committed.
 	synced chan struct{}
