@@ -21,9 +21,10 @@ import (
 	"mailbounce/store"
 )
 
-// Reading the systemd journal (ingest --journal): journalctl writes the
-// entries of Postfix's and Exim's units as JSON, one per line, which the
-// parser reads as it reads a file's lines. The journal has no file to
+// Reading the systemd journal (ingest and tail --journal): journalctl
+// writes the entries of syslog's mail facility (or of --journal-unit's
+// units) as JSON, one per line, which the parser reads as it reads a
+// file's lines. The journal has no file to
 // fingerprint: its source row (path journalPath, or journalPath:DIR) keeps
 // the cursor of the last entry committed, in the same transaction as the
 // rows made of the entries up to it, and the next run asks journalctl for
