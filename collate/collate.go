@@ -445,8 +445,9 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	// content filter: a hop (if it comes back later, injected makes it one).
 	var inj injection
 	pipe := out == parse.Delivered && ev.Service == "pipe" && st.row.MessageID != "" && ev.MTA == parse.Postfix
-	run := pipeRun(ev.PID, ev.Time, ev.Delays)
+	var run string
 	if pipe {
+		run = pipeRun(ev.PID, ev.Time, ev.Delays)
 		var ok bool
 		if inj, ok = c.injectionFor(st, ev.Time, run); ok {
 			out, pipe = parse.Hop, false
