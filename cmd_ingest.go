@@ -570,8 +570,8 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 	}
 	defer r.Close()
 	head := ingest.NewFingerprint(r.ContentHead())
-	readBefore := j.readBefore(r.ContentHead())
-	if readBefore {
+	again := j.readBefore(r.ContentHead())
+	if again {
 		// The same content under another name earlier in this run (a
 		// copy, mail.log.1 beside mail.log.1.gz): its record of what was
 		// read is committed once the collator has had all of it.
@@ -595,7 +595,7 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 		info(tally{files: 1, failed: 1}, fmt.Sprintf("%s: %v", in.Name(), err))
 		return
 	}
-	if found && j.followed(src) && !readBefore {
+	if found && j.followed(src) && !again {
 		info(tally{files: 1}, fmt.Sprintf("%s: %s follows it (alive %s ago) and stores its lines: left to it",
 			in.Name(), src.Reader, time.Since(src.LastRead).Round(time.Second)))
 		return

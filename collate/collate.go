@@ -383,7 +383,11 @@ func (c *Collator) loadEarlierRun() error {
 	}
 	for _, in := range ins {
 		key := midKey{in.Host, in.MessageID}
-		c.injections[key] = append(c.injections[key], injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen, usedBy: in.UsedBy, usedRun: in.UsedRun})
+		used := injection{ref: in.MessageRef, qid: in.QueueID, at: in.FirstSeen, usedBy: in.UsedBy}
+		if in.UsedBy != 0 {
+			used.usedRun = pipeRun(0, in.HopTime, in.HopDelays)
+		}
+		c.injections[key] = append(c.injections[key], used)
 	}
 	return nil
 }

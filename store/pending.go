@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"strconv"
 	"time"
 )
 
@@ -104,7 +103,10 @@ type Injection struct {
 	MessageID  string
 	FirstSeen  time.Time
 	UsedBy     int64
-	UsedRun    string // the pipe run (collate's key) that took it, if any
+	// The time and delays of the pipe delivery that took it, if any: with
+	// them collate tells the other lines of that pipe run.
+	HopTime   time.Time
+	HopDelays string
 }
 
 // recentRows bounds how far back RecentPipeState looks, in rows: the end
@@ -172,13 +174,12 @@ func (b *Batch) RecentPipeState(window time.Duration) ([]PipeSent, []Injection, 
 	for rows.Next() {
 		var in Injection
 		var t, hopTime int64
-		var delays string
-		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t, &in.UsedBy, &hopTime, &delays); err != nil {
+		if err := rows.Scan(&in.MessageRef, &in.Host, &in.QueueID, &in.MessageID, &t, &in.UsedBy, &hopTime, &in.HopDelays); err != nil {
 			return nil, nil, b.db.wrapErr("read recent pickup messages", err)
 		}
 		in.FirstSeen = FromMicros(t)
 		if in.UsedBy != 0 {
-			in.UsedRun = "0 " + strconv.FormatInt(hopTime, 10) + " " + delays
+			in.HopTime = FromMicros(hopTime)
 		}
 		ins = append(ins, in)
 	}
