@@ -398,8 +398,18 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		rest = ":" + rest
 	}
 	rest = strings.TrimPrefix(rest, " ")
+	if addr == "blackhole" && strings.HasPrefix(rest, "(") && strings.Contains(rest, "discarded recipients)") {
+		// "=> blackhole (DATA ACL discarded recipients)": an ACL or
+		// local_scan dropped recipients it does not name; no delivery.
+		ev.Kind = KindOther
+		return
+	}
 	parent := ""
-	if strings.HasPrefix(rest, "<") {
+	if a, top, r, ok := eximAddressWithParents(s, addr, rest); ok {
+		// "a (p1, p2) <top> R=..." (log_selector +all_parents, set on
+		// every cPanel server), or a pipe or local name with spaces.
+		addr, parent, rest = a, top, r
+	} else if strings.HasPrefix(rest, "<") {
 		if gt := strings.IndexByte(rest, '>'); gt > 0 {
 			parent = rest[1:gt]
 			rest = rest[gt+1:]
@@ -411,7 +421,9 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		}
 	}
 	switch {
-	case strings.ContainsRune(addr, '@'):
+	case strings.ContainsRune(addr, '@') && (parent == "" || addr[0] != '|' && !strings.Contains(addr, " ")):
+		// (A pipe's command may name an address: "|/usr/bin/autorespond
+		// a@example.org /home/a <a@example.org>".)
 		ev.Recipient = addr
 		ev.OrigRecipient = parent
 	case parent != "":
@@ -484,7 +496,7 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 	}
 	// A multi-line reply is joined with a literal "\n" here too.
 	ev.Reply = ParseReply(unescapeExim(text))
-	if out == Deferred && (strings.Contains(text, "retry time not reached") || strings.Contains(text, "matches queue_smtp_domains")) {
+	if out == Deferred && eximNotTried(text) {
 		// A queue runner passed the address before its retry time: nothing
 		// was tried, and how often Exim says so depends on the queue run
 		// interval, not on the remote side. Not a delivery attempt; nor is
@@ -500,6 +512,98 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		ev.Status = "expired"
 	}
 	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, withoutSizeParam(ev.Reply.Raw))
+}
+
+// eximAddressWithParents reads the address part of a delivery line when it
+// is more than "address [<top>]": with log_selector +all_parents Exim writes
+// the addresses it was redirected through between the final address and the
+// topmost one, "nick (nick@example.net, nick@example.org) <nick@example.org>",
+// and a local delivery's name or a pipe's command may hold spaces
+// ("|/usr/bin/autorespond a@example.org /home/a (a@example.org) <a@example.org>").
+// s is the line after the flag, first and rest the first word and what follows
+// it. It returns the final address, the topmost address (the last parent when
+// Exim left out the <top> that would repeat it) and the text after the
+// addresses; ok is false when the line has the plain form.
+func eximAddressWithParents(s, first, rest string) (addr, top, after string, ok bool) {
+	if !strings.HasPrefix(rest, "(") && (strings.ContainsRune(first, '@') || rest == "" || rest[0] == '<' || rest[0] == ':') {
+		return "", "", "", false
+	}
+	// The address part ends at the first field (" R=") or at ": " (the
+	// failure text), outside quotes, brackets and parentheses.
+	end, depth, quoted := len(s), 0, false
+scan:
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(' || c == '<':
+			depth++
+		case c == ')' || c == '>':
+			depth--
+		case depth > 0:
+		case c == ':' && (i+1 == len(s) || s[i+1] == ' '):
+			end = i
+			break scan
+		case c == ' ':
+			r := s[i+1:]
+			if eq := strings.IndexByte(r, '='); eq > 0 && eq <= 8 && isEximKey(r[:eq]) {
+				end = i
+				break scan
+			}
+		}
+	}
+	head := strings.TrimRight(s[:end], " ")
+	if strings.HasSuffix(head, ">") {
+		lt := strings.LastIndex(head, " <")
+		if lt < 0 {
+			return "", "", "", false
+		}
+		top = head[lt+2 : len(head)-1]
+		head = strings.TrimRight(head[:lt], " ")
+	}
+	if strings.HasSuffix(head, ")") {
+		open, depth, quoted := -1, 0, false
+		for i := len(head) - 1; i >= 0 && open < 0; i-- {
+			switch c := head[i]; {
+			case c == '"':
+				quoted = !quoted
+			case quoted:
+			case c == ')':
+				depth++
+			case c == '(':
+				if depth--; depth == 0 {
+					open = i
+				}
+			}
+		}
+		if open <= 0 || head[open-1] != ' ' {
+			return "", "", "", false
+		}
+		if top == "" {
+			parents := head[open+1 : len(head)-1]
+			top = strings.TrimSpace(parents[strings.LastIndexByte(parents, ',')+1:])
+		}
+		head = strings.TrimRight(head[:open], " ")
+	} else if top == "" {
+		// Neither a parent list nor a <top>: the plain form.
+		return "", "", "", false
+	}
+	if head == "" || !strings.ContainsRune(top, '@') {
+		// "nick routing defer (-51): ..." has parentheses, not parents.
+		return "", "", "", false
+	}
+	return head, top, strings.TrimPrefix(s[end:], " "), true
+}
+
+// eximNotTried tells a deferral at which nothing was tried: a queue runner
+// passing an address before its retry time (remote: "retry time not
+// reached", local: "Retry time not yet reached"), or a message left for the
+// next queue run ("domain matches queue_smtp_domains, or -odqs set", and
+// Exim 4.96's "SMTP delivery explicitly queued").
+func eximNotTried(text string) bool {
+	return strings.Contains(text, "retry time not reached") || strings.Contains(text, "Retry time not yet reached") ||
+		strings.Contains(text, "matches queue_smtp_domains") || strings.HasPrefix(text, "SMTP delivery explicitly queued")
 }
 
 // withoutSizeParam takes the SIZE= parameter out of Exim's "after MAIL

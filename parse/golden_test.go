@@ -178,9 +178,14 @@ func wantDelivery(line string) bool {
 		}
 		switch w {
 		case "=>", "->", "*>", "**", "==":
+			// "=> blackhole (DATA ACL discarded recipients)" names none.
+			if strings.Contains(line, "=> blackhole (") && strings.HasSuffix(line, "discarded recipients)") {
+				return false
+			}
 			// Exim's "retry time not reached" deferrals are not attempts:
 			// nothing was tried.
-			if w == "==" && strings.Contains(line, "retry time not reached") {
+			if w == "==" && (strings.Contains(line, "retry time not reached") || strings.Contains(line, "Retry time not yet reached") ||
+				strings.Contains(line, "matches queue_smtp_domains") || strings.Contains(line, "SMTP delivery explicitly queued")) {
 				return false
 			}
 			return i > 0 && len(f[i-1]) >= 16 && f[i-1][6] == '-'

@@ -455,6 +455,66 @@ func TestRealForms(t *testing.T) {
 			}},
 		{"exim two spaces", `2021-05-04 13:37:00 +0100 1gtTXl-009NOy-Ft ->  foo@example.net <" foo.bar"@example.org> R=dkim_lookuphost T=dkim_remote_smtp H=mail.example.com [192.0.2.1] K C="250 OK id=1gtTZ9-0003pq-QN"`,
 			KindDelivery, Exim, Delivered, "1gtTXl-009NOy-Ft", "foo@example.net", nil},
+		// log_selector +all_parents (on every cPanel server): the addresses
+		// a forwarder went through, before the topmost one.
+		{"exim +all_parents deferral", `2026-08-11 00:30:18 1wtMbN-00000004FD2-1H7i == fwd@gmail.example (info@example.gr) <info@example.gr> R=dkim_lookuphost T=dkim_remote_forwarded_smtp defer (-46) H=alt3.gmail-smtp-in.l.google.com [192.0.2.26]: SMTP error from remote mail server after end of data: 421-4.7.28 Gmail has detected an unusual rate of unsolicited mail.`,
+			KindDelivery, Exim, Deferred, "1wtMbN-00000004FD2-1H7i", "fwd@gmail.example", func(t *testing.T, ev Event) {
+				if ev.OrigRecipient != "info@example.gr" || ev.Reply.Code != 421 || ev.Relay.Addr != "192.0.2.26" || ev.Transport != "dkim_remote_forwarded_smtp" {
+					t.Errorf("orig %q code %d relay %q transport %q", ev.OrigRecipient, ev.Reply.Code, ev.Relay.Addr, ev.Transport)
+				}
+			}},
+		{"exim +all_parents local", "2011-10-26 08:20:54 [4478] 1RJ3Pa-0001AA-HC => nick (nick@example.net, nick@example.org, nick@example.org) <nick@example.org> F=<cow@example.org> P=<cow@example.org> R=boxtrapper_autowhitelist T=boxtrapper_autowhitelist S=860 QT=0s DT=0s",
+			KindDelivery, Exim, Delivered, "1RJ3Pa-0001AA-HC", "nick@example.org", func(t *testing.T, ev Event) {
+				if ev.Router != "boxtrapper_autowhitelist" || ev.Sender != "cow@example.org" {
+					t.Errorf("router %q sender %q", ev.Router, ev.Sender)
+				}
+			}},
+		{"exim +all_parents, quoted parents", `2017-01-24 16:14:03 1cW9Lm-0004Tz-TD => p.s+01 - test vm ("p.s+01 - Test VM"@example.net, p.s@example.net) <p.s@example.net> SRS=<SRS0=zTt2S=ZG=example.to=c@example.net> R=virtual_user T=dovecot_virtual_delivery C="250 2.0.0 <p.s+01 - Test VM@example.net> 4T9TCqvRh1h3OAAA6kPjFA Saved"`,
+			KindDelivery, Exim, Delivered, "1cW9Lm-0004Tz-TD", "p.s@example.net", func(t *testing.T, ev Event) {
+				if ev.Transport != "dovecot_virtual_delivery" || ev.Reply.Code != 250 {
+					t.Errorf("transport %q code %d", ev.Transport, ev.Reply.Code)
+				}
+			}},
+		{"exim pipe with arguments and parents", "2026-08-11 01:35:09 1wtYaK-0000000GRSy-2tQh => sales+spam |/usr/local/cpanel/bin/autorespond sales@example.eu /home2/a/.autorespond (sales@example.eu) <sales@example.eu> R=virtual_aliases_nostar T=cagefs_virtual_address_pipe",
+			KindDelivery, Exim, Delivered, "1wtYaK-0000000GRSy-2tQh", "sales@example.eu", func(t *testing.T, ev Event) {
+				if ev.Transport != "cagefs_virtual_address_pipe" {
+					t.Errorf("transport %q", ev.Transport)
+				}
+			}},
+		{"exim pipe with arguments", "2020-02-10 10:00:00 1j17Xx-0003Aa-Bb => |/home/a/run-with-path /var/www/a/script/mailin <foi@example.org> R=userforward T=address_pipe",
+			KindDelivery, Exim, Delivered, "1j17Xx-0003Aa-Bb", "foi@example.org", func(t *testing.T, ev Event) {
+				if ev.Router != "userforward" {
+					t.Errorf("router %q", ev.Router)
+				}
+			}},
+		{"exim filter save with a space", "1999-03-02 09:44:33 10HmbB-0005vi-00 ** save userx-extra <restrict-userx@test.ex> R=r1 T=t1 : delivery to file forbidden",
+			KindDelivery, Exim, Bounced, "10HmbB-0005vi-00", "restrict-userx@test.ex", func(t *testing.T, ev Event) {
+				if ev.Reply.Raw != "delivery to file forbidden" {
+					t.Errorf("text %q", ev.Reply.Raw)
+				}
+			}},
+		{"exim local name before a deferral's text", "1999-03-02 09:44:33 10HmbB-0005vi-00 == nick routing defer (-51): lookup of host failed",
+			KindDelivery, Exim, Deferred, "10HmbB-0005vi-00", "nick", nil},
+		{"exim ACL discard", "1999-03-02 09:44:33 10HmaY-0005vi-00 => blackhole (DATA ACL discarded recipients)",
+			KindOther, Exim, Delivered, "10HmaY-0005vi-00", "", nil},
+		{"exim local retry time", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk == www-data@108 R=local_user T=mail_spool defer (-52): Retry time not yet reached",
+			KindOther, Exim, Deferred, "1UXnW9-0001Sd-Qk", "www-data@108", nil},
+		{"exim 4.96 -odqs", "1999-03-02 09:44:33 10HmaX-0005vi-00 == userz@domain1 R=others T=smtp defer (0): SMTP delivery explicitly queued",
+			KindOther, Exim, Deferred, "10HmaX-0005vi-00", "userz@domain1", nil},
+		{"postfix VRFY reject", "Jan 14 10:00:00 mx postfix/smtpd[1234]: NOQUEUE: reject: VRFY from unknown[192.0.2.5]: 550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in local recipient table; to=<nobody@example.com> proto=SMTP helo=<me>",
+			KindReject, Postfix, Rejected, "NOQUEUE", "nobody@example.com", func(t *testing.T, ev Event) {
+				if strings.Contains(ev.Reply.Raw, "to=<") || ev.Reason != ReasonUserUnknown {
+					t.Errorf("reason %s text %q", ev.Reason, ev.Reply.Raw)
+				}
+			}},
+		{"milter down", "Sep  7 15:12:53 mx postfix/dkimmilter/smtpd[18107]: NOQUEUE: milter-reject: MAIL from ip6-localhost[::1]: 451 4.7.1 Service unavailable - try again later; from=<a@example.com> proto=ESMTP helo=<localhost>",
+			KindReject, Postfix, Rejected, "NOQUEUE", "", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonSystemError {
+					t.Errorf("reason %s: the milter is down, no user is unknown", ev.Reason)
+				}
+			}},
+		{"before-queue filter's client", "May  4 23:02:52 smtp2 postfix/smtpd[2073198]: NOQUEUE: client=mail.example.com[192.0.2.105]",
+			KindOther, Postfix, 0, "NOQUEUE", "", nil},
 		{"exim cutthrough", `2026-11-28 07:04:05 1vABCD-000123-AB >> j@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1] C="250 OK"`,
 			KindDelivery, Exim, Delivered, "1vABCD-000123-AB", "j@example.com", nil},
 		{"exim queue_smtp_domains", "2012-02-13 14:59:48 1RwtdC-0000Ac-Dr == a@example.ru R=dnslookup T=remote_smtp defer (-1): domain matches queue_smtp_domains, or -odqs set",

@@ -38,7 +38,9 @@ func parsePostfix(ev *Event, msg string) {
 			ev.Kind = KindOther
 		}
 	case "smtpd", "qmqpd":
-		if strings.HasPrefix(rest, "client=") {
+		// "NOQUEUE: client=": a before-queue content filter (smtpd_proxy_filter,
+		// Proxmox Mail Gateway) logs the client before a queue file exists.
+		if strings.HasPrefix(rest, "client=") && qid != "NOQUEUE" {
 			ev.Kind = KindClient
 			v := rest[len("client="):]
 			if c := strings.IndexByte(v, ','); c >= 0 {
@@ -378,6 +380,9 @@ func parsePostfixReject(ev *Event, s string) {
 	reply := s
 	fields := ""
 	if i := strings.LastIndex(s, "; from=<"); i >= 0 {
+		reply, fields = s[:i], s[i+2:]
+	} else if i := strings.LastIndex(s, "; to=<"); i >= 0 {
+		// VRFY and ETRN rejects name no sender: "...; to=<a@b> proto=SMTP".
 		reply, fields = s[:i], s[i+2:]
 	} else if i := strings.LastIndex(s, "; proto="); i >= 0 {
 		reply, fields = s[:i], s[i+2:]

@@ -261,6 +261,12 @@ func classify(code int, enh EnhancedStatus, text string, buf []byte) Reason {
 	if strong != ReasonNone {
 		return strong
 	}
+	// A permanent "Service unavailable" says only that we were refused
+	// (reject_rbl_client's text without its "blocked using" part, a milter
+	// under milter_default_action = reject): not a fault of the service.
+	if weak == ReasonSystemError && code >= 500 && code < 600 && bytes.Contains(buf, []byte("service unavailable")) {
+		weak = ReasonNone
+	}
 	er, specific := enhancedReason(enh)
 	if specific {
 		return er
@@ -891,6 +897,10 @@ var ruleTable = []ruleGroup{
 	{ReasonBlocked, true, []string{"blocked", "access denied", "denied", "not allowed", "refused"}},
 	// "Mailbox temporarily unavailable" (450 4.2.0) is not an unknown user.
 	{ReasonSystemError, true, []string{"temporarily unavailable"}},
+	// Nor is "Service unavailable": Postfix's reply while a milter or a
+	// policy service is down ("451 4.7.1 Service unavailable - try again
+	// later"); as a 5xx, the codes decide (see classify).
+	{ReasonSystemError, true, []string{"service unavailable"}},
 	{ReasonUserUnknown, true, []string{"does not exist", "not found", "invalid", "unavailable"}},
 	{ReasonPolicy, true, []string{"rejected", "not accepted", "restricted"}},
 	{ReasonSystemError, true, []string{
