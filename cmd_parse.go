@@ -147,6 +147,7 @@ type jsonEvent struct {
 	RemoteName    string  `json:"remote_name,omitempty"`
 	Text          string  `json:"text,omitempty"`
 	NextQueueID   string  `json:"next_queue_id,omitempty"`
+	RequeuedFrom  string  `json:"requeued_from,omitempty"`
 	Delay         float64 `json:"delay,omitempty"`
 	Sender        *string `json:"sender,omitempty"`
 	Size          int64   `json:"size,omitempty"`
@@ -161,7 +162,7 @@ func eventJSON(ev *parse.Event) jsonEvent {
 		Status: ev.Status, Outcome: ev.Outcome.String(), Reason: ev.Reason.String(), Code: ev.Reply.Code,
 		Enhanced: ev.Reply.Enhanced.String(), Stage: ev.Reply.Stage, RemoteHost: ev.Reply.RemoteHost,
 		RemoteID: ev.Reply.RemoteID, RemoteName: ev.Reply.RemoteName, Text: ev.Reply.Text, NextQueueID: ev.NextQueueID,
-		MessageID: ev.MessageID, Client: ev.Client.Raw,
+		RequeuedFrom: ev.RequeuedFrom, MessageID: ev.MessageID, Client: ev.Client.Raw,
 	}
 	if ev.Delay >= 0 {
 		j.Delay = ev.Delay

@@ -284,6 +284,11 @@ func (c *Collator) arrival(ev *parse.Event) error {
 		st.dirty = true
 	}
 	m.LastSeen = ev.Time
+	if ev.RequeuedFrom != "" && ev.MTA == parse.Postfix {
+		if err := c.requeued(ev, st); err != nil {
+			return err
+		}
+	}
 	if !st.injected && m.Client == "local" && m.MessageID != "" && ev.MTA == parse.Postfix {
 		st.injected = true
 		return c.injected(st, ev.Time)
@@ -646,6 +651,71 @@ func (c *Collator) removed(ev *parse.Event) error {
 	st.dirty = true
 	delete(c.msgs, key)
 	return c.flush(st)
+}
+
+// requeued takes pickup's "orig_id=OLD" (postsuper -r, a queue manager's
+// "Requeue" button): message OLD left the queue and goes on as st. Its
+// recipients still waiting after a deferral are handed on, a hop each, and
+// decided where st's attempts decide them, once.
+func (c *Collator) requeued(ev *parse.Event, st *msgState) error {
+	if st.row.ParentQueueID == "" {
+		st.row.ParentQueueID = strings.Clone(ev.RequeuedFrom)
+		st.dirty = true
+	}
+	oldKey := msgKey{c.host(ev), ev.RequeuedFrom}
+	old, ok := c.msgs[oldKey]
+	if !ok {
+		m, found, err := c.sink.FindMessage(oldKey.host, oldKey.qid)
+		if err != nil || !found || !m.RemovedAt.IsZero() {
+			return err
+		}
+		old = &msgState{row: m, stored: true}
+	}
+	if old.row.ID == st.row.ID {
+		return nil
+	}
+	pending := old.pending
+	if pending == nil {
+		rows, err := c.sink.PendingRecipients(old.row.ID)
+		if err != nil {
+			return err
+		}
+		pending = make(map[string]*store.Delivery, len(rows))
+		for i := range rows {
+			pending[rows[i].Recipient] = &rows[i]
+		}
+	}
+	// The link from the hops wants st's row.
+	if err := c.flush(st); err != nil {
+		return err
+	}
+	for _, p := range pending {
+		d := store.Delivery{
+			MessageRef:     old.row.ID,
+			Host:           oldKey.host,
+			Time:           ev.Time,
+			Recipient:      p.Recipient,
+			OrigRecipient:  p.OrigRecipient,
+			Delay:          -1,
+			Outcome:        parse.Hop.String(),
+			NextQueueID:    st.row.QueueID,
+			NextMessageRef: st.row.ID,
+			SenderDomain:   senderDomain(&old.row),
+		}
+		if _, err := c.sink.AddDelivery(d); err != nil {
+			return err
+		}
+		c.Stats.Deliveries++
+		c.Stats.Hops++
+	}
+	old.pending = nil
+	old.row.RemovedAt, old.row.LastSeen = ev.Time, ev.Time
+	if old.row.NextQueueID == "" {
+		old.row.NextQueueID = st.row.QueueID
+	}
+	old.dirty = true
+	delete(c.msgs, oldKey)
+	return c.flush(old)
 }
 
 // bounceNotice links a bounce message to the message it reports on.

@@ -391,3 +391,78 @@ Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nr
 		}
 	})
 }
+
+// A recipient deferred on its way to a content filter (amavis restarting)
+// and handed to it later, or requeued by hand (postsuper -r, then pickup's
+// orig_id=), is one recipient, decided where the message it became is
+// delivered; not also a recipient "still waiting" under the first queue ID.
+func TestDeferredThenHandedOn(t *testing.T) {
+	const (
+		q1 = `Nov 20 10:00:00 mx postfix/smtpd[100]: 1A2B3C4D5E: client=ext.example.net[192.0.2.10]
+Nov 20 10:00:00 mx postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.net>
+Nov 20 10:00:00 mx postfix/qmgr[102]: 1A2B3C4D5E: from=<s@example.net>, size=1000, nrcpt=1 (queue active)`
+		deferred = `Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<u@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)`
+		filter = `Nov 20 10:10:00 mx postfix/smtp[104]: 1A2B3C4D5E: to=<u@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=600, delays=599/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6F7A8B9C0D)
+Nov 20 10:10:00 mx postfix/smtpd[105]: 6F7A8B9C0D: client=localhost[127.0.0.1]
+Nov 20 10:10:00 mx postfix/cleanup[101]: 6F7A8B9C0D: message-id=<m1@example.net>
+Nov 20 10:10:00 mx postfix/qmgr[102]: 1A2B3C4D5E: removed`
+		requeue = `Nov 20 10:10:00 mx postfix/postsuper[110]: 1A2B3C4D5E: requeued
+Nov 20 10:10:00 mx postfix/pickup[111]: 6F7A8B9C0D: uid=0 from=<s@example.net> orig_id=1A2B3C4D5E
+Nov 20 10:10:00 mx postfix/cleanup[101]: 6F7A8B9C0D: message-id=<m1@example.net>`
+		delivered = `Nov 20 10:10:00 mx postfix/qmgr[102]: 6F7A8B9C0D: from=<s@example.net>, size=1500, nrcpt=1 (queue active)
+Nov 20 10:10:01 mx postfix/virtual[106]: 6F7A8B9C0D: to=<u@example.org>, relay=virtual, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to maildir)
+Nov 20 10:10:01 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`
+	)
+	for _, c := range []struct {
+		name    string
+		groups  []string
+		restart bool
+	}{
+		{"content filter", []string{q1 + "\n" + deferred + "\n" + filter + "\n" + delivered}, false},
+		{"content filter, next run", []string{q1 + "\n" + deferred, filter + "\n" + delivered}, true},
+		{"requeued", []string{q1 + "\n" + deferred + "\n" + requeue + "\n" + delivered}, false},
+		{"requeued, next run", []string{q1 + "\n" + deferred, requeue + "\n" + delivered}, true},
+		{"requeued, next batch", []string{q1 + "\n" + deferred, requeue, delivered}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openDB(t)
+			feed(t, db, nil, c.restart, c.groups...)
+			if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY time, id)`); got != "deferred hop delivered" {
+				t.Errorf("outcomes %q, want deferred hop delivered", got)
+			}
+			if got := query(t, db, `SELECT f.queue_id || '>' || n.queue_id FROM message_links l
+				JOIN messages f ON f.id = l.from_ref JOIN messages n ON n.id = l.to_ref`); got != "1A2B3C4D5E>6F7A8B9C0D" {
+				t.Errorf("links %q", got)
+			}
+			if got := query(t, db, `SELECT count(*) FROM messages WHERE removed_at IS NULL`); got != "0" {
+				t.Errorf("%s messages never left the queue", got)
+			}
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+			if got := query(t, db, `SELECT domain || ' ' || recipients || ' ' || delivered || ' ' || deferred_recipients FROM v_domain_summary`); got != "example.org 1 1 1" {
+				t.Errorf("v_domain_summary %q, want example.org 1 1 1", got)
+			}
+			since, until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			rows, err := db.DomainSummary(context.Background(), since, until)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := db.Report(context.Background(), store.ReportQuery{Since: since, Until: until})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range rep.Groups {
+				rows = append(rows, g.DomainRow)
+			}
+			if len(rows) != 2 {
+				t.Errorf("%d domain rows, want 1 from each", len(rows))
+			}
+			for _, r := range rows {
+				if r.Domain != "example.org" || r.Recipients != 1 || r.Delivered != 1 || r.DeferredRecipients != 1 {
+					t.Errorf("%s: %d recipients, %d delivered, %d deferred recipients; want 1, 1, 1", r.Domain, r.Recipients, r.Delivered, r.DeferredRecipients)
+				}
+			}
+		})
+	}
+}

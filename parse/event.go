@@ -122,6 +122,9 @@ type Event struct {
 	Client    Relay  // client= or Exim's H= on arrivals and rejects
 	Protocol  string // Exim P=
 	ParentID  string // Exim R= on an arrival: the message a bounce or autoreply is about
+	// RequeuedFrom is Postfix pickup's orig_id=: the queue ID of the message
+	// that postsuper -r requeued as this one.
+	RequeuedFrom string
 
 	// Rejects (KindReject).
 	RejectStage string // RCPT, DATA, END-OF-MESSAGE, CONNECT, ...

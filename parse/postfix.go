@@ -58,6 +58,14 @@ func parsePostfix(ev *Event, msg string) {
 			if i := strings.Index(rest, " from=<"); i >= 0 {
 				ev.Sender = angle(rest[i+len(" from="):])
 			}
+			// "orig_id=QID": postsuper -r requeued message QID as this one.
+			if i := strings.Index(rest, " orig_id="); i >= 0 {
+				v := rest[i+len(" orig_id="):]
+				if sp := strings.IndexAny(v, " ,"); sp >= 0 {
+					v = v[:sp]
+				}
+				ev.RequeuedFrom = v
+			}
 			return
 		}
 		ev.Kind = KindOther

@@ -151,7 +151,7 @@ func (db *DB) DomainSummary(ctx context.Context, since, until time.Time) ([]Doma
 	rows, err = tx.QueryContext(ctx, `SELECT domain_id, count(*),
 			sum(NOT EXISTS (SELECT 1 FROM deliveries f
 				WHERE f.message_ref = p.message_ref AND f.recipient = p.recipient
-				AND f.final = 1 AND f.outcome <> 'hop' AND f.time >= ? AND f.time < ?))
+				AND (f.final = 1 OR f.outcome = 'hop') AND f.time >= ? AND f.time < ?))
 		FROM (SELECT DISTINCT domain_id, message_ref, recipient
 			FROM deliveries INDEXED BY deliveries_deferred
 			WHERE domain_id IN (SELECT id FROM domains) AND time >= ? AND time < ?

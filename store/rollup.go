@@ -360,7 +360,9 @@ func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string,
 			}
 			s.moreOf().deferredAt = at
 		}
-	case final && outcome != OutcomeHop && p != nil && !p.decided:
+	case (final || outcome == OutcomeHop) && p != nil && !p.decided:
+		// A hop decides too: the recipient is counted where the message it
+		// became is decided (a content filter that deferred, then took it).
 		p.decided = true
 		d.move, d.from = true, p.key
 		p.key.decidedHour = hourOf(t)
@@ -899,7 +901,7 @@ const deferredRowsSQL = `SELECT d.time / 3600000000 AS hour, d.domain_id AS doma
 	ifnull(d.host_id, 0) AS host_id, ifnull(m.sender_domain_id, 0) AS sender_domain_id,
 	ifnull((SELECT f.time / 3600000000 FROM deliveries f
 		WHERE d.message_ref IS NOT NULL AND f.message_ref = d.message_ref AND f.recipient = d.recipient
-		AND f.final = 1 AND f.outcome <> 'hop' ORDER BY f.id LIMIT 1), 0) AS decided_hour,
+		AND (f.final = 1 OR f.outcome = 'hop') ORDER BY f.id LIMIT 1), 0) AS decided_hour,
 	count(*) AS recipients
 FROM deliveries d
 LEFT JOIN messages m ON m.id = d.message_ref
