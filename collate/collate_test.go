@@ -402,7 +402,7 @@ func TestDeferredThenHandedOn(t *testing.T) {
 Nov 20 10:00:00 mx postfix/cleanup[101]: 1A2B3C4D5E: message-id=<m1@example.net>
 Nov 20 10:00:00 mx postfix/qmgr[102]: 1A2B3C4D5E: from=<s@example.net>, size=1000, nrcpt=1 (queue active)`
 		deferred = `Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<u@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)`
-		filter = `Nov 20 10:10:00 mx postfix/smtp[104]: 1A2B3C4D5E: to=<u@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=600, delays=599/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6F7A8B9C0D)
+		filter   = `Nov 20 10:10:00 mx postfix/smtp[104]: 1A2B3C4D5E: to=<u@example.org>, relay=127.0.0.1[127.0.0.1]:10024, delay=600, delays=599/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6F7A8B9C0D)
 Nov 20 10:10:00 mx postfix/smtpd[105]: 6F7A8B9C0D: client=localhost[127.0.0.1]
 Nov 20 10:10:00 mx postfix/cleanup[101]: 6F7A8B9C0D: message-id=<m1@example.net>
 Nov 20 10:10:00 mx postfix/qmgr[102]: 1A2B3C4D5E: removed`
