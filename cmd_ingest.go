@@ -268,10 +268,13 @@ type ingestJob struct {
 	// journal, when set, makes the one input the systemd journal.
 	journal *journalInput
 	year    int
-	loc     *time.Location
-	host    string
-	stderr  io.Writer
-	bar     *progress
+	// yearMonth is the month of the last line read with --year (see
+	// parse.Parser.ContinueYear).
+	yearMonth time.Month
+	loc       *time.Location
+	host      string
+	stderr    io.Writer
+	bar       *progress
 	// commitRows is the number of rows per transaction; 0 means the default.
 	commitRows int
 
@@ -645,6 +648,16 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 // offset reached, and with cursors the journal cursor of its last line.
 func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *ingest.Reader, src store.Source, expect *store.SourceMark, t tally, cursors bool, out chan<- *block) {
 	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
+	// --year is the first line's year: the next file of the set goes on
+	// from this one's last line.
+	p.ContinueYear(j.year, j.yearMonth)
+	defer func() {
+		if j.year != 0 {
+			if y, m := p.YearState(); m != 0 {
+				j.year, j.yearMonth = y, m
+			}
+		}
+	}()
 	lineNo, offset, skipRaw := src.Lines, r.Offset(), r.RawRead()
 	var cut int64 // lines of this input cut
 	first := true

@@ -38,6 +38,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	enc := json.NewEncoder(out)
 	counts := map[[2]string]int{}
 	var skipped int
+	var yearMonth time.Month // with --year, the month of the last line read
 	inputs, err := ingest.Expand(fs.Args())
 	if err != nil {
 		// A file that is not there is a failure, as for ingest and report.
@@ -54,6 +55,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		p := parse.NewParser(parse.Options{Year: *year, Reference: in.ModTime, Location: loc})
+		p.ContinueYear(*year, yearMonth)
 		var ev parse.Event
 		for {
 			b, _, err := r.Next()
@@ -82,6 +84,9 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		r.Close()
+		if y, m := p.YearState(); *year != 0 && m != 0 {
+			*year, yearMonth = y, m
+		}
 	}
 	if *stats {
 		keys := make([][2]string, 0, len(counts))

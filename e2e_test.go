@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +196,53 @@ func foreignKeysHold(t *testing.T, path string) {
 		var rowid, fkid any
 		rows.Scan(&table, &rowid, &parent, &fkid)
 		t.Errorf("row %v of %s refers to a missing row of %s", rowid, table, parent)
+	}
+}
+
+// --year is the year of the first line: in a rotated set read oldest first,
+// the January lines of the newer file after the older one's December are
+// the next year's, whether read by ingest or by parse.
+func TestYearAcrossRotatedSet(t *testing.T) {
+	dir := t.TempDir()
+	line := func(stamp, qid, rcpt string) string {
+		return stamp + " mx postfix/smtp[1]: " + qid + ": to=<" + rcpt + ">, relay=mx.example.org[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mail.log.1"), []byte(line("Dec 31 23:50:00", "1A2B3C4D5E", "a@example.org")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mail.log"), []byte(line("Jan  1 00:10:00", "2A2B3C4D5E", "b@example.org")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "a@example.org 2025-12-31 b@example.org 2026-01-01"
+	db := filepath.Join(dir, "y.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--tz", "UTC", "--year", "2025", "--db", db, filepath.Join(dir, "mail.log*")); status != 0 {
+		t.Fatalf("ingest exit %d: %s", status, stderr)
+	}
+	d, err := store.Open(context.Background(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var got string
+	if err := d.Reader().QueryRow(`SELECT group_concat(recipient || ' ' || substr(time, 1, 10), ' ') FROM (SELECT * FROM v_deliveries ORDER BY time)`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("ingest: %q, want %q", got, want)
+	}
+	out, stderr, status := mailbounce(t, "parse", "--tz", "UTC", "--year", "2025", filepath.Join(dir, "mail.log*"))
+	if status != 0 {
+		t.Fatalf("parse exit %d: %s", status, stderr)
+	}
+	var evs []string
+	for _, l := range bytes.Split(bytes.TrimSpace([]byte(out)), []byte("\n")) {
+		var ev struct{ Time, Recipient string }
+		if err := json.Unmarshal(l, &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev.Recipient+" "+ev.Time[:10])
+	}
+	if got := strings.Join(evs, " "); got != want {
+		t.Errorf("parse: %q, want %q", evs, want)
 	}
 }

@@ -31,6 +31,11 @@ type Parser struct {
 	// Year handling for timestamps without a year.
 	lastMonth time.Month
 	yearShift int
+	// The year yearFor gave a day of the year last, and for which day.
+	yearMon  time.Month
+	yearDay  int
+	yearOf   int
+	yearDone bool
 
 	// The last timestamp text seen and its value: consecutive lines very
 	// often share their second.
@@ -54,10 +59,30 @@ func NewParser(opt Options) *Parser {
 	return p
 }
 
+// YearState is where a year given with Options.Year stands after the lines
+// parsed so far: the year of the last one (the given one plus the rollovers
+// seen) and its month; a zero month when no line had a BSD timestamp.
+func (p *Parser) YearState() (year int, month time.Month) {
+	return p.opt.Year + p.yearShift, p.lastMonth
+}
+
+// ContinueYear makes a parser with Options.Year go on from where another
+// stood (YearState): the next file of a rotated set, read oldest first,
+// whose first line may be January's after the other's December.
+func (p *Parser) ContinueYear(year int, month time.Month) {
+	if p.opt.Year == 0 || month == 0 {
+		return
+	}
+	p.opt.Year, p.yearShift, p.lastMonth = year, 0, month
+}
+
 // SetReference moves the time no line can be later than: a follower of a
 // live log calls it as time passes, so that a January line is not put in
 // the previous year by a parser started in December.
-func (p *Parser) SetReference(t time.Time) { p.opt.Reference = t }
+func (p *Parser) SetReference(t time.Time) {
+	p.opt.Reference = t
+	p.yearDone = false
+}
 
 // Parse parses one line. The line may end in "\r\n", "\n" or nothing.
 func (p *Parser) Parse(line string) Event {
@@ -687,18 +712,27 @@ func (p *Parser) yearFor(mon time.Month, day int) int {
 		switch {
 		case p.lastMonth != 0 && mon+6 < p.lastMonth:
 			p.yearShift++
-		case p.lastMonth != 0 && mon > p.lastMonth+6 && p.yearShift > 0:
+		case p.lastMonth != 0 && mon > p.lastMonth+6:
+			// (Before any rollover too: a December line among the first
+			// January ones of a file is the year before the first line's.)
 			return p.opt.Year + p.yearShift - 1
 		}
 		p.lastMonth = mon
 		return p.opt.Year + p.yearShift
 	}
+	if p.yearDone && mon == p.yearMon && day == p.yearDay {
+		return p.yearOf
+	}
+	// The latest year that puts the day no more than a day after the
+	// reference: a January line read on New Year's Eve (a clock a little
+	// ahead, a zone east of the reader's) is next year's.
 	ref := p.opt.Reference
-	year := ref.Year()
+	year := ref.Year() + 1
 	limit := ref.Add(24 * time.Hour)
-	if time.Date(year, mon, day, 0, 0, 0, 0, p.loc).After(limit) {
+	for year >= ref.Year() && time.Date(year, mon, day, 0, 0, 0, 0, p.loc).After(limit) {
 		year--
 	}
+	p.yearMon, p.yearDay, p.yearOf, p.yearDone = mon, day, year, true
 	return year
 }
 

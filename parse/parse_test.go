@@ -399,6 +399,24 @@ func TestYearRollover(t *testing.T) {
 			t.Errorf("reference: %s -> %d, want %d", stamp, got, year)
 		}
 	}
+	// Read on New Year's Eve: a January line a few seconds ahead (another
+	// host's clock, a zone east of ours) is next year's.
+	p = NewParser(Options{Reference: time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), Location: time.UTC})
+	for stamp, year := range map[string]int{"Jan  1 00:00:03": 2027, "Dec 31 23:59:50": 2026, "Nov 30 10:00:00": 2026, "Jan  2 00:00:03": 2026} {
+		if got := p.Parse(line(stamp)).Time.Year(); got != year {
+			t.Errorf("New Year's Eve: %s -> %d, want %d", stamp, got, year)
+		}
+	}
+	// --year with a December straggler among the first January lines.
+	p = NewParser(Options{Year: 2026, Location: time.UTC})
+	for _, c := range []struct {
+		stamp string
+		year  int
+	}{{"Jan  1 00:00:00", 2026}, {"Dec 31 23:59:59", 2025}, {"Jan  1 00:05:00", 2026}} {
+		if got := p.Parse(line(c.stamp)).Time.Year(); got != c.year {
+			t.Errorf("--year, straggler first: %s -> %d, want %d", c.stamp, got, c.year)
+		}
+	}
 	// Given with --year: the first line's year, plus one at the rollover.
 	p = NewParser(Options{Year: 2026, Location: time.UTC})
 	for _, c := range []struct {
