@@ -252,8 +252,8 @@ func trendBuckets(from, to time.Time, loc *time.Location) (time.Duration, []stor
 	from, to = from.In(loc), to.In(loc)
 	var bs []store.Bucket
 	if to.Sub(from) > 72*time.Hour {
-		for d := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc); d.Before(to); d = d.AddDate(0, 0, 1) {
-			bs = append(bs, store.Bucket{Start: d, End: d.AddDate(0, 0, 1)})
+		for d := dayStart(from, 0, loc); d.Before(to); d = dayStart(d, 1, loc) {
+			bs = append(bs, store.Bucket{Start: d, End: dayStart(d, 1, loc)})
 		}
 		return 24 * time.Hour, bs
 	}
@@ -283,12 +283,12 @@ func parseWindow(f windowFlags, now time.Time, loc *time.Location) (window, erro
 		return w, fmt.Errorf("use one of --today, --yesterday, --last, or --since/--until")
 	}
 	now = now.In(loc)
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	midnight := dayStart(now, 0, loc)
 	switch {
 	case f.today:
-		return window{midnight, midnight.AddDate(0, 0, 1)}, nil
+		return window{midnight, dayStart(now, 1, loc)}, nil
 	case f.yesterday:
-		return window{midnight.AddDate(0, 0, -1), midnight}, nil
+		return window{dayStart(now, -1, loc), midnight}, nil
 	case f.last != "":
 		d, err := parseDuration(f.last)
 		if err != nil {
@@ -313,13 +313,29 @@ func parseWindow(f windowFlags, now time.Time, loc *time.Location) (window, erro
 	return w, nil
 }
 
+// dayStart is the first instant of the local day days after t's. Where a
+// daylight saving change skips midnight (Chile, the Azores, Cuba), the day
+// begins at the change; time.Date would give an hour of the day before.
+func dayStart(t time.Time, days int, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	y, m, d = time.Date(y, m, d+days, 12, 0, 0, 0, loc).Date()
+	s := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	for i := 0; i < 16 && s.Day() != d; i++ {
+		s = s.Add(15 * time.Minute)
+	}
+	return s
+}
+
 // parseWhen reads a date (local midnight), a date and time, RFC 3339, or a
 // duration back from now.
 func parseWhen(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return dayStart(time.Date(t.Year(), t.Month(), t.Day(), 12, 0, 0, 0, loc), 0, loc), nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
 		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t, nil
 		}

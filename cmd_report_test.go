@@ -241,6 +241,39 @@ func TestParseWindow(t *testing.T) {
 	}
 }
 
+// Where daylight saving time begins at midnight (Chile, the Azores, Cuba),
+// a day begins at 01:00: a date, --today and --yesterday still cover the
+// whole day, and the trend's days follow the calendar.
+func TestParseWindowMidnightSkipped(t *testing.T) {
+	santiago, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Skip(err)
+	}
+	// 2026-09-06 00:00 does not exist there: the clocks go from 23:59:59
+	// (-04) to 01:00 (-03).
+	start6 := time.Date(2026, 9, 6, 4, 0, 0, 0, time.UTC)
+	start5 := time.Date(2026, 9, 5, 4, 0, 0, 0, time.UTC)
+	start7 := time.Date(2026, 9, 7, 3, 0, 0, 0, time.UTC)
+	got, err := parseWindow(windowFlags{since: "2026-09-05", until: "2026-09-06"}, start7, santiago)
+	if err != nil || !got.since.Equal(start5) || !got.until.Equal(start6) {
+		t.Errorf("dates: %v..%v, %v; want %v..%v", got.since.UTC(), got.until.UTC(), err, start5, start6)
+	}
+	got, _ = parseWindow(windowFlags{today: true}, time.Date(2026, 9, 6, 12, 0, 0, 0, santiago), santiago)
+	if !got.since.Equal(start6) || !got.until.Equal(start7) {
+		t.Errorf("today: %v..%v; want %v..%v", got.since.UTC(), got.until.UTC(), start6, start7)
+	}
+	got, _ = parseWindow(windowFlags{yesterday: true}, time.Date(2026, 9, 7, 12, 0, 0, 0, santiago), santiago)
+	if !got.since.Equal(start6) || !got.until.Equal(start7) {
+		t.Errorf("yesterday: %v..%v; want %v..%v", got.since.UTC(), got.until.UTC(), start6, start7)
+	}
+	_, bs := trendBuckets(start5, start5.AddDate(0, 0, 4), santiago)
+	for _, b := range bs {
+		if s := b.Start.In(santiago); s.Hour() != 0 && !b.Start.Equal(start6) || b.End.Sub(b.Start) < 23*time.Hour {
+			t.Errorf("trend day %v..%v", b.Start.In(santiago), b.End.In(santiago))
+		}
+	}
+}
+
 func TestReportWindowAndFilters(t *testing.T) {
 	db := mtaDB(t, "postfix")
 	// Nothing before 2000: an empty report, not an error.
