@@ -420,6 +420,13 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 			}
 		}
 	}
+	if strings.HasPrefix(addr, ">") {
+		// "=> >sender@example.com <user@example.org> T=address_reply": an
+		// autoreply (vacation), which Exim sends as a message of its own,
+		// logged and delivered under its own ID. Not this message's.
+		ev.Kind = KindOther
+		return
+	}
 	switch {
 	case strings.ContainsRune(addr, '@') && (parent == "" || addr[0] != '|' && !strings.Contains(addr, " ")):
 		// (A pipe's command may name an address: "|/usr/bin/autorespond

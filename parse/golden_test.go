@@ -178,8 +178,10 @@ func wantDelivery(line string) bool {
 		}
 		switch w {
 		case "=>", "->", "*>", "**", "==":
-			// "=> blackhole (DATA ACL discarded recipients)" names none.
-			if strings.Contains(line, "=> blackhole (") && strings.HasSuffix(line, "discarded recipients)") {
+			// "=> blackhole (DATA ACL discarded recipients)" names none;
+			// "=> >a@b <c@d>" is an autoreply, a message of its own.
+			if strings.Contains(line, "=> blackhole (") && strings.HasSuffix(line, "discarded recipients)") ||
+				i+1 < len(f) && strings.HasPrefix(f[i+1], ">") {
 				return false
 			}
 			// Exim's "retry time not reached" deferrals are not attempts:

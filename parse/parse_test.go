@@ -513,6 +513,8 @@ func TestRealForms(t *testing.T) {
 			}},
 		{"exim local name before a deferral's text", "1999-03-02 09:44:33 10HmbB-0005vi-00 == nick routing defer (-51): lookup of host failed",
 			KindDelivery, Exim, Deferred, "10HmbB-0005vi-00", "nick", nil},
+		{"exim autoreply", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk => >s@example.com <u@example.org> R=userforward T=address_reply",
+			KindOther, Exim, Delivered, "1UXnW9-0001Sd-Qk", "", nil},
 		{"exim ACL discard", "1999-03-02 09:44:33 10HmaY-0005vi-00 => blackhole (DATA ACL discarded recipients)",
 			KindOther, Exim, Delivered, "10HmaY-0005vi-00", "", nil},
 		{"exim local retry time", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk == www-data@108 R=local_user T=mail_spool defer (-52): Retry time not yet reached",
