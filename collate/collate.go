@@ -136,6 +136,11 @@ type msgState struct {
 	dirty    bool                       // row differs from what the sink has
 	injected bool                       // offered as a pipe delivery's hop
 	pending  map[string]*store.Delivery // recipient -> its last deferral, until a final attempt
+	// decided holds the recipients (address and original address) whose
+	// fate a final attempt decided: a second final line for one of them (an
+	// Exim archive copy through an unseen router, a line logged twice) is
+	// an attempt, not a second recipient.
+	decided map[string]struct{}
 	lastSeen time.Time
 }
 
@@ -483,6 +488,14 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	}
 	switch out {
 	case parse.Delivered, parse.Bounced, parse.Expired:
+		k := d.Recipient + "\x00" + d.OrigRecipient
+		if _, dup := st.decided[k]; dup {
+			break
+		}
+		if st.decided == nil {
+			st.decided = make(map[string]struct{})
+		}
+		st.decided[k] = struct{}{}
 		d.Final = true
 		delete(st.pending, d.Recipient)
 	case parse.Deferred:

@@ -466,3 +466,34 @@ Nov 20 10:10:01 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`
 		})
 	}
 }
+
+// One recipient, two final lines: an Exim archive copy through an unseen
+// router to the same address (a real Debian exim4 log), or a line a log
+// shipper wrote twice. One recipient, decided by the first; the second is
+// an attempt.
+func TestSecondFinalLine(t *testing.T) {
+	for _, c := range []struct{ name, log string }{
+		{"exim archive copy", `2016-05-24 09:51:32 1b56Bg-0004ft-Fe <= s@example.ru H=(mx.example.ru) [10.0.100.50] P=esmtp S=73670 id=1464072602.721386.27049.nullmailer@example.ru
+2016-05-24 09:51:32 1b56Bg-0004ft-Fe => news@example.org P=<s@example.ru> R=mailarchive T=remote_smtp S=75389 H=piler01.example.local [10.0.100.25] C="250 Ok 400000005743f7fb35101d340064856fb577 <news@example.org>"
+2016-05-24 09:51:57 1b56Bg-0004ft-Fe => news@example.org P=<s@example.ru> R=dnslookup T=remote_smtp S=75389 H=mx.example.org [192.0.2.88] CV=yes C="250 2.0.0 5743fa0d-00c6e519 Message accepted for delivery"
+2016-05-24 09:51:57 1b56Bg-0004ft-Fe Completed`},
+		{"line written twice", `Nov 20 10:00:00 mx postfix/qmgr[102]: 1A2B3C4D5E: from=<s@example.net>, size=1000, nrcpt=1 (queue active)
+Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<news@example.org>, relay=mx.example.org[192.0.2.88]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<news@example.org>, relay=mx.example.org[192.0.2.88]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 20 10:00:01 mx postfix/qmgr[102]: 1A2B3C4D5E: removed`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openDB(t)
+			feed(t, db, nil, false, c.log)
+			if got := query(t, db, `SELECT group_concat(outcome || final, ' ') FROM (SELECT outcome, final FROM deliveries ORDER BY id)`); got != "delivered1 delivered0" {
+				t.Errorf("outcomes %q, want delivered1 delivered0", got)
+			}
+			if got := query(t, db, `SELECT domain || ' ' || recipients || ' ' || delivered FROM v_domain_summary`); got != "example.org 1 1" {
+				t.Errorf("v_domain_summary %q, want example.org 1 1", got)
+			}
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
