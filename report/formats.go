@@ -165,7 +165,7 @@ func groupJSON(g Group, byDomain bool) jsonGroup {
 // reportJSON is the report as JSON values.
 func reportJSON(s *Summary) jsonReport {
 	loc := s.loc()
-	j := jsonReport{Since: rfc3339(s.Since, loc), Until: rfc3339(s.Until, loc), TimeZone: loc.String(),
+	j := jsonReport{Since: rfc3339(s.Since, loc), Until: rfc3339(s.Until, loc), TimeZone: ZoneName(loc),
 		First: rfc3339(s.First, loc), Last: rfc3339(s.Last, loc), By: s.By, Domain: s.Filter,
 		Totals: groupJSON(s.Totals, false), Omitted: s.Omitted,
 		Failures: reasonsJSON(s.Failures), Rejects: reasonsJSON(s.Rejects),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +140,31 @@ func (s *Summary) WindowText() string {
 		}
 		return t.In(loc).Format("2006-01-02 15:04")
 	}
-	return fmt.Sprintf("%s to %s (%s)", f(s.Since, "start"), f(s.Until, "now"), loc)
+	return fmt.Sprintf("%s to %s (%s)", f(s.Since, "start"), f(s.Until, "now"), ZoneName(loc))
+}
+
+// ZoneName names a time zone for people: Go calls the machine's own zone
+// "Local", which says nothing in a report mailed elsewhere. It is then the
+// IANA name the system gives (TZ, /etc/timezone, the /etc/localtime link),
+// or else the zone's abbreviation now.
+func ZoneName(loc *time.Location) string {
+	if loc.String() != "Local" {
+		return loc.String()
+	}
+	if tz := strings.TrimPrefix(os.Getenv("TZ"), ":"); tz != "" && !strings.HasPrefix(tz, "/") {
+		return tz
+	}
+	if b, err := os.ReadFile("/etc/timezone"); err == nil {
+		if name := strings.TrimSpace(string(b)); name != "" && !strings.ContainsAny(name, " \n") {
+			return name
+		}
+	}
+	if target, err := os.Readlink("/etc/localtime"); err == nil {
+		if i := strings.Index(target, "zoneinfo/"); i >= 0 {
+			return target[i+len("zoneinfo/"):]
+		}
+	}
+	return time.Now().In(loc).Format("MST")
 }
 
 func (s *Summary) loc() *time.Location {
