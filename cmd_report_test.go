@@ -430,3 +430,37 @@ func TestReportByRelayDelays(t *testing.T) {
 		}
 	}
 }
+
+// Postfix's relay=none and an Exim attempt without H= both name no next
+// hop: one row of the relay view, "(none)" in text, "" in JSON.
+func TestReportNoRelayOneRow(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "both.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--db", db, "testdata/mta/postfix/maillog", "testdata/mta/exim/mainlog"); status != 0 {
+		t.Fatalf("ingest: exit %d: %s", status, stderr)
+	}
+	out, stderr, status := runCommand(t, "report", "--db", db, "--format", "json")
+	if status != 0 {
+		t.Fatalf("report: exit %d: %s", status, stderr)
+	}
+	var rep struct {
+		Relays []struct {
+			Relay    string `json:"relay"`
+			Attempts int64  `json:"attempts"`
+		} `json:"relays"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rep.Relays {
+		switch r.Relay {
+		case "none":
+			t.Errorf("a row for relay %q: %d attempts", r.Relay, r.Attempts)
+		case "":
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d rows for no relay, want 1", n)
+	}
+}

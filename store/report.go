@@ -472,9 +472,31 @@ func (r *reportRun) relays(m map[int64]*relayAcc) ([]RelayRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]RelayRow, 0, len(m))
+	// Postfix's "relay=none" (no next hop was reached: a DNS failure, a
+	// connection refused) is what an Exim line without H= says: one row.
+	byName := make(map[string]*relayAcc, len(m))
 	for id, a := range m {
-		a.Relay = names[id]
+		name := names[id]
+		if name == "none" {
+			name = ""
+		}
+		b, ok := byName[name]
+		if !ok {
+			a.Relay = name
+			byName[name] = a
+			continue
+		}
+		b.Attempts += a.Attempts
+		b.Delivered += a.Delivered
+		b.Deferred += a.Deferred
+		b.Bounced += a.Bounced
+		b.Expired += a.Expired
+		for reason, n := range a.reasons {
+			b.reasons[reason] += n
+		}
+	}
+	out := make([]RelayRow, 0, len(byName))
+	for _, a := range byName {
 		var best int64
 		for reason, n := range a.reasons {
 			if n > best || n == best && reason < a.TopReason {
