@@ -503,6 +503,12 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 	}
 	// A multi-line reply is joined with a literal "\n" here too.
 	ev.Reply = ParseReply(unescapeExim(text))
+	if ev.Relay.Raw == "" && ev.Reply.RemoteAddr != "" {
+		// Exim before 4.88 named the host in the text, not in H=: "SMTP
+		// error from remote mail server after RCPT TO:<a@b>: host
+		// mx.example.com [192.0.2.1]: 451 ...".
+		ev.Relay = eximRelay(ev.Reply.RemoteHost + " [" + ev.Reply.RemoteAddr + "]")
+	}
 	if out == Deferred && eximNotTried(text) {
 		// A queue runner passed the address before its retry time: nothing
 		// was tried, and how often Exim says so depends on the queue run

@@ -515,6 +515,42 @@ func TestRealForms(t *testing.T) {
 			KindDelivery, Exim, Deferred, "10HmbB-0005vi-00", "nick", nil},
 		{"exim autoreply", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk => >s@example.com <u@example.org> R=userforward T=address_reply",
 			KindOther, Exim, Delivered, "1UXnW9-0001Sd-Qk", "", nil},
+		{"exim before 4.88: the host in the text", "2016-06-03 11:03:18 [13879] 1b8lwj-0003bo-6W == a@example.com R=dnslookup T=remote_smtp defer (-44): SMTP error from remote mail server after RCPT TO:<a@example.com>: host eu-smtp-inbound-1.example.com [192.0.2.211]: 451 Internal resource temporarily unavailable",
+			KindDelivery, Exim, Deferred, "1b8lwj-0003bo-6W", "a@example.com", func(t *testing.T, ev Event) {
+				if ev.Relay.Addr != "192.0.2.211" || ev.Relay.Name != "eu-smtp-inbound-1.example.com" || ev.Reply.Code != 451 {
+					t.Errorf("relay %+v code %d", ev.Relay, ev.Reply.Code)
+				}
+			}},
+		{"exim remote host closed connection", "2011-09-24 07:41:17 1R7DXr-0006vV-Pa == a@example.com R=dnslookup T=remote_smtp defer (-18): Remote host host117.example.com [192.0.2.119] closed connection in response to end of data",
+			KindDelivery, Exim, Deferred, "1R7DXr-0006vV-Pa", "a@example.com", func(t *testing.T, ev Event) {
+				if ev.Relay.Addr != "192.0.2.119" || ev.Reply.Stage != "end of DATA" || ev.Reason != ReasonNetworkError {
+					t.Errorf("relay %+v stage %q reason %s", ev.Relay, ev.Reply.Stage, ev.Reason)
+				}
+			}},
+		{"exim transport option that would not expand", `2021-11-03 09:30:31 1miCbH-0005ab-IU == a@example.org <t@example.org> R=localuser T=local_delivery defer (-1): Malformed value "0MM" (expansion of "${extract{6}...}M") in local_delivery transport`,
+			KindDelivery, Exim, Deferred, "1miCbH-0005ab-IU", "a@example.org", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonSystemError {
+					t.Errorf("reason %s: our configuration, not the message", ev.Reason)
+				}
+			}},
+		{"postfix greeting refused", "Jul 10 10:00:00 mx postfix/smtp[1]: 1A2B3C4D5E: to=<a@example.org>, relay=mx.example.org[192.0.2.1]:25, delay=1, delays=0/0/1/0, dsn=4.0.0, status=deferred (host mx.example.org[192.0.2.1] refused to talk to me: 450 Server configuration problem)",
+			KindDelivery, Postfix, Deferred, "1A2B3C4D5E", "a@example.org", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonSystemError || ev.Reply.Stage != "CONNECT" {
+					t.Errorf("reason %s stage %q: Postfix's words, not a block", ev.Reason, ev.Reply.Stage)
+				}
+			}},
+		{"policyd-spf (perl)", "Jul 10 10:00:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from node.example.com[192.0.2.23]: 550 5.7.1 <a@example.org>: Recipient address rejected: Please see http://www.openspf.net/Why?s=mfrom;id=b%40example.com;ip=192.0.2.23;r=a@example.org; from=<b@example.com> to=<a@example.org> proto=ESMTP helo=<node.example.com>",
+			KindReject, Postfix, Rejected, "NOQUEUE", "a@example.org", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonSPFFailure {
+					t.Errorf("reason %s", ev.Reason)
+				}
+			}},
+		{"exim relaying not allowed", "2013-01-05 18:51:22 1TrXtn-0003N5-Ot ** a@example.ac.uk R=smarthost T=remote_smtp_smarthost: SMTP error from remote mail server after RCPT TO:<a@example.ac.uk>: host smtp.example.net [192.0.2.8]: 550 relaying mail to example.ac.uk is not allowed",
+			KindDelivery, Exim, Bounced, "1TrXtn-0003N5-Ot", "a@example.ac.uk", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonRelayDenied || ev.Relay.Addr != "192.0.2.8" {
+					t.Errorf("reason %s relay %+v", ev.Reason, ev.Relay)
+				}
+			}},
 		{"exim ACL discard", "1999-03-02 09:44:33 10HmaY-0005vi-00 => blackhole (DATA ACL discarded recipients)",
 			KindOther, Exim, Delivered, "10HmaY-0005vi-00", "", nil},
 		{"exim local retry time", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk == www-data@108 R=local_user T=mail_spool defer (-52): Retry time not yet reached",

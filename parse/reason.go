@@ -172,6 +172,12 @@ func Classify(code int, enh EnhancedStatus, text string) Reason {
 	if (code >= 200 && code < 400) || enh.Class == 2 {
 		return ReasonNone
 	}
+	// Postfix's "host mx[192.0.2.1] refused to talk to me: 450 ..." is its
+	// own framing of a greeting refused, not the server refusing us: the
+	// reply after it says why.
+	if i := strings.Index(text, " refused to talk to me: "); i >= 0 {
+		text = text[:i] + " said in the initial server greeting: " + text[i+len(" refused to talk to me: "):]
+	}
 	// A stack array would escape through normalizeReply's append; a pooled
 	// buffer costs no allocation once warm. The key of the cache is what
 	// the reason depends on: the code, the enhanced code, and the
@@ -226,6 +232,12 @@ const (
 
 // classify is Classify without the cache, given the normalised text.
 func classify(code int, enh EnhancedStatus, text string, buf []byte) Reason {
+	// The Perl policyd-spf's reject says only "Please see
+	// http://www.openspf.net/Why?s=mfrom;id=a@b...": the link holds an
+	// address, so normalising drops it with the rest of the token.
+	if strings.Contains(text, "openspf.") && (strings.Contains(text, "openspf.net/Why") || strings.Contains(text, "openspf.org/Why")) {
+		return ReasonSPFFailure
+	}
 	var seen bigramSet
 	seen.fill(buf)
 
@@ -669,6 +681,7 @@ var ruleTable = []ruleGroup{
 		"connection refused", "connection timed out", "connection reset", "lost connection",
 		"conversation with", "network is unreachable", "no route to host", "host is unreachable",
 		"host unreachable", "remote host closed connection", "broken pipe",
+		"closed connection in response to",
 		"network error", "smtp timeout", "timed out", "timeout", "could not connect",
 		"unable to connect", "connection dropped", "server dropped connection",
 	}},
@@ -680,8 +693,11 @@ var ruleTable = []ruleGroup{
 	// must not be taken for them.
 	{ReasonSystemError, false, []string{
 		"failed to expand", "child process of", "transport returned", "queue file write error",
+		// Exim's own faults: a transport option that would not expand, a
+		// transport process that died, a router that routes to ourselves.
+		"(expansion of", "transport process returned", "remote host address is the local host",
 		"local configuration error", "mail system configuration error", "server configuration error",
-		"configuration error", "is not defined for", "command not found", "permission denied",
+		"configuration error", "configuration problem", "is not defined for", "command not found", "permission denied",
 		"unable to contact ldap", "can't create user output file", "mailbox_transport_maxdepth",
 		// Spamhaus refuses lookups through public DNS resolvers and
 		// answers them with an error code that a DNSBL check takes for a
@@ -720,12 +736,14 @@ var ruleTable = []ruleGroup{
 		"authentication failed", "authentication credentials invalid", "not logged in",
 		"must issue an auth", "sasl authentication", "please authenticate", "auth required",
 		"authentication mechanism is too weak", "username and password not accepted",
+		"authorization required",
 	}},
 	{ReasonRelayDenied, false, []string{
 		"relay access denied", "relaying denied", "relay denied", "relay not permitted",
 		"relaying not permitted", "unable to relay", "not permitted to relay", "relaying not allowed",
 		"not allowed to relay", "we do not relay", "relay not allowed", "relaying prohibited",
 		"list of allowed rcpthosts", "relay prohibited", "no relaying", "open relay",
+		"relaying mail to * is not allowed",
 	}},
 	{ReasonNotAccept, false, []string{
 		"does not accept mail", "nullmx", "null mx", "accepts no mail", "not accepting any mail",

@@ -59,6 +59,16 @@ func ParseReply(s string) Reply {
 		stage, text := eximStage(after)
 		r.Stage = stage
 		rest = text
+	case strings.HasPrefix(rest, "Remote host "):
+		// Exim: "Remote host mx.example.com [192.0.2.1] closed connection
+		// in response to end of data".
+		h := rest[len("Remote host "):]
+		if c := strings.Index(h, "] closed connection"); c > 0 {
+			r.RemoteHost, r.RemoteAddr = splitHostAddr(strings.Replace(h[:c+1], " [", "[", 1))
+			if i := strings.Index(h, " in response to "); i > 0 {
+				r.Stage = normStage(h[i+len(" in response to "):])
+			}
+		}
 	case strings.HasPrefix(rest, "LMTP error after "):
 		// Exim's lmtp transport: "LMTP error after DATA: 452 4.2.2 <a@b> Quota exceeded".
 		stage, text := eximStage(rest[len("LMTP error after "):])
