@@ -551,6 +551,12 @@ func TestRealForms(t *testing.T) {
 					t.Errorf("reason %s relay %+v", ev.Reason, ev.Relay)
 				}
 			}},
+		{"amavis bounced it", "Mar  3 10:00:00 mx postfix/smtp-amavis/smtp[2259669]: 27937120C92: to=<a@example.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=1.2, delays=0.1/0/0/1.1, dsn=2.5.0, status=sent (250 2.5.0 Ok, id=2243374-09, BOUNCE)",
+			KindDelivery, Postfix, Bounced, "27937120C92", "a@example.com", func(t *testing.T, ev Event) {
+				if ev.Reason != ReasonSpamDetected {
+					t.Errorf("reason %s", ev.Reason)
+				}
+			}},
 		{"exim ACL discard", "1999-03-02 09:44:33 10HmaY-0005vi-00 => blackhole (DATA ACL discarded recipients)",
 			KindOther, Exim, Delivered, "10HmaY-0005vi-00", "", nil},
 		{"exim local retry time", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk == www-data@108 R=local_user T=mail_spool defer (-52): Retry time not yet reached",

@@ -239,6 +239,13 @@ func parsePostfixDelivery(ev *Event, s string) {
 				// that re-queues the message: a hop, not a delivery.
 				ev.Outcome = Hop
 			}
+		} else if strings.HasSuffix(ev.Reply.Raw, ", BOUNCE") && strings.HasPrefix(ev.Reply.Text, "Ok, id=") {
+			// amavis "250 2.5.0 Ok, id=2243374-09, BOUNCE": the filter
+			// blocked the message (spam or a banned attachment, whose
+			// destiny is D_BOUNCE) and sent the sender a bounce itself.
+			// Nothing reached the recipient.
+			ev.Outcome = Bounced
+			ev.Reason = ReasonSpamDetected
 		}
 	case Deferred, Bounced, Expired:
 		ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
