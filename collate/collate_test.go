@@ -497,3 +497,30 @@ Nov 20 10:00:01 mx postfix/qmgr[102]: 1A2B3C4D5E: removed`},
 		})
 	}
 }
+
+// A domain that only forwards (an alias domain) has hops and nothing else:
+// no row of zeros in the report; its recipient counts where delivered.
+func TestForwardOnlyDomainNoRow(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `Nov 20 10:00:00 mx postfix/smtpd[100]: 1A2B3C4D5E: client=ext.example.net[192.0.2.10]
+Nov 20 10:00:00 mx postfix/qmgr[102]: 1A2B3C4D5E: from=<s@example.net>, size=1000, nrcpt=1 (queue active)
+Nov 20 10:00:01 mx postfix/local[103]: 1A2B3C4D5E: to=<a@alias.example>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (forwarded as 6F7A8B9C0D)
+Nov 20 10:00:01 mx postfix/qmgr[102]: 6F7A8B9C0D: from=<s@example.net>, size=1100, nrcpt=1 (queue active)
+Nov 20 10:00:01 mx postfix/qmgr[102]: 1A2B3C4D5E: removed
+Nov 20 10:00:02 mx postfix/smtp[104]: 6F7A8B9C0D: to=<b@real.example>, relay=mx.real.example[192.0.2.20]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 20 10:00:02 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`)
+	if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY id)`); got != "hop delivered" {
+		t.Fatalf("outcomes %q, want hop delivered", got)
+	}
+	rep, err := db.Report(context.Background(), store.ReportQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range rep.Groups {
+		names = append(names, g.Domain)
+	}
+	if strings.Join(names, " ") != "real.example" {
+		t.Errorf("domains %q, want real.example only", names)
+	}
+}

@@ -569,6 +569,12 @@ func (r *reportRun) rowFilter() (string, []any) {
 func (r *reportRun) sorted(m map[int64]*GroupRow, names map[int64]string) []GroupRow {
 	out := make([]GroupRow, 0, len(m))
 	for id, g := range m {
+		if g.Recipients == 0 && g.Deferred == 0 && g.DeferredRecipients == 0 && g.Rejected == 0 && g.Messages == 0 {
+			// Only hops to it (an alias domain forwarded elsewhere, the
+			// leg to a content filter): its recipients count where they
+			// were decided, and a row of zeros says nothing.
+			continue
+		}
 		g.Domain = names[id]
 		sortFailures(g.Failures)
 		out = append(out, *g)
