@@ -129,6 +129,35 @@ func cutMiddle(s string, n int) string {
 	return string(r[:head]) + "~" + string(r[len(r)-(n-1-head):])
 }
 
+// relayLabel shortens a next hop to n columns, keeping what tells it
+// apart: "gmail-smtp-in.l.google.com[142.250.147.27]:25" loses its port,
+// then its address ("[...]"), then the start of its name, whose end names
+// the provider.
+func relayLabel(s string, n int) string {
+	s = clean(s)
+	if runeLen(s) <= n {
+		return s
+	}
+	if i := strings.LastIndex(s, "]:"); i > 0 {
+		s = s[:i+1]
+	}
+	if runeLen(s) <= n {
+		return s
+	}
+	if i := strings.IndexByte(s, '['); i > 0 && strings.HasSuffix(s, "]") {
+		if name := s[:i]; name != s[i+1:len(s)-1] {
+			s = name + "[~]"
+		} else {
+			s = name // a bare address: "192.0.2.1[192.0.2.1]"
+		}
+	}
+	r := []rune(s)
+	if len(r) <= n || n < 8 {
+		return cut(s, n)
+	}
+	return "~" + string(r[len(r)-(n-1):])
+}
+
 func runeLen(s string) int { return len([]rune(s)) }
 
 // WindowText describes the window for people.
@@ -347,7 +376,7 @@ func Text(w io.Writer, s *Summary) error {
 			if name == "" {
 				name = "(none)"
 			}
-			l := fmt.Sprintf("  %-30s %9s %9s %8s %7s %7s %6s  %s", cutMiddle(name, 30), num(r.Attempts), num(r.Delivered), num(r.Deferred),
+			l := fmt.Sprintf("  %-30s %9s %9s %8s %7s %7s %6s  %s", relayLabel(name, 30), num(r.Attempts), num(r.Delivered), num(r.Deferred),
 				num(r.Bounced), num(r.Expired), pctOf(r.FailureRate(), r.Attempts), clean(r.TopReason))
 			b.WriteString(cut(l, Width) + "\n")
 		}

@@ -40,3 +40,22 @@ func TestTextEmptyWindow(t *testing.T) {
 		t.Errorf("empty report:\n%s", b.String())
 	}
 }
+
+// Next hops keep the end of the name, which names the provider, and drop the
+// port, then the address, to fit.
+func TestRelayLabel(t *testing.T) {
+	for in, want := range map[string]string{
+		"local":                                                 "local",
+		"127.0.0.1[127.0.0.1]:10024":                            "127.0.0.1[127.0.0.1]:10024",
+		"mx.example.com[192.0.2.1]:25":                          "mx.example.com[192.0.2.1]:25",
+		"mx.example.com[192.0.2.123]:25":                        "mx.example.com[192.0.2.123]",
+		"gmail-smtp-in.l.google.com[142.250.147.27]:25":         "gmail-smtp-in.l.google.com[~]",
+		"mx1.very-long-provider-name.example.com[192.0.2.1]:25": "~-provider-name.example.com[~]",
+		"192.0.2.123[192.0.2.123]:2525":                         "192.0.2.123[192.0.2.123]:2525",
+		"2001:db8::1234:5678[2001:db8::1234:5678]:25":           "2001:db8::1234:5678",
+	} {
+		if got := relayLabel(in, 30); got != want || runeLen(got) > 30 {
+			t.Errorf("relayLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
