@@ -299,8 +299,8 @@ func Text(w io.Writer, s *Summary) error {
 		}
 		line(vals)
 	}
-	b.WriteString("Msgs messages, Rcpts recipients, Dfrd deferral attempts, DfRcp recipients deferred at least once;\n")
-	b.WriteString("rates over recipients; p50/p95 delivery delay of delivered recipients.\n")
+	b.WriteString("Msgs messages with an attempt, Rcpts recipients, Dfrd deferral attempts, DfRcp recipients deferred\n")
+	b.WriteString("at least once; rates over recipients; p50/p95 delivery delay of delivered recipients.\n")
 
 	// Reasons per group.
 	var per []string
