@@ -42,6 +42,9 @@ type Parser struct {
 	lastStamp string
 	lastTime  time.Time
 
+	// Exim's last "H=host [ip] error" line (see hostBefore).
+	eximHost eximHostLine
+
 	// Fixed zones by offset in seconds, so that RFC 3339 lines do not
 	// allocate a zone each.
 	zones map[int]*time.Location

@@ -52,9 +52,11 @@ func (p *Parser) parseExim(ev *Event, s string) {
 			return
 		case "**":
 			parseEximDelivery(ev, rest[3:], Bounced)
+			p.hostBefore(ev)
 			return
 		case "==":
 			parseEximDelivery(ev, rest[3:], Deferred)
+			p.hostBefore(ev)
 			return
 		case "<>":
 			// "<> " is not a flag Exim writes; fall through to other.
@@ -75,6 +77,42 @@ func (p *Parser) parseExim(ev *Event, s string) {
 			}
 		}
 		ev.Kind = KindOther
+		if strings.HasPrefix(rest, "H=") {
+			// "H=mx.example.com [192.0.2.1] Network is unreachable": a host
+			// that failed, which older Exim names on a line of its own
+			// before the address's "==" or "**" line.
+			eximFields(rest, func(k, v string) {
+				if k == "H" {
+					r := eximRelay(v)
+					r.Raw, r.Name, r.Addr = strings.Clone(r.Raw), strings.Clone(r.Name), strings.Clone(r.Addr)
+					p.eximHost = eximHostLine{id: strings.Clone(id), relay: r, at: ev.Time}
+				}
+			})
+		}
+	}
+}
+
+// eximHostLine is the last "H=host [ip] error" line, for the failure line
+// of the same message that follows it.
+type eximHostLine struct {
+	id    string
+	relay Relay
+	at    time.Time
+}
+
+// hostBefore gives a failure that names no host the host of the line just
+// before it about the same message (every address of the message that the
+// host's failure failed follows it, within the same delivery run).
+func (p *Parser) hostBefore(ev *Event) {
+	if p.eximHost.id == "" {
+		return
+	}
+	if ev.QueueID != p.eximHost.id || ev.Time.Sub(p.eximHost.at) > 5*time.Minute {
+		p.eximHost = eximHostLine{}
+		return
+	}
+	if ev.Kind == KindDelivery && ev.Relay.Raw == "" {
+		ev.Relay = p.eximHost.relay
 	}
 }
 

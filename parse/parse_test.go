@@ -658,3 +658,22 @@ func TestRealForms(t *testing.T) {
 		})
 	}
 }
+
+// Older Exim names a host that failed on a line of its own, before the
+// address's deferral: the deferral gets that host as its relay, and a later
+// failure of another message does not.
+func TestEximHostLineBefore(t *testing.T) {
+	p := NewParser(Options{Location: time.UTC})
+	lines := []string{
+		"2022-08-15 14:42:23 1oNf2b-0000E6-FQ H=smtp.example.edu [192.0.2.50] Network is unreachable",
+		"2022-08-15 14:42:24 1oNf2b-0000E6-FQ == root@a.example.edu R=smarthost T=remote_smtp_smarthost defer (101): Network is unreachable",
+		"2022-08-15 14:42:24 1oNf2b-0000E6-FQ == admin@a.example.edu R=smarthost T=remote_smtp_smarthost defer (101): Network is unreachable",
+		"2022-08-15 14:43:00 1oNf3c-0000E7-GQ == root@b.example.edu R=smarthost T=remote_smtp_smarthost defer (101): Network is unreachable",
+	}
+	want := []string{"", "192.0.2.50", "192.0.2.50", ""}
+	for i, l := range lines {
+		if ev := p.Parse(l); ev.Relay.Addr != want[i] {
+			t.Errorf("line %d: relay %+v, want address %q", i+1, ev.Relay, want[i])
+		}
+	}
+}
