@@ -81,13 +81,26 @@ func (p *Parser) parseExim(ev *Event, s string) {
 			// "H=mx.example.com [192.0.2.1] Network is unreachable": a host
 			// that failed, which older Exim names on a line of its own
 			// before the address's "==" or "**" line.
-			eximFields(rest, func(k, v string) {
+			var host string
+			text := eximFields(rest, func(k, v string) {
 				if k == "H" {
-					r := eximRelay(v)
-					r.Raw, r.Name, r.Addr = strings.Clone(r.Raw), strings.Clone(r.Name), strings.Clone(r.Addr)
-					p.eximHost = eximHostLine{id: strings.Clone(id), relay: r, at: ev.Time}
+					host = v
 				}
 			})
+			if b := strings.LastIndexByte(host, ']'); b > 0 && text == "" {
+				// "H=host [ip] Connection refused": the error is in the value.
+				j := b + 1
+				if j < len(host) && host[j] == ':' {
+					for j++; j < len(host) && isDigit(host[j]); j++ {
+					}
+				}
+				host, text = host[:j], host[j:]
+			}
+			if text = strings.TrimSpace(text); host != "" && text != "" {
+				r := eximRelay(host)
+				r.Raw, r.Name, r.Addr = strings.Clone(r.Raw), strings.Clone(r.Name), strings.Clone(r.Addr)
+				p.eximHost = eximHostLine{id: strings.Clone(id), relay: r, text: strings.Clone(text), at: ev.Time}
+			}
 		}
 	}
 }
@@ -95,9 +108,9 @@ func (p *Parser) parseExim(ev *Event, s string) {
 // eximHostLine is the last "H=host [ip] error" line, for the failure line
 // of the same message that follows it.
 type eximHostLine struct {
-	id    string
-	relay Relay
-	at    time.Time
+	id, text string // the message and the error
+	relay    Relay
+	at       time.Time
 }
 
 // hostBefore gives a failure that names no host the host of the line just
@@ -111,7 +124,9 @@ func (p *Parser) hostBefore(ev *Event) {
 		p.eximHost = eximHostLine{}
 		return
 	}
-	if ev.Kind == KindDelivery && ev.Relay.Raw == "" {
+	// The failure of that host: the same error text (a give-up, "retry
+	// timeout exceeded", or another address's routing failure is not).
+	if ev.Kind == KindDelivery && ev.Relay.Raw == "" && ev.Reply.Raw == p.eximHost.text {
 		ev.Relay = p.eximHost.relay
 	}
 }
