@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -217,9 +218,32 @@ func newRotated(in Input) rotated {
 			}
 			return -1
 		}, m[2])
+		r.in.ModTime = datedReference(r.date, r.in.ModTime)
 	}
 	r.family = filepath.Join(dir, base)
 	return r
+}
+
+// datedReference is the time a rotated file's lines are known to be
+// before, for the year of BSD timestamps: its modification time, unless the
+// date in its name (logrotate's dateext, "maillog-20251201") says the file
+// was rotated days earlier, as when the archive was copied without keeping
+// its time (cp without -p, a backup restored): then the end of that day.
+func datedReference(digits string, mtime time.Time) time.Time {
+	if len(digits) < 8 {
+		return mtime
+	}
+	y, errY := strconv.Atoi(digits[:4])
+	mo, errM := strconv.Atoi(digits[4:6])
+	d, errD := strconv.Atoi(digits[6:8])
+	if errY != nil || errM != nil || errD != nil || y < 1990 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+		return mtime // epoch seconds (-%s), or no date
+	}
+	end := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.Local).AddDate(0, 0, 1)
+	if mtime.Sub(end) > 48*time.Hour {
+		return end
+	}
+	return mtime
 }
 
 // orderRotations groups files by family, families in order of first

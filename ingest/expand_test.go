@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func touch(t *testing.T, dir string, names ...string) {
@@ -216,6 +217,31 @@ func TestEximRejectLogs(t *testing.T) {
 		keep, skipped := EximRejectLogs(in(strings.Fields(tt.given)...))
 		if names(keep) != tt.keep || names(skipped) != tt.skipped {
 			t.Errorf("%s: kept %q skipped %q, want %q and %q", tt.given, names(keep), names(skipped), tt.keep, tt.skipped)
+		}
+	}
+}
+
+// A dated archive copied without its time (cp without -p) has today's
+// modification time: the date in its name tells the year of its lines.
+func TestExpandDatedReference(t *testing.T) {
+	dir := t.TempDir()
+	touch(t, dir, "maillog-20251201.gz", "maillog-20261127", "maillog-1764000000")
+	ins, err := Expand([]string{filepath.Join(dir, "maillog-*")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ins {
+		got := in.ModTime
+		switch filepath.Base(in.Path) {
+		case "maillog-20251201.gz":
+			if want := time.Date(2025, 12, 2, 0, 0, 0, 0, time.Local); !got.Equal(want) {
+				t.Errorf("%s: reference %v, want %v (the end of the day in its name)", in.Path, got, want)
+			}
+		default:
+			// Rotated two days ago at most, or no date: the file's time.
+			if time.Since(got) > time.Minute {
+				t.Errorf("%s: reference %v, want its modification time", in.Path, got)
+			}
 		}
 	}
 }
