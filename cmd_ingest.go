@@ -100,7 +100,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 
 	job := &ingestJob{
-		db: db, inputs: inputs, journal: jin, year: *year, loc: loc, host: *host,
+		db: db, inputs: inputs, journal: jin, year: *year, years: yearCarry{given: *year}, loc: loc, host: *host,
 		stderr: e.stderr, commitRows: *batchRows, missing: missing,
 	}
 	if !*quiet && isTerminal(e.stderr) {
@@ -268,13 +268,11 @@ type ingestJob struct {
 	// journal, when set, makes the one input the systemd journal.
 	journal *journalInput
 	year    int
-	// yearMonth is the month of the last line read with --year (see
-	// parse.Parser.ContinueYear).
-	yearMonth time.Month
-	loc       *time.Location
-	host      string
-	stderr    io.Writer
-	bar       *progress
+	years   yearCarry // --year across the files of a rotated set
+	loc     *time.Location
+	host    string
+	stderr  io.Writer
+	bar     *progress
 	// commitRows is the number of rows per transaction; 0 means the default.
 	commitRows int
 
@@ -648,16 +646,8 @@ func (j *ingestJob) readInput(ctx context.Context, idx int, in ingest.Input, out
 // offset reached, and with cursors the journal cursor of its last line.
 func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *ingest.Reader, src store.Source, expect *store.SourceMark, t tally, cursors bool, out chan<- *block) {
 	p := parse.NewParser(parse.Options{Year: j.year, Reference: in.ModTime, Location: j.loc})
-	// --year is the first line's year: the next file of the set goes on
-	// from this one's last line.
-	p.ContinueYear(j.year, j.yearMonth)
-	defer func() {
-		if j.year != 0 {
-			if y, m := p.YearState(); m != 0 {
-				j.year, j.yearMonth = y, m
-			}
-		}
-	}()
+	j.years.start(p, in.Path)
+	defer j.years.end(p)
 	lineNo, offset, skipRaw := src.Lines, r.Offset(), r.RawRead()
 	var cut int64 // lines of this input cut
 	first := true

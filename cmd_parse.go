@@ -38,7 +38,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	enc := json.NewEncoder(out)
 	counts := map[[2]string]int{}
 	var skipped int
-	var yearMonth time.Month // with --year, the month of the last line read
+	years := yearCarry{given: *year}
 	inputs, err := ingest.Expand(fs.Args())
 	if err != nil {
 		// A file that is not there is a failure, as for ingest and report.
@@ -55,7 +55,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			continue
 		}
 		p := parse.NewParser(parse.Options{Year: *year, Reference: in.ModTime, Location: loc})
-		p.ContinueYear(*year, yearMonth)
+		years.start(p, in.Path)
 		var ev parse.Event
 		for {
 			b, _, err := r.Next()
@@ -84,9 +84,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		r.Close()
-		if y, m := p.YearState(); *year != 0 && m != 0 {
-			*year, yearMonth = y, m
-		}
+		years.end(p)
 	}
 	if *stats {
 		keys := make([][2]string, 0, len(counts))
@@ -108,6 +106,38 @@ func runParse(ctx context.Context, e *env, args []string) error {
 		return &statusError{status: exitPartial, err: fmt.Errorf("%d input(s) skipped", skipped)}
 	}
 	return nil
+}
+
+// yearCarry makes --year the year of the first line of each rotated set:
+// the next file of the set, read oldest first, goes on from where the one
+// before it ended (a December file, then a January one); a file of another
+// set starts over at the year given.
+type yearCarry struct {
+	given, year int
+	month       time.Month
+	family      string
+}
+
+// start sets up p, made with Options.Year = c.given, for the file at path.
+func (c *yearCarry) start(p *parse.Parser, path string) {
+	if c.given == 0 {
+		return
+	}
+	if f := ingest.RotationFamily(path); f == c.family && c.month != 0 {
+		p.ContinueYear(c.year, c.month)
+	} else {
+		c.family, c.month = f, 0
+	}
+}
+
+// end records where p stood after the file.
+func (c *yearCarry) end(p *parse.Parser) {
+	if c.given == 0 {
+		return
+	}
+	if y, m := p.YearState(); m != 0 {
+		c.year, c.month = y, m
+	}
 }
 
 func programOf(ev *parse.Event) string {

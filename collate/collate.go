@@ -141,7 +141,48 @@ type msgState struct {
 	// Exim archive copy through an unseen router, a line logged twice) is
 	// an attempt, not a second recipient.
 	decided map[string]struct{}
+	// decidedAt holds when each recipient (address only, as the rollups
+	// and their rebuild from the rows see it) was first decided by a
+	// final attempt or a hop: a deferral after that is an attempt of a
+	// recipient decided already.
+	decidedAt map[string]time.Time
+	// loaded: the message was found in the database (an earlier run or
+	// batch), so pending holds only what this run saw.
+	loaded   bool
 	lastSeen time.Time
+}
+
+// markDecided records when a recipient was first decided.
+func (st *msgState) markDecided(rcpt string, at time.Time) {
+	if _, ok := st.decidedAt[rcpt]; ok {
+		return
+	}
+	if st.decidedAt == nil {
+		st.decidedAt = make(map[string]time.Time)
+	}
+	st.decidedAt[strings.Clone(rcpt)] = at
+}
+
+// pendingOf returns the recipients of st still waiting after a deferral:
+// those this run saw, and for a message an earlier run or batch stored,
+// those the database holds too.
+func (c *Collator) pendingOf(st *msgState) (map[string]*store.Delivery, error) {
+	pending := st.pending
+	if len(pending) > 0 && !st.loaded {
+		return pending, nil
+	}
+	rows, err := c.sink.PendingRecipients(st.row.ID)
+	if err != nil {
+		return nil, err
+	}
+	merged := make(map[string]*store.Delivery, len(rows)+len(pending))
+	for i := range rows {
+		merged[rows[i].Recipient] = &rows[i]
+	}
+	for r, p := range pending {
+		merged[r] = p
+	}
+	return merged, nil
 }
 
 // New returns a Collator writing to sink.
@@ -231,7 +272,7 @@ func (c *Collator) state(ev *parse.Event, create bool) (*msgState, error) {
 	}
 	// A new message's row is written once, when it leaves the queue or
 	// before the batch commits (Flush).
-	st := &msgState{row: m, lastSeen: ev.Time, stored: found, dirty: !found}
+	st := &msgState{row: m, lastSeen: ev.Time, stored: found, dirty: !found, loaded: found}
 	c.msgs[key] = st
 	c.maybeSweep()
 	return st, nil
@@ -488,6 +529,8 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	}
 	switch out {
 	case parse.Delivered, parse.Bounced, parse.Expired:
+		delete(st.pending, d.Recipient)
+		st.markDecided(d.Recipient, d.Time)
 		k := d.Recipient + "\x00" + d.OrigRecipient
 		if _, dup := st.decided[k]; dup {
 			break
@@ -497,8 +540,14 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		}
 		st.decided[k] = struct{}{}
 		d.Final = true
-		delete(st.pending, d.Recipient)
 	case parse.Deferred:
+		if at, ok := st.decidedAt[d.Recipient]; ok {
+			// Another route of a recipient decided already (an Exim
+			// archive copy delivered first): an attempt, not a recipient
+			// waiting.
+			d.DecidedAt = at
+			break
+		}
 		if st.pending == nil {
 			st.pending = make(map[string]*store.Delivery)
 		}
@@ -517,6 +566,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	case parse.Hop:
 		c.Stats.Hops++
 		delete(st.pending, d.Recipient)
+		st.markDecided(d.Recipient, d.Time)
 		if next, ok := c.msgs[msgKey{c.host(ev), d.NextQueueID}]; ok {
 			if next.row.ParentQueueID == "" {
 				next.row.ParentQueueID = st.row.QueueID
@@ -617,17 +667,10 @@ func (c *Collator) expired(ev *parse.Event) error {
 	if err != nil {
 		return err
 	}
-	pending := st.pending
-	if len(pending) == 0 {
-		// The deferrals may be in the database only (an earlier file or run).
-		rows, err := c.sink.PendingRecipients(st.row.ID)
-		if err != nil {
-			return err
-		}
-		pending = make(map[string]*store.Delivery, len(rows))
-		for i := range rows {
-			pending[rows[i].Recipient] = &rows[i]
-		}
+	// The deferrals may be in the database only (an earlier file or run).
+	pending, err := c.pendingOf(st)
+	if err != nil {
+		return err
 	}
 	for _, p := range pending {
 		d := *p
@@ -682,21 +725,14 @@ func (c *Collator) requeued(ev *parse.Event, st *msgState) error {
 		if err != nil || !found || !m.RemovedAt.IsZero() {
 			return err
 		}
-		old = &msgState{row: m, stored: true}
+		old = &msgState{row: m, stored: true, loaded: true}
 	}
 	if old.row.ID == st.row.ID {
 		return nil
 	}
-	pending := old.pending
-	if pending == nil {
-		rows, err := c.sink.PendingRecipients(old.row.ID)
-		if err != nil {
-			return err
-		}
-		pending = make(map[string]*store.Delivery, len(rows))
-		for i := range rows {
-			pending[rows[i].Recipient] = &rows[i]
-		}
+	pending, err := c.pendingOf(old)
+	if err != nil {
+		return err
 	}
 	// The link from the hops wants st's row.
 	if err := c.flush(st); err != nil {

@@ -472,21 +472,28 @@ Nov 20 10:10:01 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`
 // shipper wrote twice. One recipient, decided by the first; the second is
 // an attempt.
 func TestSecondFinalLine(t *testing.T) {
-	for _, c := range []struct{ name, log string }{
+	for _, c := range []struct{ name, log, want string }{
 		{"exim archive copy", `2016-05-24 09:51:32 1b56Bg-0004ft-Fe <= s@example.ru H=(mx.example.ru) [10.0.100.50] P=esmtp S=73670 id=1464072602.721386.27049.nullmailer@example.ru
 2016-05-24 09:51:32 1b56Bg-0004ft-Fe => news@example.org P=<s@example.ru> R=mailarchive T=remote_smtp S=75389 H=piler01.example.local [10.0.100.25] C="250 Ok 400000005743f7fb35101d340064856fb577 <news@example.org>"
 2016-05-24 09:51:57 1b56Bg-0004ft-Fe => news@example.org P=<s@example.ru> R=dnslookup T=remote_smtp S=75389 H=mx.example.org [192.0.2.88] CV=yes C="250 2.0.0 5743fa0d-00c6e519 Message accepted for delivery"
-2016-05-24 09:51:57 1b56Bg-0004ft-Fe Completed`},
+2016-05-24 09:51:57 1b56Bg-0004ft-Fe Completed`, "delivered1 delivered0"},
 		{"line written twice", `Nov 20 10:00:00 mx postfix/qmgr[102]: 1A2B3C4D5E: from=<s@example.net>, size=1000, nrcpt=1 (queue active)
 Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<news@example.org>, relay=mx.example.org[192.0.2.88]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
 Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<news@example.org>, relay=mx.example.org[192.0.2.88]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
-Nov 20 10:00:01 mx postfix/qmgr[102]: 1A2B3C4D5E: removed`},
+Nov 20 10:00:01 mx postfix/qmgr[102]: 1A2B3C4D5E: removed`, "delivered1 delivered0"},
+		// The real route greylisted first: the deferral is an attempt of
+		// a recipient the archive copy decided, here and in a rebuild.
+		{"exim archive copy, then the real route deferred", `2016-05-24 09:51:32 1b56Bg-0004ft-Fe <= s@example.ru H=(mx.example.ru) [10.0.100.50] P=esmtp S=73670 id=1464072602.721386.27049.nullmailer@example.ru
+2016-05-24 09:51:32 1b56Bg-0004ft-Fe => news@example.org P=<s@example.ru> R=mailarchive T=remote_smtp S=75389 H=piler01.example.local [10.0.100.25] C="250 Ok 400000005743f7fb35101d340064856fb577 <news@example.org>"
+2016-05-24 09:51:33 1b56Bg-0004ft-Fe == news@example.org R=dnslookup T=remote_smtp defer (-44) H=mx.example.org [192.0.2.88]: SMTP error from remote mail server after RCPT TO:<news@example.org>: 451 4.7.1 Greylisted, try again
+2016-05-24 11:10:57 1b56Bg-0004ft-Fe => news@example.org P=<s@example.ru> R=dnslookup T=remote_smtp S=75389 H=mx.example.org [192.0.2.88] CV=yes C="250 2.0.0 5743fa0d-00c6e519 Message accepted for delivery"
+2016-05-24 11:10:57 1b56Bg-0004ft-Fe Completed`, "delivered1 deferred0 delivered0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := openDB(t)
 			feed(t, db, nil, false, c.log)
-			if got := query(t, db, `SELECT group_concat(outcome || final, ' ') FROM (SELECT outcome, final FROM deliveries ORDER BY id)`); got != "delivered1 delivered0" {
-				t.Errorf("outcomes %q, want delivered1 delivered0", got)
+			if got := query(t, db, `SELECT group_concat(outcome || final, ' ') FROM (SELECT outcome, final FROM deliveries ORDER BY id)`); got != c.want {
+				t.Errorf("outcomes %q, want %q", got, c.want)
 			}
 			if got := query(t, db, `SELECT domain || ' ' || recipients || ' ' || delivered FROM v_domain_summary`); got != "example.org 1 1" {
 				t.Errorf("v_domain_summary %q, want example.org 1 1", got)
@@ -522,5 +529,32 @@ Nov 20 10:00:02 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`)
 	}
 	if strings.Join(names, " ") != "real.example" {
 		t.Errorf("domains %q, want real.example only", names)
+	}
+}
+
+// postsuper -r of a message whose recipients were deferred in an earlier
+// run, one of them again in this one: every waiting recipient is handed on,
+// not only those this run saw.
+func TestRequeueAfterEarlierRun(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, true, `Nov 20 10:00:00 mx postfix/smtpd[100]: 1A2B3C4D5E: client=ext.example.net[192.0.2.10]
+Nov 20 10:00:00 mx postfix/qmgr[102]: 1A2B3C4D5E: from=<s@example.net>, size=1000, nrcpt=2 (queue active)
+Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<a@example.org>, relay=mx.example.org[192.0.2.20]:25, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.20]:25: Connection refused)
+Nov 20 10:00:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<b@example.org>, relay=mx.example.org[192.0.2.20]:25, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.20]:25: Connection refused)`,
+		`Nov 20 10:30:01 mx postfix/smtp[103]: 1A2B3C4D5E: to=<a@example.org>, relay=mx.example.org[192.0.2.20]:25, delay=1801, delays=1800/0/1/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.20]:25: Connection refused)
+Nov 20 10:40:00 mx postfix/postsuper[110]: 1A2B3C4D5E: requeued
+Nov 20 10:40:00 mx postfix/pickup[111]: 6F7A8B9C0D: uid=0 from=<s@example.net> orig_id=1A2B3C4D5E
+Nov 20 10:40:00 mx postfix/qmgr[102]: 6F7A8B9C0D: from=<s@example.net>, size=1000, nrcpt=2 (queue active)
+Nov 20 10:40:01 mx postfix/smtp[104]: 6F7A8B9C0D: to=<a@example.org>, relay=mx.example.org[192.0.2.20]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 20 10:40:01 mx postfix/smtp[104]: 6F7A8B9C0D: to=<b@example.org>, relay=mx.example.org[192.0.2.20]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 20 10:40:01 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`)
+	if got := query(t, db, `SELECT count(*) FROM deliveries WHERE outcome = 'hop'`); got != "2" {
+		t.Errorf("%s hops, want 2 (both recipients waiting)", got)
+	}
+	if got := query(t, db, `SELECT domain || ' ' || recipients || ' ' || delivered || ' ' || deferred_recipients FROM v_domain_summary`); got != "example.org 2 2 2" {
+		t.Errorf("v_domain_summary %q, want example.org 2 2 2", got)
+	}
+	if err := db.VerifyRollup(context.Background()); err != nil {
+		t.Error(err)
 	}
 }

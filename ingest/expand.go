@@ -224,6 +224,13 @@ func newRotated(in Input) rotated {
 	return r
 }
 
+// RotationFamily names the rotated set a file belongs to: its directory and
+// name without the rotation's number or date and compression suffix
+// ("/var/log/mail.log" for /var/log/mail.log.2.gz).
+func RotationFamily(path string) string {
+	return newRotated(Input{Path: path}).family
+}
+
 // datedReference is the time a rotated file's lines are known to be
 // before, for the year of BSD timestamps: its modification time, unless the
 // date in its name (logrotate's dateext, "maillog-20251201") says the file

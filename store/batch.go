@@ -723,8 +723,12 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 			return 0, err
 		}
 	}
+	var decidedAt int64
+	if !d.DecidedAt.IsZero() {
+		decidedAt = d.DecidedAt.UnixMicro()
+	}
 	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID, relayID, hostID, senderDomain,
-		d.Outcome, d.Final, d.Reason, d.Recipient); err != nil {
+		d.Outcome, d.Final, d.Reason, d.Recipient, decidedAt); err != nil {
 		return 0, err
 	}
 	b.n++

@@ -385,7 +385,7 @@ func (b *Batch) rememberSender(id int64, sender int64) {
 // rollupDelivery counts one stored attempt into the batch's sums. The ids
 // are 0 for none; sender is the sender domain's id, or 0 to take it from
 // the message.
-func (b *Batch) rollupDelivery(id, ref, t, domain, relayID, hostID, senderID int64, outcome string, final bool, reason, rcpt string) error {
+func (b *Batch) rollupDelivery(id, ref, t, domain, relayID, hostID, senderID int64, outcome string, final bool, reason, rcpt string, decidedAt int64) error {
 	k := hourKey{hour: hourOf(t), domain: domain, outcome: outcome, final: final, reason: reason, relay: relayID, host: hostID}
 	var c hourCounts
 	var d deferredChange
@@ -405,6 +405,15 @@ func (b *Batch) rollupDelivery(id, ref, t, domain, relayID, hostID, senderID int
 			senderID = s.senderID
 		}
 		c, d = s.note(t, domain, relayID, hostID, senderID, outcome, final, rcpt)
+		if d.add && decidedAt != 0 {
+			// Decided by an earlier attempt (the caller knows; this
+			// message's seen state holds deferred recipients only).
+			d.key.decidedHour = hourOf(decidedAt)
+			if p := s.findDeferred(rcpt); p != nil {
+				p.decided = true
+				p.key = d.key
+			}
+		}
 	}
 	k.senderID = senderID
 	b.addHours(k, c)

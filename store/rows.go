@@ -82,6 +82,12 @@ type Delivery struct {
 	// column of deliveries. "" takes it from the message row if this
 	// writer stored it before the attempt, else none (the null sender).
 	SenderDomain string
+	// DecidedAt is, for a deferral, when an earlier attempt of the same
+	// message decided this recipient's fate (a final one, or a hop): an
+	// Exim archive copy delivered, then the real route deferred. The
+	// rollups count the deferred recipient as decided then, as a rebuild
+	// from the rows does. Zero: not decided before.
+	DecidedAt time.Time
 }
 
 // Reject is a message or recipient refused at our own door.
