@@ -715,9 +715,10 @@ func (p *Parser) yearFor(mon time.Month, day int) int {
 		switch {
 		case p.lastMonth != 0 && mon+6 < p.lastMonth:
 			p.yearShift++
-		case p.lastMonth != 0 && mon > p.lastMonth+6:
-			// (Before any rollover too: a December line among the first
-			// January ones of a file is the year before the first line's.)
+		case p.lastMonth != 0 && mon > p.lastMonth+6 && (p.yearShift > 0 || mon == time.December && p.lastMonth == time.January):
+			// (Before any rollover, only a December line among the first
+			// January ones of a file: the year before the first line's. A
+			// file with a gap from January to August is not that.)
 			return p.opt.Year + p.yearShift - 1
 		}
 		p.lastMonth = mon

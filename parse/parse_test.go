@@ -417,6 +417,16 @@ func TestYearRollover(t *testing.T) {
 			t.Errorf("--year, straggler first: %s -> %d, want %d", c.stamp, got, c.year)
 		}
 	}
+	// --year on a file with a gap of months: no straggler, the same year.
+	p = NewParser(Options{Year: 2025, Location: time.UTC})
+	for _, c := range []struct {
+		stamp string
+		year  int
+	}{{"Jan 10 00:00:00", 2025}, {"Aug 20 10:00:00", 2025}, {"Aug 21 10:00:00", 2025}} {
+		if got := p.Parse(line(c.stamp)).Time.Year(); got != c.year {
+			t.Errorf("--year, gap: %s -> %d, want %d", c.stamp, got, c.year)
+		}
+	}
 	// Given with --year: the first line's year, plus one at the rollover.
 	p = NewParser(Options{Year: 2026, Location: time.UTC})
 	for _, c := range []struct {
