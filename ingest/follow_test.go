@@ -577,7 +577,10 @@ func TestFollowRotationWithWriter(t *testing.T) {
 				if i%2 == 0 {
 					// Caught up with the writer: every line in the file
 					// has come (on a slow machine the follower can still
-					// be in the quiet period of the last copy it read).
+					// be in the quiet period of the last copy it read). On
+					// a loaded machine the writer may not have made the
+					// file yet.
+					waitForFile(t, path)
 					stopProcess(t, pid)
 					c.waitFor(t, lastNumber(t, path), 10*time.Second)
 					syscall.Kill(pid, syscall.SIGCONT)
@@ -737,6 +740,9 @@ func TestFollowLogrotate(t *testing.T) {
 			state := filepath.Join(dir, "logrotate.state")
 			for i := range 4 {
 				time.Sleep(150 * time.Millisecond)
+				// On a loaded machine the writer may not have made (or,
+				// after a rotation, made again) the file yet.
+				waitForFile(t, path)
 				if i == 2 {
 					// Behind the writer at this rotation.
 					c.pause()
