@@ -308,7 +308,7 @@ func parseWindow(f windowFlags, now time.Time, loc *time.Location) (window, erro
 		}
 	}
 	if !w.since.IsZero() && !w.until.IsZero() && !w.since.Before(w.until) {
-		return w, fmt.Errorf("--since %s is not before --until %s", f.since, f.until)
+		return w, fmt.Errorf("--since %s is not before --until %s (--until is the first moment left out: for one day, --since 2026-11-28 --until 2026-11-29, or --yesterday)", f.since, f.until)
 	}
 	return w, nil
 }

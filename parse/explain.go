@@ -210,7 +210,16 @@ func (x Explanation) String() string {
 		}
 	}
 	if x.Reason != ReasonNone {
-		writeWrapped(&b, "  Reason: ", "    ", x.Reason.String()+": "+x.Reason.Description())
+		desc := x.Reason.String() + ": " + x.Reason.Description()
+		if x.Reason != ReasonOther {
+			// What the "(hard)" or "(soft)" of the first line means.
+			if x.Reason.Hard() {
+				desc += " Hard: sending the same message to this address again will not help."
+			} else {
+				desc += " Soft: it may get through later, or changed, or from elsewhere."
+			}
+		}
+		writeWrapped(&b, "  Reason: ", "    ", desc)
 	}
 	causes, advice := x.Enhanced.Causes, x.Enhanced.Advice
 	if causes == "" || strings.HasPrefix(x.Enhanced.Meaning, "Unregistered") && x.Basic.Causes != "" {
