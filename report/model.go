@@ -180,6 +180,9 @@ const (
 	MetricDeferral = "deferral_rate"
 	MetricExpired  = "expired_rate"
 	MetricDelivery = "delivery_rate"
+	// MetricRecipients is a count, not a rate: "recipients<1" alerts when
+	// no mail was logged at all (ingestion stopped, the MTA down).
+	MetricRecipients = "recipients"
 )
 
 // Threshold is one --fail-if condition: Metric Op Limit, checked on the
@@ -207,6 +210,9 @@ func (b Breach) String() string {
 	if b.Group != "" {
 		where = clean(b.Group) // from a log, for a terminal or a mail
 	}
+	if b.Threshold.Metric == MetricRecipients {
+		return fmt.Sprintf("%s: %d recipients (threshold %s)", where, b.Volume, clean(b.Threshold.Text))
+	}
 	return fmt.Sprintf("%s: %s is %s over %d recipients (threshold %s)",
 		where, b.Threshold.Metric, pct(b.Value), b.Volume, clean(b.Threshold.Text))
 }
@@ -223,9 +229,9 @@ func ParseThreshold(s string) (Threshold, error) {
 	t.Metric = compact[:i]
 	rest := compact[i:]
 	switch t.Metric {
-	case MetricBounce, MetricDeferral, MetricExpired, MetricDelivery:
+	case MetricBounce, MetricDeferral, MetricExpired, MetricDelivery, MetricRecipients:
 	default:
-		return t, fmt.Errorf("--fail-if %q: unknown metric %q (want bounce_rate, deferral_rate, expired_rate or delivery_rate)", s, t.Metric)
+		return t, fmt.Errorf("--fail-if %q: unknown metric %q (want bounce_rate, deferral_rate, expired_rate, delivery_rate or recipients)", s, t.Metric)
 	}
 	t.Op = rest[:1]
 	if len(rest) > 1 && rest[1] == '=' {
@@ -237,6 +243,13 @@ func ParseThreshold(s string) (Threshold, error) {
 	var v float64
 	if _, err := fmt.Sscanf(num, "%g", &v); err != nil || num == "" {
 		return t, fmt.Errorf("--fail-if %q: %q is not a number", s, num)
+	}
+	if t.Metric == MetricRecipients {
+		if percent || !(v >= 0 && v < 1e15) {
+			return t, fmt.Errorf("--fail-if %q: recipients is a count, such as recipients<1", s)
+		}
+		t.Limit = v
+		return t, nil
 	}
 	if percent {
 		v /= 100
@@ -256,6 +269,8 @@ func (t Threshold) value(g Group) float64 {
 		return g.DeferralRate()
 	case MetricExpired:
 		return g.ExpiredRate()
+	case MetricRecipients:
+		return float64(g.Recipients)
 	default:
 		return g.DeliveryRate()
 	}
@@ -276,11 +291,11 @@ func (t Threshold) crossed(v float64) bool {
 
 // Check returns the breaches of t in s: on the totals, or per group when
 // t.PerGroup (groups with fewer than t.MinVolume recipients are skipped).
-// A window without recipients crosses nothing.
+// A window without recipients crosses no rate (recipients<N it does).
 func (t Threshold) Check(s *Summary, all []Group) []Breach {
 	var out []Breach
 	test := func(name string, g Group) {
-		if g.Recipients == 0 || g.Recipients < t.MinVolume {
+		if t.Metric != MetricRecipients && (g.Recipients == 0 || g.Recipients < t.MinVolume) {
 			return
 		}
 		if v := t.value(g); t.crossed(v) {

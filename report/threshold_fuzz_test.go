@@ -8,7 +8,7 @@ import (
 // FuzzParseThreshold: --fail-if takes any text; what it accepts is a known
 // metric, a comparison and a rate between 0 and 1.
 func FuzzParseThreshold(f *testing.F) {
-	for _, s := range []string{"bounce_rate>5%", "deferral_rate >= 0.2", "delivery_rate<90%", "expired_rate<=1", "bounce_rate>NaN", "bounce_rate>1e400%", "x>", ">5"} {
+	for _, s := range []string{"bounce_rate>5%", "deferral_rate >= 0.2", "delivery_rate<90%", "expired_rate<=1", "bounce_rate>NaN", "bounce_rate>1e400%", "x>", ">5", "recipients<1", "recipients<5%"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -18,6 +18,11 @@ func FuzzParseThreshold(f *testing.F) {
 		}
 		switch th.Metric {
 		case MetricBounce, MetricDeferral, MetricExpired, MetricDelivery:
+		case MetricRecipients:
+			if math.IsNaN(th.Limit) || th.Limit < 0 {
+				t.Errorf("%q: count %v", s, th.Limit)
+			}
+			return
 		default:
 			t.Errorf("%q: metric %q", s, th.Metric)
 		}
