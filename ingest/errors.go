@@ -72,6 +72,9 @@ func permissionHint(path string) string {
 	if !ok {
 		return "run as root or a member of group adm"
 	}
+	if uid, ok := ownerOf(fi); ok && uid == os.Getuid() && fi.Mode().Perm()&0o400 == 0 {
+		return "the file is yours but not readable: chmod u+r " + path
+	}
 	if fi.Mode().Perm()&0o040 == 0 {
 		return "run as root (the file is not readable by its group)"
 	}

@@ -20,16 +20,21 @@ const unreadableEnv = "INGEST_TEST_UNREADABLE"
 // itself again as nobody: the error is then a real EACCES from the kernel.
 func TestPermissionDenied(t *testing.T) {
 	if path := os.Getenv(unreadableEnv); path != "" {
-		checkPermissionDenied(t, path)
+		hint := "run as root"
+		if strings.HasSuffix(path, "own.log") {
+			hint = "the file is yours but not readable: chmod u+r"
+		}
+		checkPermissionDenied(t, path, hint)
 		return
 	}
 	dir := t.TempDir()
 	path := writeFile(t, filepath.Join(dir, "mail.log"), []byte("Nov 28 10:00:00 mail postfix/qmgr[2]: 4F2A: removed\n"))
+	own := writeFile(t, filepath.Join(dir, "own.log"), []byte("Nov 28 10:00:00 mail postfix/qmgr[2]: 4F2A: removed\n"))
 	if os.Geteuid() != 0 {
-		if err := os.Chmod(path, 0); err != nil {
+		if err := os.Chmod(own, 0); err != nil {
 			t.Fatal(err)
 		}
-		checkPermissionDenied(t, path)
+		checkPermissionDenied(t, own, "the file is yours but not readable: chmod u+r")
 		return
 	}
 	// Debian's arrangement: root:adm 0640.
@@ -40,6 +45,14 @@ func TestPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	runAsNobody(t, dir, dir, "TestPermissionDenied", unreadableEnv+"="+path)
+	// A file of one's own made unreadable (chmod 000): no group helps.
+	if err := os.Chown(own, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(own, 0); err != nil {
+		t.Fatal(err)
+	}
+	runAsNobody(t, dir, dir, "TestPermissionDenied", unreadableEnv+"="+own)
 }
 
 // runAsNobody runs one test of this package again, as user nobody, from a
@@ -70,7 +83,7 @@ func runAsNobody(t *testing.T, dir, workDir, test, env string) {
 	t.Logf("as nobody:\n%s", out)
 }
 
-func checkPermissionDenied(t *testing.T, path string) {
+func checkPermissionDenied(t *testing.T, path, hint string) {
 	ins, err := Expand([]string{path})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +93,7 @@ func checkPermissionDenied(t *testing.T, path string) {
 		r.Close()
 		t.Fatal("Open succeeded")
 	}
-	want := "open " + path + ": permission denied; run as root"
+	want := "open " + path + ": permission denied; " + hint
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("got %q, want it to start with %q", err, want)
 	}

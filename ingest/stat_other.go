@@ -8,3 +8,5 @@ import "io/fs"
 func inodeOf(fs.FileInfo) (dev, ino uint64) { return 0, 0 }
 
 func groupOf(fs.FileInfo) (gid uint32, ok bool) { return 0, false }
+
+func ownerOf(fs.FileInfo) (uid int, ok bool) { return 0, false }

@@ -20,3 +20,10 @@ func groupOf(fi fs.FileInfo) (gid uint32, ok bool) {
 	}
 	return 0, false
 }
+
+func ownerOf(fi fs.FileInfo) (uid int, ok bool) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), true
+	}
+	return 0, false
+}
