@@ -845,7 +845,8 @@ func checkFollowPermission(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	_, err := Follow(context.Background(), path, nil, FollowOptions{})
-	if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "permission denied; run as") {
+	// (The test's own file, made unreadable: the hint is chmod.)
+	if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "permission denied; the file is yours but not readable: chmod u+r") {
 		t.Fatalf("Follow on an unreadable file: %v", err)
 	}
 	t.Log(err)
