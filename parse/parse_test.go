@@ -392,49 +392,38 @@ func TestYearRollover(t *testing.T) {
 	line := func(stamp string) string {
 		return stamp + " mx postfix/qmgr[1]: 1A2B3C: removed"
 	}
-	// Inferred from the file's modification time in January 2027.
-	p := NewParser(Options{Reference: time.Date(2027, 1, 2, 3, 0, 0, 0, time.UTC), Location: time.UTC})
-	for stamp, year := range map[string]int{"Dec 31 23:59:59": 2026, "Jan  1 00:00:01": 2027, "Jan  2 03:00:00": 2027} {
-		if got := p.Parse(line(stamp)).Time.Year(); got != year {
-			t.Errorf("reference: %s -> %d, want %d", stamp, got, year)
-		}
+	type stamp struct {
+		text string
+		year int
 	}
-	// Read on New Year's Eve: a January line a few seconds ahead (another
-	// host's clock, a zone east of ours) is next year's.
-	p = NewParser(Options{Reference: time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), Location: time.UTC})
-	for stamp, year := range map[string]int{"Jan  1 00:00:03": 2027, "Dec 31 23:59:50": 2026, "Nov 30 10:00:00": 2026, "Jan  2 00:00:03": 2026} {
-		if got := p.Parse(line(stamp)).Time.Year(); got != year {
-			t.Errorf("New Year's Eve: %s -> %d, want %d", stamp, got, year)
-		}
-	}
-	// --year with a December straggler among the first January lines.
-	p = NewParser(Options{Year: 2026, Location: time.UTC})
 	for _, c := range []struct {
-		stamp string
-		year  int
-	}{{"Jan  1 00:00:00", 2026}, {"Dec 31 23:59:59", 2025}, {"Jan  1 00:05:00", 2026}} {
-		if got := p.Parse(line(c.stamp)).Time.Year(); got != c.year {
-			t.Errorf("--year, straggler first: %s -> %d, want %d", c.stamp, got, c.year)
-		}
-	}
-	// --year on a file with a gap of months: no straggler, the same year.
-	p = NewParser(Options{Year: 2025, Location: time.UTC})
-	for _, c := range []struct {
-		stamp string
-		year  int
-	}{{"Jan 10 00:00:00", 2025}, {"Aug 20 10:00:00", 2025}, {"Aug 21 10:00:00", 2025}} {
-		if got := p.Parse(line(c.stamp)).Time.Year(); got != c.year {
-			t.Errorf("--year, gap: %s -> %d, want %d", c.stamp, got, c.year)
-		}
-	}
-	// Given with --year: the first line's year, plus one at the rollover.
-	p = NewParser(Options{Year: 2026, Location: time.UTC})
-	for _, c := range []struct {
-		stamp string
-		year  int
-	}{{"Dec 30 10:00:00", 2026}, {"Dec 31 23:59:59", 2026}, {"Jan  1 00:00:01", 2027}, {"Dec 31 23:59:58", 2026}, {"Jan  1 00:00:02", 2027}, {"Feb  1 00:00:02", 2027}} {
-		if got := p.Parse(line(c.stamp)).Time.Year(); got != c.year {
-			t.Errorf("--year: %s -> %d, want %d", c.stamp, got, c.year)
+		name   string
+		opt    Options
+		stamps []stamp // in the order of the file
+	}{
+		// Inferred from the file's modification time in January 2027.
+		{"reference", Options{Reference: time.Date(2027, 1, 2, 3, 0, 0, 0, time.UTC)},
+			[]stamp{{"Dec 31 23:59:59", 2026}, {"Jan  1 00:00:01", 2027}, {"Jan  2 03:00:00", 2027}}},
+		// Read on New Year's Eve: a January line a few seconds ahead
+		// (another host's clock, a zone east of ours) is next year's.
+		{"New Year's Eve", Options{Reference: time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)},
+			[]stamp{{"Jan  1 00:00:03", 2027}, {"Dec 31 23:59:50", 2026}, {"Nov 30 10:00:00", 2026}, {"Jan  2 00:00:03", 2026}}},
+		// --year with a December straggler among the first January lines.
+		{"--year, straggler first", Options{Year: 2026},
+			[]stamp{{"Jan  1 00:00:00", 2026}, {"Dec 31 23:59:59", 2025}, {"Jan  1 00:05:00", 2026}}},
+		// --year on a file with a gap of months: no straggler, the same year.
+		{"--year, gap", Options{Year: 2025},
+			[]stamp{{"Jan 10 00:00:00", 2025}, {"Aug 20 10:00:00", 2025}, {"Aug 21 10:00:00", 2025}}},
+		// Given with --year: the first line's year, plus one at the rollover.
+		{"--year", Options{Year: 2026},
+			[]stamp{{"Dec 30 10:00:00", 2026}, {"Dec 31 23:59:59", 2026}, {"Jan  1 00:00:01", 2027}, {"Dec 31 23:59:58", 2026}, {"Jan  1 00:00:02", 2027}, {"Feb  1 00:00:02", 2027}}},
+	} {
+		c.opt.Location = time.UTC
+		p := NewParser(c.opt)
+		for _, st := range c.stamps {
+			if got := p.Parse(line(st.text)).Time.Year(); got != st.year {
+				t.Errorf("%s: %s -> %d, want %d", c.name, st.text, got, st.year)
+			}
 		}
 	}
 }
