@@ -467,4 +467,28 @@ func TestReportNoRelayOneRow(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d rows for no relay, want 1", n)
 	}
+	out, stderr, status = runCommand(t, "report", "--db", db, "--by", "relay", "--format", "json")
+	if status != 0 {
+		t.Fatalf("report --by relay: exit %d: %s", status, stderr)
+	}
+	var by struct {
+		Groups []struct {
+			Name string `json:"name"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(out), &by); err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	for _, g := range by.Groups {
+		switch g.Name {
+		case "none":
+			t.Errorf("--by relay: a group %q", g.Name)
+		case "(none)":
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("--by relay: %d groups for no relay, want 1", n)
+	}
 }

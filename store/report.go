@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -325,8 +326,18 @@ func (r *reportRun) count() (*reportCounts, error) {
 		return -1
 	}
 	lastHour, lastBucket := int64(math.MinInt64), -1
+	// Postfix's "relay=none" (no next hop was reached: a DNS failure, a
+	// refused connection) is what an attempt without a relay says (Exim's
+	// without H=): one next hop, "(none)", in the relay view and --by relay.
+	noneRelay := int64(-1)
+	if err := r.tx.QueryRowContext(r.ctx, `SELECT id FROM relays WHERE name = 'none'`).Scan(&noneRelay); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
 	sink := rollupSink{
 		domain: func(domain, relay int64, outcome string, final bool, reasonS string, n hourCounts) {
+			if relay == noneRelay {
+				relay = 0
+			}
 			reason := sql.NullString{String: reasonS, Valid: reasonS != ""}
 			g := rowOf(c.byDomain, domain)
 			g.add(outcome, final, reason, n.attempts)
@@ -379,6 +390,9 @@ func (r *reportRun) count() (*reportCounts, error) {
 			}
 		},
 		deferred: func(domain, relay int64, n, waiting int64) {
+			if relay == noneRelay {
+				relay = 0
+			}
 			g := rowOf(c.byDomain, domain)
 			g.DeferredRecipients += n
 			g.Recipients += waiting
@@ -472,31 +486,9 @@ func (r *reportRun) relays(m map[int64]*relayAcc) ([]RelayRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Postfix's "relay=none" (no next hop was reached: a DNS failure, a
-	// connection refused) is what an Exim line without H= says: one row.
-	byName := make(map[string]*relayAcc, len(m))
+	out := make([]RelayRow, 0, len(m))
 	for id, a := range m {
-		name := names[id]
-		if name == "none" {
-			name = ""
-		}
-		b, ok := byName[name]
-		if !ok {
-			a.Relay = name
-			byName[name] = a
-			continue
-		}
-		b.Attempts += a.Attempts
-		b.Delivered += a.Delivered
-		b.Deferred += a.Deferred
-		b.Bounced += a.Bounced
-		b.Expired += a.Expired
-		for reason, n := range a.reasons {
-			b.reasons[reason] += n
-		}
-	}
-	out := make([]RelayRow, 0, len(byName))
-	for _, a := range byName {
+		a.Relay = names[id]
 		var best int64
 		for reason, n := range a.reasons {
 			if n > best || n == best && reason < a.TopReason {
