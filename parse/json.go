@@ -23,6 +23,8 @@ type journalEntry struct {
 	// Docker's json-file driver: the line the container wrote, with its
 	// own timestamp (the entry's "time" is when Docker read it).
 	Log *string `json:"log"`
+	// Docker's time of the line, UTC with nanoseconds.
+	Time string `json:"time"`
 }
 
 // jsonEnvelope reads a JSON line as envelope does a text line.
@@ -37,7 +39,20 @@ func (p *Parser) jsonEnvelope(ev *Event, line string) (string, bool) {
 		if inner == "" || inner[0] == '{' {
 			return "", false
 		}
-		return p.envelope(ev, inner)
+		rest, ok := p.envelope(ev, inner)
+		// A container's syslog stamp names no zone and no year: read in
+		// this machine's zone (or --tz) it can be hours or a year off, where
+		// Docker's own time is exact. Off by more than a few minutes, the
+		// stamp is moved by whole quarter hours (every zone's offset is
+		// one) to Docker's, keeping its seconds.
+		if ok && isBSDStamp(inner) {
+			if dt, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
+				if d := dt.Sub(ev.Time); d > 5*time.Minute || d < -5*time.Minute {
+					ev.Time = ev.Time.Add(d.Round(15 * time.Minute))
+				}
+			}
+		}
+		return rest, ok
 	}
 	msg, ok := journalText(e.Message)
 	if !ok {
@@ -93,4 +108,10 @@ func journalValue(raw json.RawMessage) (string, bool) {
 		return string(b), true // as a text line's bytes are kept
 	}
 	return "", false
+}
+
+// isBSDStamp tells a line that starts with a BSD syslog stamp ("Nov 28
+// 07:04:05"): a month name, no year, no zone.
+func isBSDStamp(s string) bool {
+	return len(s) > 4 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z' && s[2] >= 'a' && s[2] <= 'z' && s[3] == ' '
 }

@@ -167,6 +167,12 @@ func TestJSONEnvelopes(t *testing.T) {
 			time.UnixMicro(1795849445000000), "mx1", 124},
 		{"docker json-file", `{"log":"Nov 28 07:04:05 mx2 postfix/smtp[7]: ` + msg + `\n","stream":"stdout","time":"2026-11-28T07:04:05.1Z"}`,
 			time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx2", 7},
+		// A container in Berlin (or a host read in the wrong zone): the
+		// stamp names neither zone nor year, Docker's time is exact.
+		{"docker json-file, container's local time", `{"log":"Nov 28 08:04:05 mx2 postfix/smtp[7]: ` + msg + `\n","stream":"stdout","time":"2026-11-28T07:04:05.3Z"}`,
+			time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx2", 7},
+		{"docker json-file, last year's", `{"log":"Nov 28 07:04:05 mx2 postfix/smtp[7]: ` + msg + `\n","stream":"stdout","time":"2025-11-28T07:04:05.2Z"}`,
+			time.Date(2025, 11, 28, 7, 4, 5, 0, time.UTC), "mx2", 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
