@@ -658,7 +658,8 @@ func senderDomain(m *store.Message) string {
 	return store.AddressDomain(m.Sender)
 }
 
-// expired handles Postfix's "status=expired, returned to sender": every
+// expired handles Postfix's "status=expired, returned to sender" and Exim's
+// "cancelled by ..." (then bounced, or expired after timeout_frozen_after): every
 // recipient still pending is given up on. The line names no recipient, so
 // the recipients are those whose last attempt was a deferral; the expiry
 // keeps that deferral's reply and reason, which say why.
@@ -672,23 +673,34 @@ func (c *Collator) expired(ev *parse.Event) error {
 	if err != nil {
 		return err
 	}
+	// Exim's "cancelled by root" fails them: bounced (the last deferral
+	// says why they were still waiting).
+	out := parse.Expired
+	if ev.Outcome == parse.Bounced {
+		out = parse.Bounced
+	}
 	for _, p := range pending {
 		d := *p
 		d.MessageRef = st.row.ID
 		d.Host = c.host(ev)
 		d.Time = ev.Time
-		d.Outcome = parse.Expired.String()
+		d.Outcome = out.String()
 		d.Final = true
 		d.SenderDomain = senderDomain(&st.row)
 		d.Delay = -1
 		if d.Reason == "" {
 			d.Reason = "expired"
+			if out == parse.Bounced {
+				d.Reason = parse.ReasonOther.String()
+			}
 		}
 		if _, err := c.sink.AddDelivery(d); err != nil {
 			return err
 		}
 		c.Stats.Deliveries++
-		c.Stats.Expired++
+		if out == parse.Expired {
+			c.Stats.Expired++
+		}
 	}
 	st.pending = nil
 	return nil

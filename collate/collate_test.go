@@ -558,3 +558,27 @@ Nov 20 10:40:01 mx postfix/qmgr[102]: 6F7A8B9C0D: removed`)
 		t.Error(err)
 	}
 }
+
+// Exim's "cancelled by root" (exim -Mg) fails the addresses still waiting,
+// with no "**" line; "cancelled by timeout_frozen_after" gives them up.
+func TestEximCancelled(t *testing.T) {
+	for _, c := range []struct{ by, want string }{{"root", "deferred bounced"}, {"timeout_frozen_after", "deferred expired"}} {
+		t.Run(c.by, func(t *testing.T) {
+			db := openDB(t)
+			feed(t, db, nil, false, `2026-11-20 10:00:00 1xXRtT-0000Ls-1M <= s@example.net H=(x) [192.0.2.1] P=esmtp S=1000
+2026-11-20 10:00:01 1xXRtT-0000Ls-1M == a@example.org R=dnslookup T=remote_smtp defer (-44) H=mx.example.org [192.0.2.20]: SMTP error from remote mail server after RCPT TO:<a@example.org>: 451 4.3.0 Try later
+2026-11-21 10:00:00 1xXRtT-0000Ls-1M cancelled by `+c.by+`
+2026-11-21 10:00:00 1xXRtc-0000Rz-1Y <= <> R=1xXRtT-0000Ls-1M U=Debian-exim P=local S=3915
+2026-11-21 10:00:00 1xXRtT-0000Ls-1M Completed`)
+			if got := query(t, db, `SELECT group_concat(outcome, ' ') FROM (SELECT outcome FROM deliveries ORDER BY id)`); got != c.want {
+				t.Errorf("outcomes %q, want %q", got, c.want)
+			}
+			if got := query(t, db, `SELECT recipients || ' ' || delivered || ' ' || bounced || ' ' || expired FROM v_domain_summary`); got != map[string]string{"root": "1 0 1 0", "timeout_frozen_after": "1 0 0 1"}[c.by] {
+				t.Errorf("v_domain_summary %q", got)
+			}
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

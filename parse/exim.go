@@ -69,6 +69,19 @@ func (p *Parser) parseExim(ev *Event, s string) {
 		ev.Kind = KindFrozen
 	case strings.HasPrefix(rest, "removed by ") || strings.HasPrefix(rest, "removal completed by"):
 		ev.Kind = KindRemoved
+	case strings.HasPrefix(rest, "cancelled by "):
+		// "cancelled by root" (exim -Mg), "cancelled by system filter:
+		// ...", "cancelled by timeout_frozen_after": Exim fails every
+		// address not yet delivered and bounces the message, with no "**"
+		// line for them. Given up after timeout_frozen_after, they expired.
+		ev.Kind = KindExpired
+		ev.Outcome = Bounced
+		ev.Status = "bounced"
+		if strings.HasPrefix(rest, "cancelled by timeout_frozen_after") {
+			ev.Outcome = Expired
+			ev.Status = "expired"
+		}
+		ev.Reply = Reply{Raw: rest, Text: rest}
 	default:
 		if i := strings.Index(rest, "rejected "); i >= 0 {
 			parseEximReject(ev, rest)
