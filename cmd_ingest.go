@@ -478,14 +478,18 @@ func (j *ingestJob) run(ctx context.Context) error {
 				if ev.Kind == parse.KindFatal {
 					kind = store.CounterFatal
 				}
-				batch.AddCounter(ev.Host, programOf(ev), kind, 1)
+				batch.AddCounter(ev.Host, programOf(ev), kind, int64(1+ev.Repeat))
 				continue
 			case parse.KindUnknown:
 				batch.AddCounter(ev.Host, programOf(ev), store.CounterUnknown, 1)
 				continue
 			}
-			if err := j.collator.Add(ev); err != nil {
-				return fmt.Errorf("%s: %w", j.inputs[b.input].Name(), err)
+			// A line syslog folded ("message repeated 3 times") counts as
+			// the lines it stands for.
+			for range 1 + ev.Repeat {
+				if err := j.collator.Add(ev); err != nil {
+					return fmt.Errorf("%s: %w", j.inputs[b.input].Name(), err)
+				}
 			}
 		}
 		for _, s := range b.samples {

@@ -72,7 +72,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			p.ParseInto(&ev, line)
 			switch {
 			case *stats:
-				counts[[2]string{programOf(&ev), ev.Kind.String()}]++
+				counts[[2]string{programOf(&ev), ev.Kind.String()}] += 1 + ev.Repeat
 			case *unknown:
 				if ev.MTA != parse.MTAUnknown && ev.Kind == parse.KindUnknown || parse.UnknownEnvelope(&ev, line) {
 					fmt.Fprintln(out, line)
@@ -183,6 +183,7 @@ type jsonEvent struct {
 	Text          string  `json:"text,omitempty"`
 	NextQueueID   string  `json:"next_queue_id,omitempty"`
 	RequeuedFrom  string  `json:"requeued_from,omitempty"`
+	Repeated      int     `json:"repeated,omitempty"` // lines syslog folded into this one
 	Delay         float64 `json:"delay,omitempty"`
 	Sender        *string `json:"sender,omitempty"`
 	Size          int64   `json:"size,omitempty"`
@@ -198,6 +199,9 @@ func eventJSON(ev *parse.Event) jsonEvent {
 		Enhanced: ev.Reply.Enhanced.String(), Stage: ev.Reply.Stage, RemoteHost: ev.Reply.RemoteHost,
 		RemoteID: ev.Reply.RemoteID, RemoteName: ev.Reply.RemoteName, Text: ev.Reply.Text, NextQueueID: ev.NextQueueID,
 		RequeuedFrom: ev.RequeuedFrom, MessageID: ev.MessageID, Client: ev.Client.Raw,
+	}
+	if ev.Repeat > 0 {
+		j.Repeated = 1 + ev.Repeat
 	}
 	if ev.Delay >= 0 {
 		j.Delay = ev.Delay

@@ -489,9 +489,9 @@ func (t *tailer) write(ctx context.Context) error {
 			if ev.MTA != parse.MTAUnknown {
 				switch ev.Kind {
 				case parse.KindWarning:
-					batch.AddCounter(ev.Host, programOf(&ev), store.CounterWarning, 1)
+					batch.AddCounter(ev.Host, programOf(&ev), store.CounterWarning, int64(1+ev.Repeat))
 				case parse.KindFatal:
-					batch.AddCounter(ev.Host, programOf(&ev), store.CounterFatal, 1)
+					batch.AddCounter(ev.Host, programOf(&ev), store.CounterFatal, int64(1+ev.Repeat))
 				case parse.KindUnknown:
 					batch.AddCounter(ev.Host, programOf(&ev), store.CounterUnknown, 1)
 					if _, err := batch.AddUnknownSample(programOf(&ev), it.line, time.Now()); err != nil {
@@ -499,8 +499,11 @@ func (t *tailer) write(ctx context.Context) error {
 					}
 				case parse.KindOther:
 				default:
-					if err := c.Add(&ev); err != nil {
-						return fmt.Errorf("%s: %w", f.path, err)
+					// "message repeated 3 times": the lines it stands for.
+					for range 1 + ev.Repeat {
+						if err := c.Add(&ev); err != nil {
+							return fmt.Errorf("%s: %w", f.path, err)
+						}
 					}
 				}
 			}

@@ -253,3 +253,32 @@ func TestYearAcrossRotatedSet(t *testing.T) {
 		t.Errorf("parse: %q", evs)
 	}
 }
+
+// rsyslog's $RepeatedMsgReduction (Ubuntu's default) folds identical lines
+// into "message repeated N times: [ ... ]": they count as the N lines they
+// were, in ingest and in parse --stats.
+func TestRepeatedMessages(t *testing.T) {
+	dir := t.TempDir()
+	reject := "NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted; from=<s@example.net> to=<a@example.com> proto=ESMTP helo=<x>"
+	log := filepath.Join(dir, "mail.log")
+	if err := os.WriteFile(log, []byte("Nov 28 10:00:00 mx postfix/smtpd[123]: "+reject+"\nNov 28 10:00:05 mx postfix/smtpd[123]: message repeated 2 times: [ "+reject+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "r.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--year", "2026", "--db", db, log); status != 0 {
+		t.Fatalf("ingest exit %d: %s", status, stderr)
+	}
+	d, err := store.Open(context.Background(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	if err := d.Reader().QueryRow(`SELECT count(*) FROM v_rejects`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("%d rejects (%v), want 3", n, err)
+	}
+	out, _, _ := mailbounce(t, "parse", "--stats", "--year", "2026", log)
+	if !strings.Contains(out, "reject                  3") {
+		t.Errorf("parse --stats:\n%s", out)
+	}
+}

@@ -431,6 +431,12 @@ func (p *Parser) program(ev *Event, msg string) (string, bool) {
 			msg = msg[end+2:]
 		}
 	}
+	// rsyslog's $RepeatedMsgReduction (on in Ubuntu's default
+	// rsyslog.conf) folds identical lines that follow the first of them
+	// into "message repeated 3 times: [ <the line's message>]": three lines.
+	if strings.HasPrefix(msg, "message repeated ") {
+		msg = repeatedMessage(ev, msg)
+	}
 	// Exim through syslog writes its message without its own timestamp, or
 	// (when forwarded from a mainlog) with it, which parseExim reads: a
 	// line without a syslog time is still dated.
@@ -438,6 +444,27 @@ func (p *Parser) program(ev *Event, msg string) (string, bool) {
 		return "", false
 	}
 	return msg, true
+}
+
+// repeatedMessage reads "message repeated N times: [ msg]": it returns msg
+// and sets ev.Repeat to N-1 (the line itself is one), or returns the text
+// as it was.
+func repeatedMessage(ev *Event, s string) string {
+	rest := s[len("message repeated "):]
+	i := 0
+	for i < len(rest) && i < 9 && isDigit(rest[i]) {
+		i++
+	}
+	if i == 0 || !strings.HasPrefix(rest[i:], " times: [") || !strings.HasSuffix(rest, "]") {
+		return s
+	}
+	n := atoi(rest[:i])
+	inner := strings.TrimSpace(rest[i+len(" times: [") : len(rest)-1])
+	if n < 1 || inner == "" {
+		return s
+	}
+	ev.Repeat = n - 1
+	return inner
 }
 
 // unixStamp reads seconds since 1970 with up to 9 decimals and a space

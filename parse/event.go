@@ -122,6 +122,10 @@ type Event struct {
 	Client    Relay  // client= or Exim's H= on arrivals and rejects
 	Protocol  string // Exim P=
 	ParentID  string // Exim R= on an arrival: the message a bounce or autoreply is about
+	// Repeat is how many lines more than one this line stands for, when
+	// syslog folded identical lines into it ("message repeated 3 times:
+	// [ ...]": 2); 0 otherwise.
+	Repeat int
 	// RequeuedFrom is Postfix pickup's orig_id=: the queue ID of the message
 	// that postsuper -r requeued as this one.
 	RequeuedFrom string

@@ -562,6 +562,12 @@ func TestRealForms(t *testing.T) {
 					t.Errorf("reason %s", ev.Reason)
 				}
 			}},
+		{"rsyslog's repeated message", "Nov 28 10:00:05 mx postfix/smtpd[123]: message repeated 2 times: [ NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted; from=<s@example.net> to=<a@example.com> proto=ESMTP helo=<x>]",
+			KindReject, Postfix, Rejected, "NOQUEUE", "a@example.com", func(t *testing.T, ev Event) {
+				if ev.Repeat != 1 || ev.Reason != ReasonGreylisted {
+					t.Errorf("repeat %d reason %s: the line stands for two", ev.Repeat, ev.Reason)
+				}
+			}},
 		{"exim ACL discard", "1999-03-02 09:44:33 10HmaY-0005vi-00 => blackhole (DATA ACL discarded recipients)",
 			KindOther, Exim, Delivered, "10HmaY-0005vi-00", "", nil},
 		{"exim local retry time", "2013-05-02 06:25:01 1UXnW9-0001Sd-Qk == www-data@108 R=local_user T=mail_spool defer (-52): Retry time not yet reached",
