@@ -722,10 +722,21 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 			}
 			startLine := 0
 			var ev parse.Event
+			prev := -1 // the event of the line before, in b.events
 			for _, end := range ends {
 				line := b.text[startLine:end]
 				startLine = end
 				p.ParseInto(&ev, line)
+				if n, ok := parse.RepeatsPrevious(&ev); ok {
+					// "last message repeated 3 times": the line before
+					// stands for three more (if it was in this block).
+					if prev >= 0 {
+						b.events[prev].Repeat += n
+					}
+					prev = -1
+					continue
+				}
+				prev = -1
 				if ev.MTA == parse.MTAUnknown || ev.Kind == parse.KindOther {
 					if parse.UnknownEnvelope(&ev, line) {
 						// A format to learn: counted and shown, not stored.
@@ -746,6 +757,7 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 					}
 				}
 				b.events = append(b.events, ev)
+				prev = len(b.events) - 1
 			}
 		}
 		b.end = len(ends) < blockLines && len(buf) < blockBytes || readErr != nil

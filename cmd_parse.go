@@ -39,6 +39,7 @@ func runParse(ctx context.Context, e *env, args []string) error {
 	counts := map[[2]string]int{}
 	var skipped int
 	years := yearCarry{given: *year}
+	var prevKey [2]string // program and kind of the line before, for --stats
 	inputs, err := ingest.Expand(fs.Args())
 	if err != nil {
 		// A file that is not there is a failure, as for ingest and report.
@@ -70,6 +71,19 @@ func runParse(ctx context.Context, e *env, args []string) error {
 			// iteration, so the reader's buffer can be used in place.
 			line := unsafe.String(unsafe.SliceData(b), len(b))
 			p.ParseInto(&ev, line)
+			if n, ok := parse.RepeatsPrevious(&ev); ok {
+				// "last message repeated 3 times": three more of the line
+				// before, if it was Postfix's or Exim's.
+				if *stats && prevKey != ([2]string{}) {
+					counts[prevKey] += n
+				}
+				prevKey = [2]string{}
+				continue
+			}
+			prevKey = [2]string{}
+			if ev.MTA != parse.MTAUnknown {
+				prevKey = [2]string{programOf(&ev), ev.Kind.String()}
+			}
 			switch {
 			case *stats:
 				counts[[2]string{programOf(&ev), ev.Kind.String()}] += 1 + ev.Repeat

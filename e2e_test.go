@@ -281,4 +281,28 @@ func TestRepeatedMessages(t *testing.T) {
 	if !strings.Contains(out, "reject                  3") {
 		t.Errorf("parse --stats:\n%s", out)
 	}
+
+	// FreeBSD's syslogd (and the old sysklogd): "last message repeated N
+	// times", no program, about the line before, if that was Postfix's.
+	bsd := filepath.Join(dir, "maillog")
+	if err := os.WriteFile(bsd, []byte("Nov 28 10:00:00 mx postfix/smtpd[123]: "+reject+"\nNov 28 10:00:06 mx last message repeated 3 times\n"+
+		"Nov 28 10:00:07 mx dovecot: imap-login: Login: user=<u>\nNov 28 10:00:08 mx last message repeated 2 times\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db2 := filepath.Join(dir, "r2.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--year", "2026", "--db", db2, bsd); status != 0 {
+		t.Fatalf("ingest exit %d: %s", status, stderr)
+	}
+	d2, err := store.Open(context.Background(), db2, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if err := d2.Reader().QueryRow(`SELECT count(*) FROM v_rejects`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("FreeBSD syslogd: %d rejects (%v), want 4", n, err)
+	}
+	out, _, _ = mailbounce(t, "parse", "--stats", "--year", "2026", bsd)
+	if !strings.Contains(out, "reject                  4") {
+		t.Errorf("FreeBSD syslogd: parse --stats:\n%s", out)
+	}
 }

@@ -231,6 +231,10 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		h, ok = h2, true
 	}
 	if !ok {
+		// FreeBSD's syslogd and the old sysklogd fold identical lines
+		// that follow one another into "host last message repeated 3
+		// times", with no program: the line before stands for 3 more.
+		ev.Repeat = lastRepeated(rest)
 		return "", false
 	}
 	ev.Host, ev.Program, ev.PID = h.host, h.program, h.pid
@@ -444,6 +448,42 @@ func (p *Parser) program(ev *Event, msg string) (string, bool) {
 		return "", false
 	}
 	return msg, true
+}
+
+// lastRepeated reads "[host ]last message repeated N times" and returns N,
+// or 0.
+func lastRepeated(rest string) int {
+	const marker = "last message repeated "
+	s := strings.TrimPrefix(rest, " ")
+	if !strings.HasPrefix(s, marker) {
+		sp := strings.IndexByte(s, ' ')
+		if sp <= 0 {
+			return 0
+		}
+		s = s[sp+1:]
+		if !strings.HasPrefix(s, marker) {
+			return 0
+		}
+	}
+	s = s[len(marker):]
+	i := 0
+	for i < len(s) && i < 9 && isDigit(s[i]) {
+		i++
+	}
+	if i == 0 || !strings.HasPrefix(s[i:], " time") {
+		return 0
+	}
+	return atoi(s[:i])
+}
+
+// RepeatsPrevious tells a line that says only that the line before it was
+// logged n more times (syslogd's "last message repeated n times"): its
+// event is not Postfix's or Exim's, and its Repeat is n.
+func RepeatsPrevious(ev *Event) (n int, ok bool) {
+	if ev.MTA == MTAUnknown && ev.Repeat > 0 {
+		return ev.Repeat, true
+	}
+	return 0, false
 }
 
 // repeatedMessage reads "message repeated N times: [ msg]": it returns msg
