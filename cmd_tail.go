@@ -189,6 +189,25 @@ func runTail(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
+// addEvent stores one event that tail read, counted 1+ev.Repeat times (a
+// line syslog folded others into).
+func addEvent(batch *store.Batch, c *collate.Collator, ev *parse.Event, path string) error {
+	switch ev.Kind {
+	case parse.KindWarning:
+		batch.AddCounter(ev.Host, programOf(ev), store.CounterWarning, int64(1+ev.Repeat))
+	case parse.KindFatal:
+		batch.AddCounter(ev.Host, programOf(ev), store.CounterFatal, int64(1+ev.Repeat))
+	case parse.KindOther, parse.KindUnknown:
+	default:
+		for range 1 + ev.Repeat {
+			if err := c.Add(ev); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		}
+	}
+	return nil
+}
+
 // tailItem is one line on its way from a reader goroutine to the writer.
 type tailItem struct {
 	file   int
@@ -215,6 +234,10 @@ type tailFile struct {
 	// commit (a rotated file read to its end, then the new one): each
 	// keeps its own row, committed with the next batch.
 	finished []store.Source
+	// prev is the event of the file's line before, if it was Postfix's or
+	// Exim's (hasPrev), for a "last message repeated 3 times" after it.
+	prev    parse.Event
+	hasPrev bool
 	// journal: the systemd journal, whose checkpoint is the cursor of the
 	// last entry read.
 	journal bool
@@ -486,26 +509,33 @@ func (t *tailer) write(ctx context.Context) error {
 				lastRef = now
 			}
 			f.parser.ParseInto(&ev, it.line)
-			if ev.MTA != parse.MTAUnknown {
-				switch ev.Kind {
-				case parse.KindWarning:
-					batch.AddCounter(ev.Host, programOf(&ev), store.CounterWarning, int64(1+ev.Repeat))
-				case parse.KindFatal:
-					batch.AddCounter(ev.Host, programOf(&ev), store.CounterFatal, int64(1+ev.Repeat))
-				case parse.KindUnknown:
+			if n, ok := parse.RepeatsPrevious(&ev); ok {
+				// "last message repeated 3 times": three more of this
+				// file's line before, if it was Postfix's or Exim's (its
+				// strings are its own line's, kept alive by the copy).
+				if f.hasPrev {
+					prev := f.prev
+					prev.Repeat = n - 1
+					if err := addEvent(batch, c, &prev, f.path); err != nil {
+						return err
+					}
+				}
+				f.hasPrev = false
+			} else if ev.MTA != parse.MTAUnknown {
+				if ev.Kind == parse.KindUnknown {
 					batch.AddCounter(ev.Host, programOf(&ev), store.CounterUnknown, 1)
 					if _, err := batch.AddUnknownSample(programOf(&ev), it.line, time.Now()); err != nil {
 						return err
 					}
-				case parse.KindOther:
-				default:
-					// "message repeated 3 times": the lines it stands for.
-					for range 1 + ev.Repeat {
-						if err := c.Add(&ev); err != nil {
-							return fmt.Errorf("%s: %w", f.path, err)
-						}
-					}
+				} else if err := addEvent(batch, c, &ev, f.path); err != nil {
+					return err
 				}
+				f.hasPrev = ev.Kind != parse.KindUnknown && ev.Kind != parse.KindOther
+				if f.hasPrev {
+					f.prev = ev
+				}
+			} else {
+				f.hasPrev = false
 			}
 			uncommitted++
 			if it.pos.Path != "" {

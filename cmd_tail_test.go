@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mailbounce/store"
 )
 
 // startTail runs `mailbounce tail` as a real process (this test binary, see
@@ -124,6 +126,34 @@ func TestTailStdin(t *testing.T) {
 		t.Fatalf("tail -: exit %d: %s", status, errb.String())
 	}
 	compareCounts(t, truth(t, "exim"), summary(t, db))
+}
+
+// Lines syslog folded count as the lines they stand for in tail too: rsyslog's
+// "message repeated N times: [ ... ]" and FreeBSD syslogd's "last message
+// repeated N times" after the line.
+func TestTailRepeatedMessages(t *testing.T) {
+	reject := "NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted; from=<s@example.net> to=<a@example.com> proto=ESMTP helo=<x>"
+	data := "Nov 28 10:00:00 mx postfix/smtpd[123]: " + reject + "\n" +
+		"Nov 28 10:00:05 mx postfix/smtpd[123]: message repeated 2 times: [ " + reject + "]\n" +
+		"Nov 28 10:00:06 mx last message repeated 3 times\n" +
+		"Nov 28 10:00:07 mx dovecot: imap-login: Login: user=<u>\n" +
+		"Nov 28 10:00:08 mx last message repeated 2 times\n"
+	db := filepath.Join(t.TempDir(), "rep.db")
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(data), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if status := run(context.Background(), e, []string{"tail", "--db", db, "-"}); status != 0 {
+		t.Fatalf("tail -: exit %d: %s", status, errb.String())
+	}
+	d, err := store.Open(context.Background(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	// 1, then 2 folded, then 3 more of the folded line's message.
+	if err := d.Reader().QueryRow(`SELECT count(*) FROM v_rejects`).Scan(&n); err != nil || n != 6 {
+		t.Errorf("%d rejects (%v), want 6", n, err)
+	}
 }
 
 // TestTailWaitsForLock: another process holds the write lock for longer
