@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,16 +227,7 @@ func TestYearAcrossRotatedSet(t *testing.T) {
 	if _, stderr, status := mailbounce(t, "ingest", "-q", "--tz", "UTC", "--year", "2025", "--db", db, filepath.Join(dir, "mail.log*"), filepath.Join(dir, "h2", "maillog")); status != 0 {
 		t.Fatalf("ingest exit %d: %s", status, stderr)
 	}
-	d, err := store.Open(context.Background(), db, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var got string
-	if err := d.Reader().QueryRow(`SELECT group_concat(recipient || ' ' || substr(time, 1, 10), ' ') FROM (SELECT * FROM v_deliveries ORDER BY time)`).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != want {
+	if got := queryString(t, db, `SELECT group_concat(recipient || ' ' || substr(time, 1, 10), ' ') FROM (SELECT * FROM v_deliveries ORDER BY time)`); got != want {
 		t.Errorf("ingest: %q, want %q", got, want)
 	}
 	out, stderr, status := mailbounce(t, "parse", "--tz", "UTC", "--year", "2025", filepath.Join(dir, "mail.log*"), filepath.Join(dir, "h2", "maillog"))
@@ -255,54 +248,52 @@ func TestYearAcrossRotatedSet(t *testing.T) {
 }
 
 // rsyslog's $RepeatedMsgReduction (Ubuntu's default) folds identical lines
-// into "message repeated N times: [ ... ]": they count as the N lines they
-// were, in ingest and in parse --stats.
+// into "message repeated N times: [ ... ]", FreeBSD's syslogd (and the old
+// sysklogd) into "last message repeated N times" after the line: they count
+// as the lines they stand for, in ingest and in parse --stats.
 func TestRepeatedMessages(t *testing.T) {
-	dir := t.TempDir()
-	reject := "NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted; from=<s@example.net> to=<a@example.com> proto=ESMTP helo=<x>"
-	log := filepath.Join(dir, "mail.log")
-	if err := os.WriteFile(log, []byte("Nov 28 10:00:00 mx postfix/smtpd[123]: "+reject+"\nNov 28 10:00:05 mx postfix/smtpd[123]: message repeated 2 times: [ "+reject+"]\n"), 0o644); err != nil {
-		t.Fatal(err)
+	reject := "Nov 28 10:00:00 mx postfix/smtpd[123]: NOQUEUE: reject: RCPT from unknown[192.0.2.5]: 450 4.7.1 <a@example.com>: Recipient address rejected: Greylisted; from=<s@example.net> to=<a@example.com> proto=ESMTP helo=<x>"
+	for _, c := range []struct {
+		name, log string
+		want      int
+	}{
+		{"rsyslog", reject + "\n" + strings.Replace(reject, "NOQUEUE:", "message repeated 2 times: [ NOQUEUE:", 1) + "]\n", 3},
+		// The second marker follows another program's line: nothing more.
+		{"FreeBSD syslogd", reject + "\nNov 28 10:00:06 mx last message repeated 3 times\n" +
+			"Nov 28 10:00:07 mx dovecot: imap-login: Login: user=<u>\nNov 28 10:00:08 mx last message repeated 2 times\n", 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "mail.log")
+			if err := os.WriteFile(log, []byte(c.log), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			db := filepath.Join(dir, "r.db")
+			if _, stderr, status := mailbounce(t, "ingest", "-q", "--year", "2026", "--db", db, log); status != 0 {
+				t.Fatalf("ingest exit %d: %s", status, stderr)
+			}
+			if got, want := queryString(t, db, `SELECT count(*) FROM v_rejects`), fmt.Sprint(c.want); got != want {
+				t.Errorf("%s rejects, want %s", got, want)
+			}
+			out, _, _ := mailbounce(t, "parse", "--stats", "--year", "2026", log)
+			if !strings.Contains(out, fmt.Sprintf("reject %18d", c.want)) {
+				t.Errorf("parse --stats:\n%s", out)
+			}
+		})
 	}
-	db := filepath.Join(dir, "r.db")
-	if _, stderr, status := mailbounce(t, "ingest", "-q", "--year", "2026", "--db", db, log); status != 0 {
-		t.Fatalf("ingest exit %d: %s", status, stderr)
-	}
-	d, err := store.Open(context.Background(), db, store.Options{})
+}
+
+// queryString opens the database at path and returns one value of q.
+func queryString(t *testing.T, path, q string) string {
+	t.Helper()
+	d, err := store.Open(context.Background(), path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var n int
-	if err := d.Reader().QueryRow(`SELECT count(*) FROM v_rejects`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("%d rejects (%v), want 3", n, err)
-	}
-	out, _, _ := mailbounce(t, "parse", "--stats", "--year", "2026", log)
-	if !strings.Contains(out, "reject                  3") {
-		t.Errorf("parse --stats:\n%s", out)
-	}
-
-	// FreeBSD's syslogd (and the old sysklogd): "last message repeated N
-	// times", no program, about the line before, if that was Postfix's.
-	bsd := filepath.Join(dir, "maillog")
-	if err := os.WriteFile(bsd, []byte("Nov 28 10:00:00 mx postfix/smtpd[123]: "+reject+"\nNov 28 10:00:06 mx last message repeated 3 times\n"+
-		"Nov 28 10:00:07 mx dovecot: imap-login: Login: user=<u>\nNov 28 10:00:08 mx last message repeated 2 times\n"), 0o644); err != nil {
+	var v sql.NullString
+	if err := d.Reader().QueryRow(q).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	db2 := filepath.Join(dir, "r2.db")
-	if _, stderr, status := mailbounce(t, "ingest", "-q", "--year", "2026", "--db", db2, bsd); status != 0 {
-		t.Fatalf("ingest exit %d: %s", status, stderr)
-	}
-	d2, err := store.Open(context.Background(), db2, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d2.Close()
-	if err := d2.Reader().QueryRow(`SELECT count(*) FROM v_rejects`).Scan(&n); err != nil || n != 4 {
-		t.Errorf("FreeBSD syslogd: %d rejects (%v), want 4", n, err)
-	}
-	out, _, _ = mailbounce(t, "parse", "--stats", "--year", "2026", bsd)
-	if !strings.Contains(out, "reject                  4") {
-		t.Errorf("FreeBSD syslogd: parse --stats:\n%s", out)
-	}
+	return v.String
 }
