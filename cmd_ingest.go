@@ -655,6 +655,11 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 	lineNo, offset, skipRaw := src.Lines, r.Offset(), r.RawRead()
 	var cut int64 // lines of this input cut
 	first := true
+	// carry is the event of the last line of the block before, when that
+	// line was one: a "last message repeated" line that opens the next
+	// block repeats it there.
+	var carry parse.Event
+	carryOK := false
 	buf := make([]byte, 0, blockBytes+4096)
 	ends := make([]int, 0, blockLines)
 	for {
@@ -730,13 +735,20 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 				if n, ok := parse.RepeatsPrevious(&ev); ok {
 					// "last message repeated 3 times": the line before
 					// stands for three more (if it was in this block).
-					if prev >= 0 {
+					switch {
+					case prev >= 0:
 						b.events[prev].Repeat += n
+					case carryOK && carry.Kind != parse.KindUnknown:
+						// The line before ended the last block, which is
+						// gone: a copy of its event stands for the n.
+						again := carry
+						again.Repeat = n - 1
+						b.events = append(b.events, again)
 					}
-					prev = -1
+					prev, carryOK = -1, false
 					continue
 				}
-				prev = -1
+				prev, carryOK = -1, false
 				if ev.MTA == parse.MTAUnknown || ev.Kind == parse.KindOther {
 					if parse.UnknownEnvelope(&ev, line) {
 						// A format to learn: counted and shown, not stored.
@@ -758,6 +770,10 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 				}
 				b.events = append(b.events, ev)
 				prev = len(b.events) - 1
+			}
+			if prev >= 0 {
+				carry, carryOK = b.events[prev], true
+				carry.Repeat = 0
 			}
 		}
 		b.end = len(ends) < blockLines && len(buf) < blockBytes || readErr != nil

@@ -261,6 +261,10 @@ func TestRepeatedMessages(t *testing.T) {
 		// The second marker follows another program's line: nothing more.
 		{"FreeBSD syslogd", reject + "\nNov 28 10:00:06 mx last message repeated 3 times\n" +
 			"Nov 28 10:00:07 mx dovecot: imap-login: Login: user=<u>\nNov 28 10:00:08 mx last message repeated 2 times\n", 4},
+		// ingest reads blocks of 1,024 lines: the reject ends the first,
+		// the marker opens the second.
+		{"FreeBSD syslogd, the marker after a block", strings.Repeat("Nov 28 09:59:00 mx dovecot: imap-login: Login: user=<u>\n", 1023) +
+			reject + "\nNov 28 10:00:06 mx last message repeated 3 times\n", 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
