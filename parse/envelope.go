@@ -164,7 +164,10 @@ func (p *Parser) envelope(ev *Event, line string) (msg string, ok bool) {
 		// "Nov 28 07:04:05.123456", Postfix postlog "Nov 28 07:04:05".
 		t, n, ok := p.bsdStamp(line)
 		if !ok {
-			return "", false
+			// journalctl -o short-full: "Sun 2026-11-29 10:00:00 CET".
+			if t, n, ok = p.fullStamp(line); !ok {
+				return "", false
+			}
 		}
 		ev.Time = t
 		rest = line[n:]
@@ -921,6 +924,49 @@ func (p *Parser) eximStamp(s string) (time.Time, int, bool) {
 		p.lastTime = t
 	}
 	return t, i, true
+}
+
+// fullStamp reads journalctl -o short-full's "Sun 2026-11-29 10:00:00 CET"
+// (the weekday, the date and time, the zone's abbreviation) and returns
+// the length read. UTC and GMT are UTC; another abbreviation is the
+// parser's zone (journalctl writes the machine's), whose name, where it
+// matches, tells the hour that a change to winter time repeats.
+func (p *Parser) fullStamp(line string) (time.Time, int, bool) {
+	if len(line) < 25 || line[3] != ' ' || !isDigit(line[4]) {
+		return time.Time{}, 0, false
+	}
+	for _, c := range []byte(line[:3]) {
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return time.Time{}, 0, false
+		}
+	}
+	t, n, ok := p.eximStamp(line[4:])
+	i := 4 + n
+	if !ok || t.Location() != p.loc || i >= len(line) || line[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	j := i + 1
+	for j < len(line) && j-i <= 7 && line[j] != ' ' {
+		j++
+	}
+	if j == i+1 || j >= len(line) || line[j] != ' ' {
+		return time.Time{}, 0, false
+	}
+	switch zone := line[i+1 : j]; zone {
+	case "UTC", "GMT":
+		t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	default:
+		if name, _ := t.Zone(); name != zone {
+			for _, d := range []time.Duration{-time.Hour, time.Hour} {
+				u := t.Add(d)
+				if name, _ := u.Zone(); name == zone && u.Hour() == t.Hour() && u.Minute() == t.Minute() {
+					t = u
+					break
+				}
+			}
+		}
+	}
+	return t, j, true
 }
 
 // clock reads "HH:MM:SS".

@@ -42,6 +42,7 @@ func TestEnvelopes(t *testing.T) {
 		{"syslog-ng date zone", "2026-11-28 07:04:05 +0100 mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 6, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
 		{"solaris", "Nov 28 07:04:05 mx1 postfix/smtp[123]: [ID 197553 mail.info] " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
 		{"journal short-unix", "1795849445.123456 mx1 postfix/smtp[123]: " + msg, time.Unix(1795849445, 123456000), "mx1", "postfix/smtp"},
+		{"journal short-full", "Sat 2026-11-28 07:04:05 UTC mx1 postfix/smtp[123]: " + msg, time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC), "mx1", "postfix/smtp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +63,30 @@ func TestEnvelopes(t *testing.T) {
 				t.Errorf("remote id %q delay %v port %d", ev.Reply.RemoteID, ev.Delay, ev.Relay.Port)
 			}
 		})
+	}
+}
+
+// TestShortFullZones: journalctl -o short-full names the zone; in the hour
+// that the change to winter time repeats, the name tells which one.
+func TestShortFullZones(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip(err)
+	}
+	line := " mx1 postfix/qmgr[9]: 4Xkp2N0KJjz9sR9: removed"
+	for _, tt := range []struct {
+		stamp string
+		want  time.Time
+	}{
+		{"Sun 2026-10-25 02:30:00 CEST", time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC)},
+		{"Sun 2026-10-25 02:30:00 CET", time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)},
+		{"Sat 2026-11-28 07:04:05 CET", time.Date(2026, 11, 28, 6, 4, 5, 0, time.UTC)},
+		{"Sat 2026-11-28 07:04:05 GMT", time.Date(2026, 11, 28, 7, 4, 5, 0, time.UTC)},
+	} {
+		ev := NewParser(Options{Location: berlin}).Parse(tt.stamp + line)
+		if ev.MTA != Postfix || !ev.Time.Equal(tt.want) {
+			t.Errorf("%s: mta %s time %v, want %v", tt.stamp, ev.MTA, ev.Time.UTC(), tt.want)
+		}
 	}
 }
 
