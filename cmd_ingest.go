@@ -303,6 +303,7 @@ type tally struct {
 	unknown       int64 // Postfix and Exim lines not understood
 	truncated     int64 // lines cut at the maximum length
 	noHost        int64 // lines of a log that names no host (Exim's mainlog), stored with none
+	bare          int64 // Postfix or Exim messages with no time or host (journalctl -o cat), of unknown
 }
 
 func (t *tally) add(o tally) {
@@ -314,6 +315,7 @@ func (t *tally) add(o tally) {
 	t.unknown += o.unknown
 	t.truncated += o.truncated
 	t.noHost += o.noHost
+	t.bare += o.bare
 }
 
 // sample is a line that was not understood, kept so a user can see it.
@@ -753,6 +755,9 @@ func (j *ingestJob) readLines(ctx context.Context, idx int, in ingest.Input, r *
 					if parse.UnknownEnvelope(&ev, line) {
 						// A format to learn: counted and shown, not stored.
 						t.unknown++
+						if parse.BareMessage(line) {
+							t.bare++
+						}
 						if len(b.samples) < 3 {
 							b.samples = append(b.samples, sample{"(unknown envelope)", line})
 						}
@@ -936,6 +941,9 @@ func (j *ingestJob) summary(w io.Writer, elapsed time.Duration) {
 	}
 	if t.unknown > 0 {
 		fmt.Fprintf(w, "  %s Postfix/Exim lines not understood; see them with: mailbounce parse --unknown FILE\n", thousands(t.unknown))
+	}
+	if t.bare > 0 {
+		fmt.Fprintf(w, "  %s of them carry no time or host (journalctl -o cat?): read the journal with -o short-iso, or with mailbounce ingest --journal\n", thousands(t.bare))
 	}
 	if t.truncated > 0 {
 		fmt.Fprintf(w, "  %s lines longer than 1 MiB were cut (see the messages above)\n", thousands(t.truncated))

@@ -341,16 +341,22 @@ func TestUnknownEnvelope(t *testing.T) {
 	log := filepath.Join(dir, "odd.log")
 	lines := "28.11.2026 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: removed\n" +
 		"28.11.2026 07:00:00 mx dovecot[4]: imap-login: Login: user=<u@example.com>\n" +
-		"Nov 28 07:00:00 mx dovecot[4]: imap-login: Login: user=<u@example.com>\n"
+		"Nov 28 07:00:00 mx dovecot[4]: imap-login: Login: user=<u@example.com>\n" +
+		// journalctl -o cat: no envelope at all.
+		"4Xkp2N0KJjz9sR9: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n" +
+		"1pXyZ1-0001Ab-Cd => a@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1]\n" +
+		"connect from unknown[192.0.2.1]\n"
 	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, stderr, status := mailbounce(t, "ingest", "--db", filepath.Join(dir, "u.db"), log)
-	if status != 0 || !strings.Contains(stderr, "1 Postfix/Exim lines not understood") {
-		t.Errorf("ingest: exit %d, want 0 and one line not understood: %s", status, stderr)
+	if status != 0 || !strings.Contains(stderr, "3 Postfix/Exim lines not understood") || !strings.Contains(stderr, "2 of them carry no time or host (journalctl -o cat?)") {
+		t.Errorf("ingest: exit %d, want 0 and three lines not understood: %s", status, stderr)
 	}
 	stdout, _, _ := mailbounce(t, "parse", "--unknown", log)
-	if want := "28.11.2026 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: removed\n"; stdout != want {
+	if want := "28.11.2026 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: removed\n" +
+		"4Xkp2N0KJjz9sR9: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n" +
+		"1pXyZ1-0001Ab-Cd => a@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1]\n"; stdout != want {
 		t.Errorf("parse --unknown printed %q, want %q", stdout, want)
 	}
 }

@@ -327,7 +327,37 @@ func levelPrefix(s string) int {
 // which names Postfix or Exim: likely a log format to learn, worth showing
 // among the lines not understood, rather than another program's line.
 func UnknownEnvelope(ev *Event, line string) bool {
-	return ev.MTA == MTAUnknown && ev.Program == "" && (strings.Contains(line, "postfix") || strings.Contains(line, "exim"))
+	return ev.MTA == MTAUnknown && ev.Program == "" &&
+		(strings.Contains(line, "postfix") || strings.Contains(line, "exim") || BareMessage(line))
+}
+
+// BareMessage tells a Postfix or Exim message with no envelope at all, as
+// journalctl -o cat writes it ("4Xkp2N0KJjz9sR9: to=<a@example.com>, ...",
+// "1pXyZ1-0001Ab-Cd => a@example.com ..."): with no time it cannot be
+// stored, but it is not another program's line.
+func BareMessage(line string) bool {
+	i := 0
+	for i < len(line) && i <= 24 && (isDigit(line[i]) || line[i] >= 'A' && line[i] <= 'Z' || line[i] >= 'a' && line[i] <= 'z' || line[i] == '-') {
+		i++
+	}
+	if i < 6 || i >= len(line) {
+		return false
+	}
+	rest := line[i:]
+	if strings.Count(line[:i], "-") == 2 {
+		for _, flag := range []string{" <= ", " => ", " -> ", " ** ", " == ", " *> ", " Completed"} {
+			if strings.HasPrefix(rest, flag) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range []string{": to=<", ": from=<", ": removed", ": client=", ": message-id=", ": reject: ", ": uid="} {
+		if strings.HasPrefix(rest, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // containerPrefix takes off what container tools write before the lines
