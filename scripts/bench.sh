@@ -8,6 +8,13 @@
 #   BENCH_DIR=/var/tmp/mb scripts/bench.sh postfix   # only one MTA (default /var/tmp/mailbounce-bench)
 #   PFLOGSUMM=1 scripts/bench.sh postfix             # also time pflogsumm
 #   EXIMSTATS=/path/to/eximstats scripts/bench.sh exim  # also time eximstats
+#   FLOOR=1 scripts/bench.sh postfix                 # also time SQLite alone writing the same rows
+#
+# FLOOR=1 copies the rows ingest stored (attempts, messages, rejects) into
+# a new database with no index, in one transaction, with the sqlite3 shell
+# (INSERT ... SELECT: no parsing, no binding, no index): the least time
+# SQLite itself takes to write them on this machine, the floor under any
+# ingest that stores every attempt.
 #
 # eximstats is a Perl script in Debian's exim4-base; to run it without
 # installing an MTA: apt-get download exim4-base && dpkg-deb -x exim4-base_*.deb
@@ -120,6 +127,23 @@ for mta in $MTAS; do
 		rm -f "$db" "$db-wal" "$db-shm"
 		measure "ingest" "$bytes" "$lines" -- "$MB" ingest --db "$db" "$log"
 		echo "database: $(du -h "$db" | cut -f1)"
+		if [ -n "${FLOOR:-}" ]; then
+			if ! command -v sqlite3 >/dev/null; then
+				echo "bench: FLOOR=1 needs the sqlite3 shell (apt-get install sqlite3); skipping" >&2
+			else
+				floor="$BENCH_DIR/floor.db"
+				rm -f "$floor" "$floor-wal" "$floor-shm"
+				sqlite3 "$floor" "PRAGMA journal_mode=WAL; ATTACH '$db' AS src;
+					CREATE TABLE d AS SELECT * FROM src.deliveries WHERE 0;
+					CREATE TABLE m AS SELECT * FROM src.messages WHERE 0;
+					CREATE TABLE r AS SELECT * FROM src.rejects WHERE 0;" >/dev/null
+				measure "SQLite floor (rows)" "$bytes" "$lines" -- sqlite3 "$floor" "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; ATTACH '$db' AS src;
+					BEGIN; INSERT INTO d SELECT * FROM src.deliveries; INSERT INTO m SELECT * FROM src.messages;
+					INSERT INTO r SELECT * FROM src.rejects; COMMIT;"
+				echo "  ($(sqlite3 "$db" 'SELECT (SELECT count(*) FROM deliveries) + (SELECT count(*) FROM messages) + (SELECT count(*) FROM rejects)') rows; the MB/s is of the log they came from)"
+				rm -f "$floor" "$floor-wal" "$floor-shm"
+			fi
+		fi
 
 		report="$BENCH_DIR/report-$mta.json"
 		measure "report --format json" 0 0 -- sh -c '"$1" report --db "$2" --format json >"$3"' sh "$MB" "$db" "$report"
