@@ -495,6 +495,16 @@ func TestRealForms(t *testing.T) {
 					t.Errorf("host %q sender %q time %v", ev.Host, ev.Sender, ev.Time)
 				}
 			}},
+		// A real Postfix 3.7 (this project's scripts/mta run with
+		// header_checks REJECT): a message submitted with sendmail is
+		// bounced by cleanup, a status=bounced line per recipient; its
+		// "reject:" refused no client.
+		{"cleanup reject from local", "Nov 29 13:59:00 postfix postfix/cleanup[11220]: 4jcpfX1qQRz5kg6: reject: header Subject: mailbounce test message h2 from local; from=<dsnbox+h2@bounces.example> to=<ok-h2-2@nouser.example>: 5.7.1 no thanks",
+			KindOther, Postfix, OutcomeNone, "4jcpfX1qQRz5kg6", "ok-h2-2@nouser.example", nil},
+		{"cleanup bounce after a reject from local", "Nov 29 13:59:00 postfix postfix/cleanup[11220]: 4jcpfX1qQRz5kg6: to=<ok-h2-1@ok.example>, relay=none, delay=0.01, delays=0.01/0/0/0, dsn=5.7.1, status=bounced (no thanks)",
+			KindDelivery, Postfix, Bounced, "4jcpfX1qQRz5kg6", "ok-h2-1@ok.example", nil},
+		{"cleanup reject from a client", "Nov 29 13:59:00 postfix postfix/cleanup[11220]: 4jcpfX1qQRz5kg7: reject: header Subject: mailbounce test message h3 from localhost[127.0.0.1]; from=<dsnbox+h3@bounces.example> to=<ok-h3-2@nouser.example> proto=ESMTP helo=<localhost>: 5.7.1 no thanks",
+			KindReject, Postfix, Rejected, "4jcpfX1qQRz5kg7", "ok-h3-2@nouser.example", nil},
 		{"exim SRS", `2021-05-04 13:37:00 +0100 1hEsVV-006q9f-M2 => mail@example.net <foo@example.org> SRS=<SRS0=MQyYEB=SO=example.org=foo@example.org> R=tls_lookuphost T=tls_remote_smtp H=mail.example.com [192.0.2.1] X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes A=fixed_cram K C="250- 1319 byte chunk, total 1319\n250 OK id=1hEsVX-0004tM-38"`,
 			KindDelivery, Exim, Delivered, "1hEsVV-006q9f-M2", "mail@example.net", func(t *testing.T, ev Event) {
 				if ev.Router != "tls_lookuphost" || ev.Relay.Addr != "192.0.2.1" || ev.Reply.Code != 250 || ev.Reply.RemoteID != "1hEsVX-0004tM-38" {

@@ -446,6 +446,14 @@ func parsePostfixReject(ev *Event, s string) {
 	}
 	ev.Reply = ParseReply(reply)
 	ev.Reason = Classify(ev.Reply.Code, ev.Reply.Enhanced, ev.Reply.Raw)
+	if ev.Service == "cleanup" && ev.Client.Raw == "local" {
+		// A message submitted with sendmail (pickup, "from local") has
+		// no client to refuse: cleanup bounces it instead, with a
+		// "to=<...>, relay=none, ... status=bounced" line per recipient,
+		// which count. The refusal names only the last recipient.
+		ev.Kind = KindOther
+		ev.Outcome = OutcomeNone
+	}
 }
 
 // angleField reads "<value>" followed by ", " or " " or the end, and
