@@ -146,6 +146,12 @@ type msgState struct {
 	// final attempt or a hop: a deferral after that is an attempt of a
 	// recipient decided already.
 	decidedAt map[string]time.Time
+	// attempted: this run saw an attempt of the message (any outcome).
+	attempted bool
+	// receivedFor is Exim's list of the recipients on its arrival line
+	// (log_selector +received_recipients), for a message given up on
+	// before any attempt: the recipients nothing else names.
+	receivedFor string
 	// loaded: the message was found in the database (an earlier run or
 	// batch), so pending holds only what this run saw.
 	loaded   bool
@@ -330,6 +336,9 @@ func (c *Collator) arrival(ev *parse.Event) error {
 		st.dirty = true
 	}
 	m.LastSeen = ev.Time
+	if ev.ReceivedFor != "" && st.receivedFor == "" && len(ev.ReceivedFor) <= maxReceivedFor {
+		st.receivedFor = strings.Clone(ev.ReceivedFor)
+	}
 	if ev.RequeuedFrom != "" && ev.MTA == parse.Postfix {
 		if err := c.requeued(ev, st); err != nil {
 			return err
@@ -486,6 +495,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	if err != nil {
 		return err
 	}
+	st.attempted = true
 	out := ev.Outcome
 	if out == parse.Delivered && ev.NextQueueID != "" {
 		// The next hop queued the message under an ID that this host has
@@ -702,9 +712,37 @@ func (c *Collator) expired(ev *parse.Event) error {
 			c.Stats.Expired++
 		}
 	}
+	if len(pending) == 0 && !st.attempted && !st.loaded && st.receivedFor != "" {
+		// Given up on before any attempt (a system filter's "fail", a
+		// message frozen on arrival until timeout_frozen_after): no line
+		// names its recipients but the arrival's list.
+		for _, rcpt := range strings.Fields(st.receivedFor) {
+			d := store.Delivery{
+				MessageRef: st.row.ID, Host: c.host(ev), Time: ev.Time, Recipient: rcpt,
+				Reply: ev.Reply.Raw, Outcome: out.String(), Final: true,
+				SenderDomain: senderDomain(&st.row), Delay: -1, Reason: "expired",
+			}
+			if out == parse.Bounced {
+				d.Reason = parse.ReasonOther.String()
+			}
+			if _, err := c.sink.AddDelivery(d); err != nil {
+				return err
+			}
+			c.Stats.Deliveries++
+			if out == parse.Expired {
+				c.Stats.Expired++
+			}
+		}
+		st.attempted = true
+	}
 	st.pending = nil
 	return nil
 }
+
+// maxReceivedFor bounds the recipient list kept of an Exim arrival line:
+// a mailing list's thousands are rarely given up on before any attempt,
+// and memory holds one per message in flight.
+const maxReceivedFor = 4096
 
 // removed: the message left the queue. Its state goes; a later line with
 // the same Postfix queue ID is a new message.

@@ -582,3 +582,25 @@ func TestEximCancelled(t *testing.T) {
 		})
 	}
 }
+
+// A real Exim 4.96 (log_selector +received_recipients, a system filter that
+// fails one message and freezes another until timeout_frozen_after): a
+// message given up on before any attempt names its recipients only on its
+// arrival line; they bounced, or expired.
+func TestEximCancelledBeforeAttempt(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `2026-11-29 14:02:57 1xXfUX-00071r-3D <= dsnbox+r0014@bounces.example U=root P=local S=1286 id=r0014.1795960977@mailbounce.test for ffail-r0014-1@ok.example ok-r0014-2@corp.example ok-r0014-3@lmtp.example
+2026-11-29 14:02:58 1xXfUY-00071t-1M <= dsnbox+r0016@bounces.example U=root P=local S=1253 id=r0016.1795960978@mailbounce.test for ffreeze-r0016-1@ok.example ok-r0016-2@corp.example
+2026-11-29 14:03:09 1xXfUX-00071r-3D cancelled by system filter: blocked by policy
+2026-11-29 14:03:09 1xXfUX-00071r-3D Completed QT=11s
+2026-11-29 14:03:10 1xXfUY-00071t-1M Frozen by the system filter: held for review
+2026-11-29 14:06:10 1xXfUY-00071t-1M cancelled by timeout_frozen_after
+2026-11-29 14:06:10 1xXfUY-00071t-1M Completed QT=3m12s`)
+	got := query(t, db, `SELECT group_concat(domain || ' ' || recipients || ' ' || bounced || ' ' || expired, ', ') FROM (SELECT * FROM v_domain_summary ORDER BY domain)`)
+	if want := "corp.example 2 1 1, lmtp.example 1 1 0, ok.example 2 1 1"; got != want {
+		t.Errorf("v_domain_summary %q, want %q", got, want)
+	}
+	if err := db.VerifyRollup(context.Background()); err != nil {
+		t.Error(err)
+	}
+}

@@ -129,6 +129,9 @@ type Event struct {
 	// RequeuedFrom is Postfix pickup's orig_id=: the queue ID of the message
 	// that postsuper -r requeued as this one.
 	RequeuedFrom string
+	// ReceivedFor is what Exim's log_selector +received_recipients puts at
+	// the end of an arrival line: its recipients, separated by spaces.
+	ReceivedFor string
 
 	// Rejects (KindReject).
 	RejectStage string // RCPT, DATA, END-OF-MESSAGE, CONNECT, ...

@@ -343,13 +343,14 @@ func eximDuration(s string) (float64, bool) {
 
 // trimReceivedRecipients takes off the " for rcpt1 rcpt2" that Exim puts at
 // the end of an arrival line with log_selector +received_recipients, which
-// would otherwise run on into the last field's value (id=, the Message-ID).
-func trimReceivedRecipients(s string) string {
+// would otherwise run on into the last field's value (id=, the Message-ID),
+// and returns it apart.
+func trimReceivedRecipients(s string) (rest, rcpts string) {
 	i := strings.LastIndex(s, " for ")
 	if i < 0 || strings.ContainsAny(s[i+len(" for "):], "=\"[]()") {
-		return s
+		return s, ""
 	}
-	return s[:i]
+	return s[:i], s[i+len(" for "):]
 }
 
 // parseEximArrival reads "sender H=... P=esmtp S=1234 id=msgid ...".
@@ -366,7 +367,7 @@ func parseEximArrival(ev *Event, s string) {
 		sender = ""
 	}
 	ev.Sender = sender
-	s = trimReceivedRecipients(s)
+	s, ev.ReceivedFor = trimReceivedRecipients(s)
 	eximFields(s, func(k, v string) {
 		switch k {
 		case "H":
