@@ -39,6 +39,8 @@ type Sink interface {
 	PendingRecipients(messageRef int64) ([]store.Delivery, error)
 	// MarkHop turns a stored delivery into a hop to message nextRef.
 	MarkHop(deliveryID, fromRef, nextRef int64, nextQueueID string) error
+	// UnmarkFinal makes a stored final attempt one that decided nothing.
+	UnmarkFinal(deliveryID int64) error
 	// RecentPipeState returns the pipe deliveries and pickup messages an
 	// earlier run left unmatched, of the last window.
 	RecentPipeState(window time.Duration) ([]store.PipeSent, []store.Injection, error)
@@ -140,7 +142,7 @@ type msgState struct {
 	// fate a final attempt decided: a second final line for one of them (an
 	// Exim archive copy through an unseen router, a line logged twice) is
 	// an attempt, not a second recipient.
-	decided map[string]struct{}
+	decided map[string]decision
 	// decidedAt holds when each recipient (address only, as the rollups
 	// and their rebuild from the rows see it) was first decided by a
 	// final attempt or a hop: a deferral after that is an attempt of a
@@ -156,6 +158,18 @@ type msgState struct {
 	// batch), so pending holds only what this run saw.
 	loaded   bool
 	lastSeen time.Time
+}
+
+// decision is the attempt that decided a recipient.
+type decision struct {
+	id int64 // the delivery row; 0 until stored
+	// copy: an Exim delivery to a local name (a mailbox, a file), which a
+	// later line of the address itself overrides: that delivery was a
+	// copy through an unseen router (an archive), since any other
+	// router's delivery ends the address's routing. A later line of
+	// another local name (a .forward's pipe failing beside the mailbox)
+	// does not.
+	copy bool
 }
 
 // markDecided records when a recipient was first decided.
@@ -519,6 +533,8 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		}
 	}
 	d := c.row(ev, st, out)
+	var decidedKey string // set when d decides its recipient
+	var decidedCopy bool
 	if inj.ref != 0 {
 		d.NextMessageRef, d.NextQueueID = inj.ref, strings.Clone(inj.qid)
 	}
@@ -542,19 +558,44 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		delete(st.pending, d.Recipient)
 		st.markDecided(d.Recipient, d.Time)
 		k := d.Recipient + "\x00" + d.OrigRecipient
-		if _, dup := st.decided[k]; dup {
-			break
+		copyLine := ev.MTA == parse.Exim && out == parse.Delivered && ev.LocalName
+		if prev, dup := st.decided[k]; dup {
+			if !prev.copy || ev.LocalName || prev.id == 0 {
+				break
+			}
+			// The unseen router's copy came first; this route decides.
+			// The rollups take the copy's part out under the message's
+			// sender domain: the message row must be there.
+			if err := c.flush(st); err != nil {
+				return err
+			}
+			if err := c.sink.UnmarkFinal(prev.id); err != nil {
+				return err
+			}
 		}
 		if st.decided == nil {
-			st.decided = make(map[string]struct{})
+			st.decided = make(map[string]decision)
 		}
-		st.decided[k] = struct{}{}
+		decidedKey, decidedCopy = k, copyLine
+		st.decided[k] = decision{copy: copyLine}
 		d.Final = true
 	case parse.Deferred:
+		if k := d.Recipient + "\x00" + d.OrigRecipient; st.decided[k].copy && st.decided[k].id != 0 && !ev.LocalName {
+			// The real route of an address an unseen router copied:
+			// waiting again, as if the copy had not been.
+			if err := c.flush(st); err != nil {
+				return err
+			}
+			if err := c.sink.UnmarkFinal(st.decided[k].id); err != nil {
+				return err
+			}
+			delete(st.decided, k)
+			delete(st.decidedAt, d.Recipient)
+		}
 		if at, ok := st.decidedAt[d.Recipient]; ok {
-			// Another route of a recipient decided already (an Exim
-			// archive copy delivered first): an attempt, not a recipient
-			// waiting.
+			// A recipient decided already (a line written twice, a
+			// deferral logged after the delivery): an attempt, not a
+			// recipient waiting.
 			d.DecidedAt = at
 			break
 		}
@@ -602,6 +643,9 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	st.row.LastSeen = ev.Time
 	c.Stats.Deliveries++
 	id, err := c.sink.AddDelivery(d)
+	if err == nil && decidedKey != "" {
+		st.decided[decidedKey] = decision{id: id, copy: decidedCopy}
+	}
 	if err == nil && pipe {
 		c.maybeSweepMIDs()
 		key := midKey{st.row.Host, st.row.MessageID}

@@ -604,3 +604,37 @@ func TestEximCancelledBeforeAttempt(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A real Exim 4.96 with an unseen router that archives every address to a
+// file before the real route: the copy's "=>" comes first, and the remote
+// server's 5xx after it decides, or its 4xx leaves the address waiting (the
+// last two messages: Exim's testsuite 0374 and 4111 in short). A line
+// written twice stays one recipient.
+func TestEximUnseenCopy(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `2026-11-29 14:02:57 1xXfUX-00071l-0R <= dsnbox+r0010@bounces.example U=root P=local S=1298 id=r0010.1795960977@mailbounce.test for unknown-r0010-1@nouser.example ok-r0010-2@nouser.example spam-r0010-3@mixed.example ok-r0010-4@mixed.example
+2026-11-29 14:03:10 1xXfUX-00071l-0R => unknown-r0010-1 <unknown-r0010-1@nouser.example> R=archive T=archive_file S=1402 DT=0s
+2026-11-29 14:03:10 1xXfUX-00071l-0R => ok-r0010-2 <ok-r0010-2@nouser.example> R=archive T=archive_file S=1397 DT=0s
+2026-11-29 14:03:10 1xXfUX-00071l-0R => ok-r0010-2 <ok-r0010-2@nouser.example> R=archive T=archive_file S=1397 DT=0s
+2026-11-29 14:03:10 1xXfUX-00071l-0R ** unknown-r0010-1@nouser.example R=sink T=sink_main H=127.0.0.1 [127.0.0.1]:2701: SMTP error from remote mail server after RCPT TO:<unknown-r0010-1@nouser.example>: 550 5.1.1 <unknown-r0010-1@nouser.example>: Recipient address rejected: User unknown in virtual mailbox table DT=0s
+2026-11-29 14:03:10 1xXfUX-00071l-0R Completed QT=12s
+2026-11-29 14:04:00 1xXfUY-00071l-0S <= s@bounces.example U=root P=local S=1298
+2026-11-29 14:04:01 1xXfUY-00071l-0S => c1 <c1@later.example> R=archive T=archive_file S=1402 DT=0s
+2026-11-29 14:04:01 1xXfUY-00071l-0S == c1@later.example R=sink T=sink_main defer (-44) H=127.0.0.1 [127.0.0.1]:2701: SMTP error from remote mail server after RCPT TO:<c1@later.example>: 450 4.2.0 try later
+2026-11-29 14:05:00 1xXfUZ-00071l-0T <= s@bounces.example U=root P=local S=1298
+2026-11-29 14:05:01 1xXfUZ-00071l-0T => userx <page+userx@pager.example> R=localuser T=local_delivery
+2026-11-29 14:05:01 1xXfUZ-00071l-0T ** |callpager <page+userx@pager.example> R=userforward T=address_pipe : "callpager" command not found for address_pipe transport
+2026-11-29 14:05:01 1xXfUZ-00071l-0T Completed`)
+	// later.example's address is waiting after the copy; a .forward's
+	// pipe that failed beside the mailbox leaves pager.example delivered.
+	got := query(t, db, `SELECT group_concat(domain || ' ' || recipients || ' ' || delivered || ' ' || bounced || ' ' || deferred_recipients, ', ') FROM (SELECT * FROM v_domain_summary ORDER BY domain)`)
+	if want := "later.example 1 0 0 1, nouser.example 2 1 1 0, pager.example 1 1 0 0"; got != want {
+		t.Errorf("v_domain_summary %q, want %q (recipients delivered bounced deferred_recipients)", got, want)
+	}
+	if got := query(t, db, `SELECT group_concat(outcome || final, ' ') FROM (SELECT outcome, final FROM deliveries ORDER BY id)`); got != "delivered0 delivered1 delivered0 bounced1 delivered0 deferred0 delivered1 bounced0" {
+		t.Errorf("outcome and final of the rows: %q", got)
+	}
+	if err := db.VerifyRollup(context.Background()); err != nil {
+		t.Error(err)
+	}
+}

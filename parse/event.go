@@ -112,7 +112,11 @@ type Event struct {
 	NextQueueID   string  // the queue ID that a hop, forward or bounce created
 	Router        string  // Exim R=
 	Transport     string  // Exim T=
-	Reason        Reason  // why it failed, for Deferred, Bounced, Expired and Rejected
+	// LocalName: an Exim delivery line named a local user, a "|pipe" or a
+	// "/file" (a child of the address in brackets, the Recipient), not
+	// the address itself.
+	LocalName bool
+	Reason    Reason // why it failed, for Deferred, Bounced, Expired and Rejected
 
 	// Arrivals (KindArrival), clients, message IDs.
 	Sender    string // from= or Exim's sender; "" for the null sender <>

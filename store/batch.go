@@ -752,6 +752,22 @@ func (b *Batch) MarkFinal(deliveryID int64) error {
 	})
 }
 
+// UnmarkFinal records that a stored attempt did not decide its recipient's
+// fate after all: a later line of the same recipient does (an Exim copy
+// through an unseen router, delivered before the real route failed).
+func (b *Batch) UnmarkFinal(deliveryID int64) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	return b.restate("unmark delivery final", deliveryID, "final = 1", func() error {
+		if err := b.drain(); err != nil {
+			return err
+		}
+		_, err := b.txn().ExecContext(b.ctx, `UPDATE deliveries SET final = 0 WHERE id = ?`, deliveryID)
+		return err
+	})
+}
+
 // MarkHop turns a stored delivery into a hop to the message it became on
 // this host, for callers that learn it only from a later line (a pipe to a
 // content filter that submits the message again, logged before the new
