@@ -538,6 +538,27 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	if inj.ref != 0 {
 		d.NextMessageRef, d.NextQueueID = inj.ref, strings.Clone(inj.qid)
 	}
+	if ev.MTA == parse.Exim && d.OrigRecipient == "" && out != parse.Deferred && out != parse.Hop {
+		if _, ok := st.pending[d.Recipient]; !ok {
+			// "** user+tag@example.org: retry timeout exceeded" names the
+			// address that was sent to; its deferrals named what a router
+			// made of it ("== user@example.org <user+tag@example.org>"):
+			// one recipient, decided here.
+			var child *store.Delivery
+			for _, p := range st.pending {
+				if p.OrigRecipient == d.Recipient {
+					if child != nil {
+						child = nil
+						break
+					}
+					child = p
+				}
+			}
+			if child != nil {
+				d.Recipient, d.OrigRecipient = child.Recipient, child.OrigRecipient
+			}
+		}
+	}
 	if out == parse.Expired {
 		// Exim's "retry timeout exceeded" says only that it gave up; the
 		// recipient's last deferral says why, as for Postfix's expiries.

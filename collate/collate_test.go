@@ -638,3 +638,25 @@ func TestEximUnseenCopy(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A real Exim 4.96 with local_part_suffix: the deferrals name the mailbox
+// and, in brackets, the address sent to; the give-up names that address
+// only. One recipient, expired.
+func TestEximExpiryOfRoutedAddress(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `2026-11-29 14:21:45 1xXfmj-0002YI-2n <= dsnbox+x0013@bounces.example U=root P=local S=3819 id=x0013.1795962105@mailbounce.test
+2026-11-29 14:21:57 1xXfmj-0002YI-2n == mbtest@local.example <mbtest+x0013-9@local.example> R=quota_user T=quota_delivery defer (-22) DT=0s: mailbox is full (MTA-imposed quota exceeded while writing to /var/tmp/mb-q2/work/quota/mail/mbtest)
+2026-11-29 14:22:29 1xXfmj-0002YI-2n == mbtest@local.example <mbtest+x0013-9@local.example> R=quota_user T=quota_delivery defer (-22) DT=0s: mailbox is full (MTA-imposed quota exceeded while writing to /var/tmp/mb-q2/work/quota/mail/mbtest)
+2026-11-29 14:23:06 1xXfmj-0002YI-2n ** mbtest+x0013-9@local.example: retry timeout exceeded
+2026-11-29 14:23:06 1xXfmj-0002YI-2n Completed QT=1m20s`)
+	got := query(t, db, `SELECT recipients || ' ' || expired || ' ' || deferrals || ' ' || deferred_recipients FROM v_domain_summary`)
+	if want := "1 1 2 1"; got != want {
+		t.Errorf("v_domain_summary %q, want %q (recipients expired deferrals deferred_recipients)", got, want)
+	}
+	if got := query(t, db, `SELECT reason FROM deliveries WHERE final = 1`); got != "mailbox_full" {
+		t.Errorf("the expiry's reason %q, want the deferrals' mailbox_full", got)
+	}
+	if err := db.VerifyRollup(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
