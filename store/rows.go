@@ -1,6 +1,7 @@
 package store
 
 import (
+	"golang.org/x/net/idna"
 	"strings"
 	"time"
 )
@@ -157,7 +158,20 @@ func AddressDomain(addr string) string {
 	if i < 0 || i == len(addr)-1 {
 		return ""
 	}
-	return lowerASCII(addr[i+1:])
+	d := lowerASCII(addr[i+1:])
+	if strings.Contains(d, "xn--") {
+		// An internationalised domain written as its ASCII form (an
+		// A-label, as most clients send it) is the same domain as its
+		// Unicode form (as SMTPUTF8 clients send it): one name for both.
+		// Only a name that converts back to itself: the lenient
+		// conversion would make "xn--.example" ".example".
+		if u, err := idna.ToUnicode(d); err == nil && u != d {
+			if back, err := idna.ToASCII(u); err == nil && back == d {
+				d = u
+			}
+		}
+	}
+	return d
 }
 
 // lowerASCII avoids strings.ToLower's allocation in the common case of a

@@ -342,3 +342,22 @@ func TestDeferIndexes(t *testing.T) {
 		t.Errorf("StoredDeliveries: %d, %v; want 2", n, err)
 	}
 }
+
+// An internationalised domain is one domain whether a client wrote its
+// Unicode form or its ASCII form (a real Postfix 3.7 with
+// smtputf8_enable=yes logged both, as submitted).
+func TestAddressDomainIDN(t *testing.T) {
+	for in, want := range map[string]string{
+		"ok-g1-1@exämple.example":        "exämple.example",
+		"ok-g3-1@xn--exmple-cua.example": "exämple.example",
+		"ok-g3-2@XN--EXMPLE-CUA.Example": "exämple.example",
+		"ok-g3-3@Exämple.Example":        "exämple.example",
+		"a@Example.ORG":                  "example.org",
+		"a@xn--.example":                 "xn--.example", // not valid punycode: kept
+		"no-domain":                      "",
+	} {
+		if got := AddressDomain(in); got != want {
+			t.Errorf("AddressDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
