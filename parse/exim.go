@@ -487,6 +487,13 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 			}
 		}
 	}
+	if parent == "system-filter" {
+		// "=> /var/mail/archive <system-filter> T=address_file": a copy
+		// the system filter made ("unseen save", "unseen deliver"), not a
+		// recipient of the message.
+		ev.Kind, ev.Outcome, ev.Status = KindOther, OutcomeNone, ""
+		return
+	}
 	if strings.HasPrefix(addr, ">") {
 		// "=> >sender@example.com <user@example.org> T=address_reply": an
 		// autoreply (vacation), which Exim sends as a message of its own,

@@ -179,9 +179,10 @@ func wantDelivery(line string) bool {
 		switch w {
 		case "=>", "->", "*>", "**", "==":
 			// "=> blackhole (DATA ACL discarded recipients)" names none;
-			// "=> >a@b <c@d>" is an autoreply, a message of its own.
+			// "=> >a@b <c@d>" is an autoreply, a message of its own;
+			// "=> x <system-filter>" a copy the system filter made.
 			if strings.Contains(line, "=> blackhole (") && strings.HasSuffix(line, "discarded recipients)") ||
-				i+1 < len(f) && strings.HasPrefix(f[i+1], ">") {
+				i+1 < len(f) && strings.HasPrefix(f[i+1], ">") || i+2 < len(f) && f[i+2] == "<system-filter>" {
 				return false
 			}
 			// Exim's "retry time not reached" deferrals are not attempts:

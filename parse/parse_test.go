@@ -505,6 +505,12 @@ func TestRealForms(t *testing.T) {
 			KindDelivery, Postfix, Bounced, "4jcpfX1qQRz5kg6", "ok-h2-1@ok.example", nil},
 		{"cleanup reject from a client", "Nov 29 13:59:00 postfix postfix/cleanup[11220]: 4jcpfX1qQRz5kg7: reject: header Subject: mailbounce test message h3 from localhost[127.0.0.1]; from=<dsnbox+h3@bounces.example> to=<ok-h3-2@nouser.example> proto=ESMTP helo=<localhost>: 5.7.1 no thanks",
 			KindReject, Postfix, Rejected, "4jcpfX1qQRz5kg7", "ok-h3-2@nouser.example", nil},
+		// A real Exim 4.96 whose system filter saves a copy of every
+		// message: not a recipient.
+		{"exim system filter save", "2026-11-29 14:35:15 1xXfze-0004iB-1Q => /var/tmp/mb-q2/work/sfsave/mail/sfarchive <system-filter> T=address_file S=3527 DT=0s",
+			KindOther, Exim, OutcomeNone, "1xXfze-0004iB-1Q", "", nil},
+		{"exim system filter deliver", "2026-11-29 14:35:23 1xXfzd-0004g4-0U => archive <system-filter> R=archive_user T=archive_file S=4275 DT=0s",
+			KindOther, Exim, OutcomeNone, "1xXfzd-0004g4-0U", "", nil},
 		{"exim SRS", `2021-05-04 13:37:00 +0100 1hEsVV-006q9f-M2 => mail@example.net <foo@example.org> SRS=<SRS0=MQyYEB=SO=example.org=foo@example.org> R=tls_lookuphost T=tls_remote_smtp H=mail.example.com [192.0.2.1] X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes A=fixed_cram K C="250- 1319 byte chunk, total 1319\n250 OK id=1hEsVX-0004tM-38"`,
 			KindDelivery, Exim, Delivered, "1hEsVV-006q9f-M2", "mail@example.net", func(t *testing.T, ev Event) {
 				if ev.Router != "tls_lookuphost" || ev.Relay.Addr != "192.0.2.1" || ev.Reply.Code != 250 || ev.Reply.RemoteID != "1hEsVX-0004tM-38" {
