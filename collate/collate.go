@@ -14,6 +14,8 @@
 package collate
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +78,12 @@ type Collator struct {
 	now   time.Time // the latest event time seen
 	sweep time.Time // when idle states were last swept
 	Stats Stats
+
+	// eximRejects holds, per host and process, the last rejection that
+	// Exim wrote through syslog, which by default (syslog_duplication)
+	// writes each one twice: its main log's line and its reject log's.
+	eximRejects map[hostPID]eximReject
+	rejectSeed  maphash.Seed
 
 	// A pipe to a content filter that submits the message again
 	// (spamassassin's "spamc ... | sendmail"): the pipe's "sent" and the
@@ -892,7 +900,57 @@ func (c *Collator) bounceNotice(ev *parse.Event) error {
 	return nil
 }
 
+type hostPID struct {
+	host string
+	pid  int
+}
+
+type eximReject struct {
+	sum  uint64 // of the line's fields
+	pair bool   // it was the second of a pair: the next one is new
+}
+
+// eximCopy tells the reject log's copy of the rejection before it: Exim
+// logging to syslog with syslog_duplication (the default) writes both its
+// main log's line and its reject log's, identical (the reject log's first
+// piece, "[1\N] ...", when it adds header lines), one after the other, to
+// the millisecond with log_selector +millisec. The first of two identical
+// lines counts; a third counts again.
+func (c *Collator) eximCopy(ev *parse.Event) bool {
+	if ev.MTA != parse.Exim || ev.Host == "" || ev.PID == 0 {
+		return false // not through syslog, or no process to tell runs apart
+	}
+	if c.eximRejects == nil || len(c.eximRejects) > 4096 {
+		c.eximRejects = make(map[hostPID]eximReject)
+		c.rejectSeed = maphash.MakeSeed()
+	}
+	var h maphash.Hash
+	h.SetSeed(c.rejectSeed)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(ev.Time.UnixNano()))
+	h.Write(b[:])
+	for _, f := range []string{ev.QueueID, ev.RejectStage, ev.Client.Raw, ev.Sender, ev.Recipient, ev.Reply.Raw} {
+		h.WriteString(f)
+		h.WriteByte(0)
+	}
+	k := hostPID{ev.Host, ev.PID}
+	last, seen := c.eximRejects[k]
+	sum := h.Sum64()
+	if seen && last.sum == sum && !last.pair {
+		c.eximRejects[k] = eximReject{sum, true}
+		return true
+	}
+	if !seen {
+		k.host = strings.Clone(k.host)
+	}
+	c.eximRejects[k] = eximReject{sum: sum}
+	return false
+}
+
 func (c *Collator) reject(ev *parse.Event) error {
+	if c.eximCopy(ev) {
+		return nil
+	}
 	r := store.Reject{
 		Host:      c.host(ev),
 		Time:      ev.Time,

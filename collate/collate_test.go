@@ -660,3 +660,22 @@ func TestEximExpiryOfRoutedAddress(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A real Exim 4.96 logging to syslog with syslog_duplication (the default):
+// each rejection is written twice, its main log's line and its reject
+// log's (after DATA, the reject log's comes in numbered pieces, its header
+// lines after the first). Each counts once; a third identical line (the
+// client tried again) is a rejection of its own.
+func TestEximSyslogDuplication(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `Nov 29 14:13:51 vm exim[5866]: 2026-11-29 14:13:51.990 [5866] H=(localhost) [127.0.0.1]:41652 I=[127.0.0.1]:2725 F=<dsnbox+s0001@bounces.example> rejected RCPT <aclreject-s0001-9@ok.example>: recipient blocked by local policy
+Nov 29 14:13:51 vm exim[5866]: 2026-11-29 14:13:51.990 [5866] H=(localhost) [127.0.0.1]:41652 I=[127.0.0.1]:2725 F=<dsnbox+s0001@bounces.example> rejected RCPT <aclreject-s0001-9@ok.example>: recipient blocked by local policy
+Nov 29 14:13:51 vm exim[5866]: 2026-11-29 14:13:51.990 [5866] H=(localhost) [127.0.0.1]:41652 I=[127.0.0.1]:2725 F=<dsnbox+s0001@bounces.example> rejected RCPT <aclreject-s0001-9@ok.example>: recipient blocked by local policy
+Nov 29 14:13:52 vm exim[5873]: 2026-11-29 14:13:52.615 [5873] 1xXff6-0001Wj-1y H=(localhost) [127.0.0.1]:41678 I=[127.0.0.1]:2725 F=<dsnbox+s0003@bounces.example> rejected after DATA: message content rejected
+Nov 29 14:13:52 vm exim[5873]: [1\23] 2026-11-29 14:13:52.615 [5873] 1xXff6-0001Wj-1y H=(localhost) [127.0.0.1]:41678 I=[127.0.0.1]:2725 F=<dsnbox+s0003@bounces.example> rejected after DATA: message content rejected
+Nov 29 14:13:52 vm exim[5873]: [2\23] Envelope-from: <dsnbox+s0003@bounces.example>
+Nov 29 14:13:52 vm exim[5873]: [3\23] Envelope-to: <ok-s0003-1@yahoo-mail.example>`)
+	if got := query(t, db, `SELECT count(*) FROM rejects`); got != "3" {
+		t.Errorf("%s rejects, want 3 (two RCPT, one after DATA)", got)
+	}
+}

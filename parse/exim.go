@@ -10,6 +10,21 @@ import (
 // "2026-11-28 07:04:05[.mmm][ +zzzz][ [pid]] [ID] rest", where the
 // timestamp may be missing when Exim logs to syslog.
 func (p *Parser) parseExim(ev *Event, s string) {
+	// Through syslog, Exim writes a message of several lines as numbered
+	// pieces, "[1\23] first line", "[2\23] next line", ...: the first is
+	// the line (a rejectlog entry: its copy of a mainlog line); the others
+	// are the header lines a rejectlog entry adds.
+	if len(s) > 6 && s[0] == '[' && isDigit(s[1]) {
+		if bs := strings.IndexByte(s, '\\'); bs > 1 && bs < 8 && isDigit(s[bs+1]) {
+			if c := strings.IndexByte(s, ']'); c > bs && c < 16 && strings.HasPrefix(s[c:], "] ") {
+				if s[1:bs] != "1" {
+					ev.Kind = KindOther
+					return
+				}
+				s = s[c+2:]
+			}
+		}
+	}
 	if len(s) >= 19 && isDigit(s[0]) && s[4] == '-' {
 		t, n, ok := p.eximStamp(s)
 		if !ok {

@@ -511,6 +511,16 @@ func TestRealForms(t *testing.T) {
 			KindOther, Exim, OutcomeNone, "1xXfze-0004iB-1Q", "", nil},
 		{"exim system filter deliver", "2026-11-29 14:35:23 1xXfzd-0004g4-0U => archive <system-filter> R=archive_user T=archive_file S=4275 DT=0s",
 			KindOther, Exim, OutcomeNone, "1xXfzd-0004g4-0U", "", nil},
+		// Exim through syslog: a reject log entry's header lines come as
+		// numbered pieces after the first.
+		{"exim syslog piece", `Nov 29 14:13:52 vm exim[5873]: [2\23] Envelope-from: <dsnbox+s0003@bounces.example>`,
+			KindOther, Exim, OutcomeNone, "", "", nil},
+		{"exim syslog first piece", `Nov 29 14:13:52 vm exim[5873]: [1\23] 2026-11-29 14:13:52.615 [5873] 1xXff6-0001Wj-1y H=(localhost) [127.0.0.1]:41678 I=[127.0.0.1]:2725 F=<dsnbox+s0003@bounces.example> rejected after DATA: message content rejected`,
+			KindReject, Exim, Rejected, "1xXff6-0001Wj-1y", "", func(t *testing.T, ev Event) {
+				if ev.PID != 5873 || ev.Time.Nanosecond() != 615e6 || ev.Sender != "dsnbox+s0003@bounces.example" {
+					t.Errorf("pid %d time %v sender %q", ev.PID, ev.Time, ev.Sender)
+				}
+			}},
 		{"exim SRS", `2021-05-04 13:37:00 +0100 1hEsVV-006q9f-M2 => mail@example.net <foo@example.org> SRS=<SRS0=MQyYEB=SO=example.org=foo@example.org> R=tls_lookuphost T=tls_remote_smtp H=mail.example.com [192.0.2.1] X=TLSv1.2:ECDHE-RSA-AES256-GCM-SHA384:256 CV=yes A=fixed_cram K C="250- 1319 byte chunk, total 1319\n250 OK id=1hEsVX-0004tM-38"`,
 			KindDelivery, Exim, Delivered, "1hEsVV-006q9f-M2", "mail@example.net", func(t *testing.T, ev Event) {
 				if ev.Router != "tls_lookuphost" || ev.Relay.Addr != "192.0.2.1" || ev.Reply.Code != 250 || ev.Reply.RemoteID != "1hEsVX-0004tM-38" {
