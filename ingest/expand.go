@@ -291,12 +291,14 @@ func olderFirst(a, b rotated) int {
 	return 0
 }
 
-// EximRejectLogs splits off the Exim reject logs (rejectlog, exim_rejectlog
-// and their rotations) that come with their main log: Exim writes the first
-// line of each rejection to both, so reading the two would count every
-// rejection twice. A reject log is left out when the main log of the same
-// directory, name and rotation (rejectlog.1.gz with mainlog.1, rejectlog
-// with mainlog) is among the inputs; given without it, it is kept.
+// EximRejectLogs splits off the Exim reject logs (rejectlog, exim_rejectlog,
+// reject.log: log_file_path's "%s" is "reject" where the main log's is
+// "main"; and their rotations) that come with their main log: Exim writes
+// the first line of each rejection to both, so reading the two would count
+// every rejection twice. A reject log is left out when the main log of the
+// same directory, name and rotation (rejectlog.1.gz with mainlog.1,
+// reject.log with main.log) is among the inputs; given without it, it is
+// kept.
 func EximRejectLogs(inputs []Input) (keep, skipped []Input) {
 	type slot struct {
 		family string // the live file's path, with "rejectlog" for "mainlog"
@@ -313,14 +315,14 @@ func EximRejectLogs(inputs []Input) (keep, skipped []Input) {
 			continue
 		}
 		r := newRotated(in)
-		if base := filepath.Base(r.family); strings.HasSuffix(base, "mainlog") {
-			mainlogs[slotOf(r, strings.TrimSuffix(base, "mainlog")+"rejectlog")] = true
+		if base := filepath.Base(r.family); strings.Contains(base, "main") {
+			mainlogs[slotOf(r, strings.Replace(base, "main", "reject", 1))] = true
 		}
 	}
 	for _, in := range inputs {
 		if !in.IsStdin() {
 			r := newRotated(in)
-			if base := filepath.Base(r.family); strings.HasSuffix(base, "rejectlog") && mainlogs[slotOf(r, base)] {
+			if base := filepath.Base(r.family); strings.Contains(base, "reject") && mainlogs[slotOf(r, base)] {
 				skipped = append(skipped, in)
 				continue
 			}

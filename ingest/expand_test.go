@@ -211,6 +211,10 @@ func TestEximRejectLogs(t *testing.T) {
 			"/var/log/exim4/mainlog.1 /var/log/exim4/rejectlog /var/log/exim4/rejectlog.2.gz", ""},
 		{"/var/log/exim_mainlog-20261128 /var/log/exim_rejectlog-20261128.gz", "/var/log/exim_mainlog-20261128", "/var/log/exim_rejectlog-20261128.gz"},
 		{"/var/log/exim4/rejectlog", "/var/log/exim4/rejectlog", ""},
+		// log_file_path = /var/log/exim/%s.log (Fedora's and RHEL's).
+		{"/var/log/exim/main.log /var/log/exim/reject.log /var/log/exim/panic.log /var/log/exim/reject.log-20261128.gz /var/log/exim/main.log-20261128.gz",
+			"/var/log/exim/main.log /var/log/exim/panic.log /var/log/exim/main.log-20261128.gz", "/var/log/exim/reject.log /var/log/exim/reject.log-20261128.gz"},
+		{"/var/log/exim_main.log /var/log/exim_reject.log", "/var/log/exim_main.log", "/var/log/exim_reject.log"},
 		{"/srv/a/mainlog /srv/b/rejectlog", "/srv/a/mainlog /srv/b/rejectlog", ""},
 		{"- /var/log/exim4/rejectlog", "- /var/log/exim4/rejectlog", ""},
 	} {
