@@ -679,3 +679,77 @@ Nov 29 14:13:52 vm exim[5873]: [3\23] Envelope-to: <ok-s0003-1@yahoo-mail.exampl
 		t.Errorf("%s rejects, want 3 (two RCPT, one after DATA)", got)
 	}
 }
+
+// A recipient deferred before a hop and again after it is one deferred
+// recipient (DfRcp), counted where the message the hop made defers it;
+// deferred before the hop only, it counts there. Real Postfix 3.7 runs (a
+// content filter down, then greylisting; postsuper -r), and a pipe filter
+// whose two halves come in either order, in one batch or two.
+func TestDeferredAcrossHop(t *testing.T) {
+	const (
+		q1 = `Nov 28 07:00:00 mx postfix/smtpd[1]: 1A1A1A1A1A: client=a.example[192.0.2.1]
+Nov 28 07:00:00 mx postfix/cleanup[2]: 1A1A1A1A1A: message-id=<m1@a.example>
+Nov 28 07:00:00 mx postfix/qmgr[3]: 1A1A1A1A1A: from=<s@a.example>, size=100, nrcpt=1 (queue active)
+Nov 28 07:00:01 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=1, delays=0/0/0/1, dsn=4.3.0, status=deferred (temporary failure)`
+		pipe = `Nov 28 08:00:02 mx postfix/pipe[5]: 1A1A1A1A1A: to=<u@b.example>, relay=spamassassin, delay=2, delays=0/0/0/2, dsn=2.0.0, status=sent (delivered via spamassassin service)
+Nov 28 08:00:02 mx postfix/qmgr[3]: 1A1A1A1A1A: removed`
+		inj = `Nov 28 08:00:02 mx postfix/pickup[4]: 2B2B2B2B2B: uid=110 from=<s@a.example>
+Nov 28 08:00:02 mx postfix/cleanup[2]: 2B2B2B2B2B: message-id=<m1@a.example>
+Nov 28 08:00:02 mx postfix/qmgr[3]: 2B2B2B2B2B: from=<s@a.example>, size=1531, nrcpt=1 (queue active)`
+		deferredAgain = `Nov 28 08:00:03 mx postfix/smtp[6]: 2B2B2B2B2B: to=<u@b.example>, relay=mx.b.example[192.0.2.2]:25, delay=1, delays=0/0/0/1, dsn=4.7.1, status=deferred (host mx.b.example[192.0.2.2] said: 451 4.7.1 Greylisted (in reply to RCPT TO command))`
+		delivered     = `Nov 28 09:00:03 mx postfix/smtp[6]: 2B2B2B2B2B: to=<u@b.example>, relay=mx.b.example[192.0.2.2]:25, delay=3601, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+Nov 28 09:00:03 mx postfix/qmgr[3]: 2B2B2B2B2B: removed`
+	)
+	for _, c := range []struct {
+		name    string
+		groups  []string
+		restart bool
+		want    string // recipients delivered expired deferrals deferred_recipients
+	}{
+		{"content filter", []string{`Nov 29 14:12:07 postfix postfix/filtered/smtpd[2583]: 4jcpxg6rGkz5kgD: client=localhost[127.0.0.1]
+Nov 29 14:12:07 postfix postfix/cleanup[2585]: 4jcpxg6rGkz5kgD: message-id=<d2.1795961527@mailbounce.test>
+Nov 29 14:12:07 postfix postfix/qmgr[2539]: 4jcpxg6rGkz5kgD: from=<dsnbox+d2@bounces.example>, size=466, nrcpt=1 (queue active)
+Nov 29 14:12:07 postfix postfix/smtp[2586]: 4jcpxg6rGkz5kgD: to=<grey1-d2-1@ok.example>, relay=none, delay=0, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10025: Connection refused)
+Nov 29 14:12:27 postfix postfix/qmgr[2539]: 4jcpxg6rGkz5kgD: from=<dsnbox+d2@bounces.example>, size=466, nrcpt=1 (queue active)
+Nov 29 14:12:27 postfix postfix/smtp[2586]: 4jcpxg6rGkz5kgD: to=<grey1-d2-1@ok.example>, relay=none, delay=19, delays=19/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10025: Connection refused)
+Nov 29 14:12:49 postfix postfix/qmgr[3242]: 4jcpxg6rGkz5kgD: from=<dsnbox+d2@bounces.example>, size=466, nrcpt=1 (queue active)
+Nov 29 14:12:49 postfix postfix/reinject/smtpd[3437]: 4jcpyT5tSyz5kfr: client=localhost[127.0.0.1]
+Nov 29 14:12:49 postfix postfix/cleanup[3441]: 4jcpyT5tSyz5kfr: message-id=<d2.1795961527@mailbounce.test>
+Nov 29 14:12:49 postfix postfix/qmgr[3242]: 4jcpyT5tSyz5kfr: from=<dsnbox+d2@bounces.example>, size=668, nrcpt=1 (queue active)
+Nov 29 14:12:49 postfix postfix/smtp[3434]: 4jcpxg6rGkz5kgD: to=<grey1-d2-1@ok.example>, relay=127.0.0.1[127.0.0.1]:10025, delay=42, delays=42/0.02/0.02/0.02, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4jcpyT5tSyz5kfr)
+Nov 29 14:12:49 postfix postfix/qmgr[3242]: 4jcpxg6rGkz5kgD: removed
+Nov 29 14:12:49 postfix postfix/smtp[3434]: 4jcpyT5tSyz5kfr: to=<grey1-d2-1@ok.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=0.04, delays=0.02/0.01/0.01/0, dsn=4.7.1, status=deferred (host 127.0.0.1[127.0.0.1] said: 451 4.7.1 <grey1-d2-1@ok.example>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/ok.example.html (in reply to RCPT TO command))
+Nov 29 14:13:09 postfix postfix/qmgr[3242]: 4jcpyT5tSyz5kfr: from=<dsnbox+d2@bounces.example>, size=668, nrcpt=1 (queue active)
+Nov 29 14:13:09 postfix postfix/smtp[3438]: 4jcpyT5tSyz5kfr: to=<grey1-d2-1@ok.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=20, delays=20/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as N0P893rSYM3Nflc)
+Nov 29 14:13:09 postfix postfix/qmgr[3242]: 4jcpyT5tSyz5kfr: removed`}, false, "ok.example 1 1 0 3 1"},
+		{"postsuper -r", []string{`Nov 29 13:59:01 postfix postfix/smtpd[11228]: 4jcpfY2D8yz5kg9: client=localhost[127.0.0.1]
+Nov 29 13:59:01 postfix postfix/cleanup[11269]: 4jcpfY2D8yz5kg9: message-id=<r1.1795960741@mailbounce.test>
+Nov 29 13:59:01 postfix postfix/qmgr[11173]: 4jcpfY2D8yz5kg9: from=<dsnbox+r1@bounces.example>, size=465, nrcpt=2 (queue active)
+Nov 29 13:59:01 postfix postfix/smtp[11232]: 4jcpfY2D8yz5kg9: to=<temp450-r1-2@temp.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=0.01, delays=0/0/0/0, dsn=4.2.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.2.0 <temp450-r1-2@temp.example>: Recipient address rejected: Mailbox temporarily unavailable (in reply to RCPT TO command))
+Nov 29 13:59:02 postfix postfix/postsuper[11308]: 4jcpfY2D8yz5kg9: requeued
+Nov 29 13:59:43 postfix postfix/pickup[11172]: 4jcpgM0J5qz5kgT: uid=102 from=<dsnbox+r1@bounces.example> orig_id=4jcpfY2D8yz5kg9
+Nov 29 13:59:43 postfix postfix/cleanup[11269]: 4jcpgM0J5qz5kgT: message-id=<r1.1795960741@mailbounce.test>
+Nov 29 13:59:43 postfix postfix/qmgr[11173]: 4jcpgM0J5qz5kgT: from=<dsnbox+r1@bounces.example>, size=590, nrcpt=2 (queue active)
+Nov 29 13:59:43 postfix postfix/smtp[11232]: 4jcpgM0J5qz5kgT: to=<temp450-r1-2@temp.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=42, delays=42/0/0.01/0.01, dsn=4.2.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.2.0 <temp450-r1-2@temp.example>: Recipient address rejected: Mailbox temporarily unavailable (in reply to RCPT TO command))
+Nov 29 14:02:17 postfix postfix/smtp[11260]: 4jcpgM0J5qz5kgT: to=<temp450-r1-2@temp.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=196, delays=196/0/0/0, dsn=4.2.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 450 4.2.0 <temp450-r1-2@temp.example>: Recipient address rejected: Mailbox temporarily unavailable (in reply to RCPT TO command))
+Nov 29 14:02:17 postfix postfix/qmgr[11173]: 4jcpgM0J5qz5kgT: from=<dsnbox+r1@bounces.example>, status=expired, returned to sender
+Nov 29 14:02:17 postfix postfix/qmgr[11173]: 4jcpgM0J5qz5kgT: removed`}, false, "temp.example 1 0 1 3 1"},
+		{"pipe filter, submitted again first", []string{q1 + "\n" + inj + "\n" + pipe + "\n" + deferredAgain + "\n" + delivered}, false, "b.example 1 1 0 2 1"},
+		{"pipe filter, pipe's line first", []string{q1 + "\n" + pipe + "\n" + inj + "\n" + deferredAgain + "\n" + delivered}, false, "b.example 1 1 0 2 1"},
+		{"pipe filter, deferred after, next batch", []string{q1 + "\n" + pipe + "\n" + inj, deferredAgain, delivered}, false, "b.example 1 1 0 2 1"},
+		{"pipe filter, deferred after, next run", []string{q1 + "\n" + pipe, inj + "\n" + deferredAgain, delivered}, true, "b.example 1 1 0 2 1"},
+		{"pipe filter, deferred before only", []string{q1 + "\n" + pipe + "\n" + inj + "\n" + delivered}, false, "b.example 1 1 0 1 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := openDB(t)
+			feed(t, db, nil, c.restart, c.groups...)
+			got := query(t, db, `SELECT domain || ' ' || recipients || ' ' || delivered || ' ' || expired || ' ' || deferrals || ' ' || deferred_recipients FROM v_domain_summary`)
+			if got != c.want {
+				t.Errorf("v_domain_summary %q, want %q", got, c.want)
+			}
+			if err := db.VerifyRollup(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

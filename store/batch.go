@@ -722,6 +722,7 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 		if err := b.queue(b.db.cstmts.insertLink, "add delivery: link messages", id, nullID(d.MessageRef), d.NextMessageRef); err != nil {
 			return 0, err
 		}
+		b.noteLink(d.MessageRef, d.NextMessageRef, d.Recipient)
 	}
 	var decidedAt int64
 	if !d.DecidedAt.IsZero() {
@@ -777,18 +778,29 @@ func (b *Batch) MarkHop(deliveryID, fromRef, nextRef int64, nextQueueID string) 
 	if err := b.check(); err != nil {
 		return err
 	}
-	changed := false
-	err := b.restate("mark hop", deliveryID, "outcome = 'delivered'", func() error {
-		changed = true
+	// The link goes in with the change: the rollups' part of the row's
+	// recipient depends on it (handedOnSQL).
+	return b.restate("mark hop", deliveryID, "outcome = 'delivered'", func() error {
 		_, err := b.txn().ExecContext(b.ctx, `UPDATE deliveries SET outcome = 'hop', final = 0, next_queue_id = ? WHERE id = ?`,
 			sql.NullString{String: nextQueueID, Valid: nextQueueID != ""}, deliveryID)
-		return err
+		if err != nil || nextRef == 0 || nextRef == fromRef {
+			return err
+		}
+		if _, err := b.txn().ExecContext(b.ctx, insertLinkSQL, deliveryID, nullID(fromRef), nextRef); err != nil {
+			return err
+		}
+		return b.linked(deliveryID, fromRef, nextRef)
 	})
-	if err != nil || !changed || nextRef == 0 || nextRef == fromRef {
+}
+
+// linked notes a link stored for attempt deliveryID (noteLink).
+func (b *Batch) linked(deliveryID, fromRef, nextRef int64) error {
+	var rcpt string
+	if err := b.txn().QueryRowContext(b.ctx, `SELECT recipient FROM deliveries WHERE id = ?`, deliveryID).Scan(&rcpt); err != nil {
 		return err
 	}
-	_, err = b.txn().ExecContext(b.ctx, insertLinkSQL, deliveryID, nullID(fromRef), nextRef)
-	return b.db.wrapErr("mark hop: link messages", err)
+	b.noteLink(fromRef, nextRef, rcpt)
+	return nil
 }
 
 // restate changes a stored attempt that the rollups have counted: they

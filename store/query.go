@@ -148,14 +148,13 @@ func (db *DB) DomainSummary(ctx context.Context, since, until time.Time) ([]Doma
 	// deliveries_message, so it needs message_ref: a deferral without one
 	// ("=" never matches NULL) counts as a recipient still waiting; "IS"
 	// would match every other row without a message and scan them all.
-	rows, err = tx.QueryContext(ctx, `SELECT domain_id, count(*),
-			sum(NOT EXISTS (SELECT 1 FROM deliveries f
+	rows, err = tx.QueryContext(ctx, `SELECT domain_id, sum(NOT handed), sum(NOT handed AND NOT EXISTS (SELECT 1 FROM deliveries f
 				WHERE f.message_ref = p.message_ref AND f.recipient = p.recipient
 				AND (f.final = 1 OR f.outcome = 'hop') AND f.time >= ? AND f.time < ?))
-		FROM (SELECT DISTINCT domain_id, message_ref, recipient
+		FROM (SELECT *, `+handedOnSQL("q")+` AS handed FROM (SELECT DISTINCT domain_id, message_ref, recipient
 			FROM deliveries INDEXED BY deliveries_deferred
 			WHERE domain_id IN (SELECT id FROM domains) AND time >= ? AND time < ?
-			AND outcome = 'deferred') p
+			AND outcome = 'deferred') q) p
 		GROUP BY domain_id`, lo, hi, lo, hi)
 	if err != nil {
 		return nil, db.wrapErr("domain summary", err)

@@ -82,6 +82,7 @@ type seenMessage struct {
 	// their first deferral.
 	deferred []deferredRecipient
 	more     *seenMore
+	incoming []handedIn // usually one, or none
 }
 
 // seenMore is what only some messages need: the domains and relays of
@@ -92,9 +93,18 @@ type seenMore struct {
 	deferredAt      map[string]int32
 }
 
+// handedIn is a recipient that a hop of another message of ours handed to
+// a message (message_links), and that message.
+type handedIn struct {
+	rcpt string
+	from int64
+}
+
 type deferredPair struct {
 	key     deferredKey // where it is counted now
 	decided bool
+	byHop   bool // its first decision was a hop
+	handed  bool // taken out: the message the hop made deferred it too
 }
 
 type deferredRecipient struct {
@@ -228,7 +238,7 @@ func (db *DB) forgetLeastUsed(keep int) {
 	for id, s := range db.seen {
 		if uint64(clock-s.used)/width >= uint64(cut) {
 			delete(db.seen, id)
-			if s.attempted || s.reread || s.senderKnown {
+			if s.attempted || s.reread || s.senderKnown || len(s.incoming) > 0 {
 				db.markForgotten(id)
 			}
 		}
@@ -279,7 +289,55 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 		}
 		s.note(t, domain, relay, host, sender, outcome, final, rcpt)
 	}
-	return s, db.wrapErr("read message attempts", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, db.wrapErr("read message attempts", err)
+	}
+	rows.Close()
+	links, err := b.txn().StmtContext(b.ctx, stmts[2]).QueryContext(b.ctx, ref)
+	if err != nil {
+		return nil, db.wrapErr("read message links", err)
+	}
+	defer links.Close()
+	for links.Next() {
+		var rcpt string
+		var from int64
+		if err := links.Scan(&rcpt, &from); err != nil {
+			return nil, db.wrapErr("read message links", err)
+		}
+		s.addIncoming(rcpt, from)
+	}
+	return s, db.wrapErr("read message links", links.Err())
+}
+
+// addIncoming records that a hop of message from handed rcpt to s.
+func (s *seenMessage) addIncoming(rcpt string, from int64) {
+	for i := range s.incoming {
+		if s.incoming[i].rcpt == rcpt {
+			s.incoming[i].from = from
+			return
+		}
+	}
+	s.incoming = append(s.incoming, handedIn{strings.Clone(rcpt), from})
+}
+
+// handedFrom is the message whose hop handed rcpt to s, or 0.
+func (s *seenMessage) handedFrom(rcpt string) int64 {
+	for _, h := range s.incoming {
+		if h.rcpt == rcpt {
+			return h.from
+		}
+	}
+	return 0
+}
+
+// noteLink records a link stored from a hop of message from (its attempt
+// of rcpt) to message to: a later deferral of rcpt in to takes from's
+// deferral of it out of the rollups (see handedOnSQL).
+func (b *Batch) noteLink(from, to int64, rcpt string) {
+	if from == 0 || to == 0 || from == to {
+		return
+	}
+	b.db.touchSeen(to).addIncoming(rcpt, from)
 }
 
 // seenReads are seenFor's queries, prepared once after the rollups'
@@ -290,6 +348,9 @@ var seenReads = []string{
 			d.outcome, d.final, d.recipient, ifnull(m.sender_domain_id, 0)
 		FROM deliveries d LEFT JOIN messages m ON m.id = d.message_ref
 		WHERE d.message_ref = ? AND d.id < ? ORDER BY d.id`,
+	`SELECT h.recipient, h.message_ref FROM message_links l
+		JOIN deliveries h ON h.id = l.delivery_id AND h.outcome = 'hop'
+		WHERE l.to_ref = ? AND h.message_ref IS NOT NULL`,
 }
 
 // deferredChange is what an attempt does to deferred_hours: a first
@@ -364,11 +425,28 @@ func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string,
 		// A hop decides too: the recipient is counted where the message it
 		// became is decided (a content filter that deferred, then took it).
 		p.decided = true
+		p.byHop = outcome == OutcomeHop
 		d.move, d.from = true, p.key
 		p.key.decidedHour = hourOf(t)
 		d.to = p.key
 	}
 	return c, d
+}
+
+// handOn takes out of the rollups the deferral of rcpt in message from,
+// whose hop handed rcpt to a message that has just deferred it too.
+func (b *Batch) handOn(from, id int64, rcpt string) error {
+	s, err := b.seenFor(from, id)
+	if err != nil {
+		return err
+	}
+	p := s.findDeferred(rcpt)
+	if p == nil || !p.decided || !p.byHop || p.handed {
+		return nil
+	}
+	p.handed = true
+	b.addDeferred(p.key, -1)
+	return nil
 }
 
 // rememberSender keeps a message's sender domain for the attempts added
@@ -405,6 +483,16 @@ func (b *Batch) rollupDelivery(id, ref, t, domain, relayID, hostID, senderID int
 			senderID = s.senderID
 		}
 		c, d = s.note(t, domain, relayID, hostID, senderID, outcome, final, rcpt)
+		if d.add && len(s.incoming) > 0 {
+			if from := s.handedFrom(rcpt); from != 0 {
+				// Deferred again after a hop handed it here: its
+				// deferral in the message before counts here instead
+				// (handedOnSQL).
+				if err := b.handOn(from, id, rcpt); err != nil {
+					return err
+				}
+			}
+		}
 		if d.add && decidedAt != 0 {
 			// Decided by an earlier attempt (the caller knows; this
 			// message's seen state holds deferred recipients only).
@@ -905,8 +993,22 @@ LEFT JOIN messages m ON m.id = d.message_ref
 WHERE %s
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`
 
+// handedOnSQL is true for a deferred recipient (pair is the alias of one of
+// its rows: message_ref, recipient) that a hop, its first decision, handed
+// to a message of ours that deferred it too: it counts there, once, and
+// not here (a content filter down, then greylisting after it; postsuper
+// -r of a message that defers again).
+func handedOnSQL(pair string) string {
+	return `EXISTS (SELECT 1 FROM message_links l
+		JOIN deliveries h ON h.id = l.delivery_id AND h.outcome = 'hop'
+		JOIN deliveries e ON e.message_ref = l.to_ref AND e.recipient = ` + pair + `.recipient AND e.outcome = 'deferred'
+		WHERE ` + pair + `.message_ref IS NOT NULL AND l.delivery_id = (SELECT f.id FROM deliveries f
+			WHERE f.message_ref = ` + pair + `.message_ref AND f.recipient = ` + pair + `.recipient
+			AND (f.final = 1 OR f.outcome = 'hop') ORDER BY f.id LIMIT 1))`
+}
+
 // deferredRowsSQL is rollupRowsSQL for the deferred recipients.
-const deferredRowsSQL = `SELECT d.time / 3600000000 AS hour, d.domain_id AS domain_id, ifnull(d.relay_id, 0) AS relay_id,
+var deferredRowsSQL = `SELECT d.time / 3600000000 AS hour, d.domain_id AS domain_id, ifnull(d.relay_id, 0) AS relay_id,
 	ifnull(d.host_id, 0) AS host_id, ifnull(m.sender_domain_id, 0) AS sender_domain_id,
 	ifnull((SELECT f.time / 3600000000 FROM deliveries f
 		WHERE d.message_ref IS NOT NULL AND f.message_ref = d.message_ref AND f.recipient = d.recipient
@@ -918,6 +1020,7 @@ WHERE d.outcome = 'deferred'
 	AND (d.message_ref IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e
 		WHERE e.message_ref = d.message_ref AND e.recipient = d.recipient
 		AND e.outcome = 'deferred' AND e.id < d.id))
+	AND NOT ` + handedOnSQL("d") + `
 	AND %s
 GROUP BY 1, 2, 3, 4, 5, 6`
 

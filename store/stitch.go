@@ -193,23 +193,42 @@ func (b *Batch) stitch() error {
 			if h.hasFrom {
 				from = h.fromRef
 			}
-			if fresh {
-				if err := b.queue(b.db.cstmts.insertLink, "stitch: link messages", h.delivery, from, h.toRef); err != nil {
-					return err
+			// A hop's link changes its recipient's part of the rollups
+			// (handedOnSQL): it goes in within a restatement of the row.
+			// A delivery becomes a hop (markHop) after it is linked.
+			insert := func() (bool, error) {
+				if fresh {
+					if err := b.queue(b.db.cstmts.insertLink, "stitch: link messages", h.delivery, from, h.toRef); err != nil {
+						return false, err
+					}
+				} else {
+					res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
+					if err != nil {
+						return false, b.db.wrapErr("stitch: link messages", err)
+					}
+					if n, _ := res.RowsAffected(); n == 0 {
+						return false, nil // linked before
+					}
 				}
-			} else {
-				res, err := link.ExecContext(b.ctx, h.delivery, from, h.toRef)
-				if err != nil {
-					return b.db.wrapErr("stitch: link messages", err)
-				}
-				if n, _ := res.RowsAffected(); n == 0 {
-					continue // linked before
-				}
+				return true, b.linked(h.delivery, h.fromRef, h.toRef)
 			}
 			if h.outcome == OutcomeDelivered {
+				if ok, err := insert(); err != nil || !ok {
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				if err := b.markHop(h.delivery); err != nil {
 					return err
 				}
+				continue
+			}
+			if err := b.restate("stitch: link hop", h.delivery, "outcome = 'hop'", func() error {
+				_, err := insert()
+				return err
+			}); err != nil {
+				return err
 			}
 		}
 		clear(best)
