@@ -762,8 +762,20 @@ func (c *Collator) expired(ev *parse.Event) error {
 	if ev.Outcome == parse.Bounced {
 		out = parse.Bounced
 	}
+	given := make([]store.Delivery, 0, len(pending))
 	for _, p := range pending {
-		d := *p
+		given = append(given, *p)
+	}
+	if len(pending) == 0 && !st.attempted && !st.loaded && st.receivedFor != "" {
+		// Given up on before any attempt (a system filter's "fail", a
+		// message frozen on arrival until timeout_frozen_after): no line
+		// names its recipients but the arrival's list.
+		for _, rcpt := range strings.Fields(st.receivedFor) {
+			given = append(given, store.Delivery{Recipient: rcpt, Reply: ev.Reply.Raw})
+		}
+		st.attempted = true
+	}
+	for _, d := range given {
 		d.MessageRef = st.row.ID
 		d.Host = c.host(ev)
 		d.Time = ev.Time
@@ -784,29 +796,6 @@ func (c *Collator) expired(ev *parse.Event) error {
 		if out == parse.Expired {
 			c.Stats.Expired++
 		}
-	}
-	if len(pending) == 0 && !st.attempted && !st.loaded && st.receivedFor != "" {
-		// Given up on before any attempt (a system filter's "fail", a
-		// message frozen on arrival until timeout_frozen_after): no line
-		// names its recipients but the arrival's list.
-		for _, rcpt := range strings.Fields(st.receivedFor) {
-			d := store.Delivery{
-				MessageRef: st.row.ID, Host: c.host(ev), Time: ev.Time, Recipient: rcpt,
-				Reply: ev.Reply.Raw, Outcome: out.String(), Final: true,
-				SenderDomain: senderDomain(&st.row), Delay: -1, Reason: "expired",
-			}
-			if out == parse.Bounced {
-				d.Reason = parse.ReasonOther.String()
-			}
-			if _, err := c.sink.AddDelivery(d); err != nil {
-				return err
-			}
-			c.Stats.Deliveries++
-			if out == parse.Expired {
-				c.Stats.Expired++
-			}
-		}
-		st.attempted = true
 	}
 	st.pending = nil
 	return nil

@@ -51,7 +51,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&s.findMessage, `SELECT id, mta, message_id, sender, size, nrcpt, client, first_seen,
 			last_seen, removed_at, next_queue_id, parent_queue_id
 			FROM messages WHERE host_id IS ? AND queue_id = ?`},
-		{&s.markFinal, `UPDATE deliveries SET final = 1 WHERE id = ?`},
+		{&s.markFinal, `UPDATE deliveries SET final = ? WHERE id = ?`},
 		{&s.insertSource, `INSERT INTO sources (path, host, content_head, content_head_len, offset,
 			lines, size, mtime, first_read, last_read, cursor, reader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.updateSource, `UPDATE sources SET (path, host, content_head, content_head_len, offset,
@@ -738,33 +738,28 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 
 // MarkFinal records that a stored attempt decided its recipient's fate, for
 // callers that learn it only from a later line.
-func (b *Batch) MarkFinal(deliveryID int64) error {
-	if err := b.check(); err != nil {
-		return err
-	}
-	// The rollups count the row by its finality, and its recipient as
-	// decided.
-	return b.restate("mark delivery final", deliveryID, "final = 0", func() error {
-		if err := b.drain(); err != nil {
-			return err
-		}
-		_, err := b.markFinal.ExecContext(b.ctx, deliveryID)
-		return err
-	})
-}
+func (b *Batch) MarkFinal(deliveryID int64) error { return b.setFinal(deliveryID, true) }
 
 // UnmarkFinal records that a stored attempt did not decide its recipient's
 // fate after all: a later line of the same recipient does (an Exim copy
 // through an unseen router, delivered before the real route failed).
-func (b *Batch) UnmarkFinal(deliveryID int64) error {
+func (b *Batch) UnmarkFinal(deliveryID int64) error { return b.setFinal(deliveryID, false) }
+
+// setFinal changes a stored attempt's finality. The rollups count the row
+// by it, and its recipient as decided or not.
+func (b *Batch) setFinal(deliveryID int64, final bool) error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	return b.restate("unmark delivery final", deliveryID, "final = 1", func() error {
+	op, cond := "mark delivery final", "final = 0"
+	if !final {
+		op, cond = "unmark delivery final", "final = 1"
+	}
+	return b.restate(op, deliveryID, cond, func() error {
 		if err := b.drain(); err != nil {
 			return err
 		}
-		_, err := b.txn().ExecContext(b.ctx, `UPDATE deliveries SET final = 0 WHERE id = ?`, deliveryID)
+		_, err := b.markFinal.ExecContext(b.ctx, boolInt(final), deliveryID)
 		return err
 	})
 }
