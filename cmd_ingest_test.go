@@ -345,7 +345,9 @@ func TestUnknownEnvelope(t *testing.T) {
 		// journalctl -o cat: no envelope at all.
 		"4Xkp2N0KJjz9sR9: to=<a@example.com>, relay=mx.example.com[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n" +
 		"1pXyZ1-0001Ab-Cd => a@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1]\n" +
-		"connect from unknown[192.0.2.1]\n"
+		"connect from unknown[192.0.2.1]\n" +
+		// An Exim reject log's quoted header, continued.
+		"P Received: from [127.0.0.1] (helo=localhost)\n\tby exim.mailbounce.test with utf8esmtp (Exim 4.96)\n"
 	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}

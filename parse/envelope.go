@@ -327,7 +327,9 @@ func levelPrefix(s string) int {
 // which names Postfix or Exim: likely a log format to learn, worth showing
 // among the lines not understood, rather than another program's line.
 func UnknownEnvelope(ev *Event, line string) bool {
-	return ev.MTA == MTAUnknown && ev.Program == "" &&
+	// A line that starts with white space continues a header that an Exim
+	// reject log quotes ("\tby mx.example.org with esmtp (Exim 4.96)").
+	return ev.MTA == MTAUnknown && ev.Program == "" && line != "" && line[0] != ' ' && line[0] != '\t' &&
 		(strings.Contains(line, "postfix") || strings.Contains(line, "exim") || BareMessage(line))
 }
 
