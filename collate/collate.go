@@ -546,15 +546,17 @@ func (c *Collator) delivery(ev *parse.Event) error {
 	if inj.ref != 0 {
 		d.NextMessageRef, d.NextQueueID = inj.ref, strings.Clone(inj.qid)
 	}
-	if ev.MTA == parse.Exim && d.OrigRecipient == "" && out != parse.Deferred && out != parse.Hop {
+	if ev.MTA == parse.Exim && d.OrigRecipient == "" && (out == parse.Expired || out == parse.Delivered && ev.LocalName != "") {
 		if _, ok := st.pending[d.Recipient]; !ok {
-			// "** user+tag@example.org: retry timeout exceeded" names the
-			// address that was sent to; its deferrals named what a router
-			// made of it ("== user@example.org <user+tag@example.org>"):
-			// one recipient, decided here.
+			// "** user+tag@example.org: retry timeout exceeded" and "=>
+			// user <user+tag@example.org>" name the address that was sent
+			// to; its deferrals named what a router made of it ("==
+			// user@example.org <user+tag@example.org>"): one recipient,
+			// decided here. (Not a delivery of the address itself: an
+			// unseen router's copy to another address may be waiting.)
 			var child *store.Delivery
 			for _, p := range st.pending {
-				if p.OrigRecipient == d.Recipient {
+				if p.OrigRecipient == d.Recipient && (ev.LocalName == "" || localPart(p.Recipient) == ev.LocalName) {
 					if child != nil {
 						child = nil
 						break
@@ -587,9 +589,9 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		delete(st.pending, d.Recipient)
 		st.markDecided(d.Recipient, d.Time)
 		k := d.Recipient + "\x00" + d.OrigRecipient
-		copyLine := ev.MTA == parse.Exim && out == parse.Delivered && ev.LocalName
+		copyLine := ev.MTA == parse.Exim && out == parse.Delivered && ev.LocalName != ""
 		if prev, dup := st.decided[k]; dup {
-			if !prev.copy || ev.LocalName || prev.id == 0 {
+			if !prev.copy || ev.LocalName != "" || prev.id == 0 {
 				break
 			}
 			// The unseen router's copy came first; this route decides.
@@ -609,7 +611,7 @@ func (c *Collator) delivery(ev *parse.Event) error {
 		st.decided[k] = decision{copy: copyLine}
 		d.Final = true
 	case parse.Deferred:
-		if k := d.Recipient + "\x00" + d.OrigRecipient; st.decided[k].copy && st.decided[k].id != 0 && !ev.LocalName {
+		if k := d.Recipient + "\x00" + d.OrigRecipient; st.decided[k].copy && st.decided[k].id != 0 && ev.LocalName == "" {
 			// The real route of an address an unseen router copied:
 			// waiting again, as if the copy had not been.
 			if err := c.flush(st); err != nil {
@@ -799,6 +801,14 @@ func (c *Collator) expired(ev *parse.Event) error {
 	}
 	st.pending = nil
 	return nil
+}
+
+// localPart is what comes before the @ of an address.
+func localPart(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i]
+	}
+	return addr
 }
 
 // maxReceivedFor bounds the recipient list kept of an Exim arrival line:

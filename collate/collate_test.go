@@ -739,6 +739,23 @@ Nov 29 14:02:17 postfix postfix/qmgr[11173]: 4jcpgM0J5qz5kgT: removed`}, false, 
 		{"pipe filter, deferred after, next batch", []string{q1 + "\n" + pipe + "\n" + inj, deferredAgain, delivered}, false, "b.example 1 1 0 2 1"},
 		{"pipe filter, deferred after, next run", []string{q1 + "\n" + pipe, inj + "\n" + deferredAgain, delivered}, true, "b.example 1 1 0 2 1"},
 		{"pipe filter, deferred before only", []string{q1 + "\n" + pipe + "\n" + inj + "\n" + delivered}, false, "b.example 1 1 0 1 1"},
+		// The message submitted again is deferred before the pipe's
+		// "sent" is logged (the pipe ends after the filter's sendmail).
+		{"pipe filter, deferred after before the pipe's line", []string{q1 + "\n" + inj + "\n" + deferredAgain + "\n" + pipe + "\n" + delivered}, false, "b.example 1 1 0 2 1"},
+		{"pipe filter, deferred after before the pipe's line, batches", []string{q1, inj + "\n" + deferredAgain, pipe, delivered}, false, "b.example 1 1 0 2 1"},
+		// A content filter queues the message again before the 250 that
+		// the hand-over's "sent" line logs reaches the client, and the
+		// new queue ID is deferred at once (a destination held dead).
+		{"content filter, deferred after before the hop's line", []string{`Nov 29 14:12:07 postfix postfix/smtpd[2583]: 4jcpxg6rGkz5kgD: client=localhost[127.0.0.1]
+Nov 29 14:12:07 postfix postfix/cleanup[2585]: 4jcpxg6rGkz5kgD: message-id=<d2.1795961527@mailbounce.test>
+Nov 29 14:12:07 postfix postfix/qmgr[2539]: 4jcpxg6rGkz5kgD: from=<dsnbox+d2@bounces.example>, size=466, nrcpt=1 (queue active)
+Nov 29 14:12:07 postfix postfix/smtp[2586]: 4jcpxg6rGkz5kgD: to=<grey1-d2-1@ok.example>, relay=none, delay=0, delays=0/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10025: Connection refused)
+Nov 29 14:12:49 postfix postfix/reinject/smtpd[3437]: 4jcpyT5tSyz5kfr: client=localhost[127.0.0.1]
+Nov 29 14:12:49 postfix postfix/cleanup[3441]: 4jcpyT5tSyz5kfr: message-id=<d2.1795961527@mailbounce.test>
+Nov 29 14:12:49 postfix postfix/qmgr[3242]: 4jcpyT5tSyz5kfr: from=<dsnbox+d2@bounces.example>, size=668, nrcpt=1 (queue active)
+Nov 29 14:12:49 postfix postfix/smtp[3434]: 4jcpyT5tSyz5kfr: to=<grey1-d2-1@ok.example>, relay=none, delay=0.04, delays=0.02/0.01/0.01/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to 127.0.0.1[127.0.0.1]:2601: Connection refused)
+Nov 29 14:12:49 postfix postfix/smtp[3434]: 4jcpxg6rGkz5kgD: to=<grey1-d2-1@ok.example>, relay=127.0.0.1[127.0.0.1]:10025, delay=42, delays=42/0.02/0.02/0.02, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4jcpyT5tSyz5kfr)
+Nov 29 14:12:49 postfix postfix/qmgr[3242]: 4jcpxg6rGkz5kgD: removed`}, false, "ok.example 1 0 0 2 1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			db := openDB(t)
@@ -751,5 +768,21 @@ Nov 29 14:02:17 postfix postfix/qmgr[11173]: 4jcpgM0J5qz5kgT: removed`}, false, 
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// An unseen router's copy to another address (an archive server, down)
+// waits; the address itself is delivered, and counts under its domain.
+func TestEximUnseenRemoteCopyWaits(t *testing.T) {
+	db := openDB(t)
+	feed(t, db, nil, false, `2026-11-28 07:00:00 1xXfmj-0002YI-2n <= s@a.example H=a.example [192.0.2.1] P=esmtp S=100 id=m1@a.example
+2026-11-28 07:00:01 1xXfmj-0002YI-2n == archive@backup.example <u@b.example> R=archive T=remote_smtp defer (111): Connection refused
+2026-11-28 07:00:02 1xXfmj-0002YI-2n => u@b.example R=dnslookup T=remote_smtp H=mx.b.example [192.0.2.2] C="250 OK"`)
+	got := query(t, db, `SELECT group_concat(domain || ' ' || recipients || ' ' || delivered || ' ' || deferred_recipients, ', ') FROM (SELECT * FROM v_domain_summary ORDER BY domain)`)
+	if want := "b.example 1 1 0, backup.example 1 0 1"; got != want {
+		t.Errorf("v_domain_summary %q, want %q (recipients delivered deferred_recipients)", got, want)
+	}
+	if err := db.VerifyRollup(context.Background()); err != nil {
+		t.Error(err)
 	}
 }

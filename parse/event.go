@@ -112,10 +112,10 @@ type Event struct {
 	NextQueueID   string  // the queue ID that a hop, forward or bounce created
 	Router        string  // Exim R=
 	Transport     string  // Exim T=
-	// LocalName: an Exim delivery line named a local user, a "|pipe" or a
-	// "/file" (a child of the address in brackets, the Recipient), not
-	// the address itself.
-	LocalName bool
+	// LocalName is what an Exim delivery line named in place of an address:
+	// a local user, a "|pipe" or a "/file" (a child of the address in
+	// brackets, the Recipient).
+	LocalName string
 	Reason    Reason // why it failed, for Deferred, Bounced, Expired and Rejected
 
 	// Arrivals (KindArrival), clients, message IDs.

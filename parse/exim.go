@@ -526,7 +526,7 @@ func parseEximDelivery(ev *Event, s string, out Outcome) {
 		// ":blackhole:", a local user name, a "|pipe" or a "/file": the
 		// address in brackets is the one the message was sent to.
 		ev.Recipient = parent
-		ev.LocalName = true
+		ev.LocalName = addr
 	default:
 		ev.Recipient = addr
 	}

@@ -718,11 +718,12 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 		return 0, err
 	}
 	b.nextDeliveryID++
-	if d.Outcome == OutcomeHop && d.NextMessageRef != 0 && d.NextMessageRef != d.MessageRef {
+	linked := d.Outcome == OutcomeHop && d.NextMessageRef != 0 && d.NextMessageRef != d.MessageRef
+	if linked {
 		if err := b.queue(b.db.cstmts.insertLink, "add delivery: link messages", id, nullID(d.MessageRef), d.NextMessageRef); err != nil {
 			return 0, err
 		}
-		b.noteLink(d.MessageRef, d.NextMessageRef, d.Recipient)
+		b.noteLink(d.MessageRef, d.NextMessageRef, id, d.Recipient)
 	}
 	var decidedAt int64
 	if !d.DecidedAt.IsZero() {
@@ -731,6 +732,20 @@ func (b *Batch) AddDelivery(d Delivery) (int64, error) {
 	if err := b.rollupDelivery(id, d.MessageRef, d.Time.UnixMicro(), domainID, relayID, hostID, senderDomain,
 		d.Outcome, d.Final, d.Reason, d.Recipient, decidedAt); err != nil {
 		return 0, err
+	}
+	if linked && d.MessageRef != 0 {
+		// The message the hop made may have deferred the recipient
+		// already (its line came first: a filter that queues the message
+		// again before the hop's "sent" is logged).
+		next, err := b.seenFor(d.NextMessageRef, id)
+		if err != nil {
+			return 0, err
+		}
+		if next.findDeferred(d.Recipient) != nil {
+			if err := b.handOn(d.MessageRef, id, id+1, d.Recipient); err != nil {
+				return 0, err
+			}
+		}
 	}
 	b.n++
 	return id, nil
@@ -794,7 +809,7 @@ func (b *Batch) linked(deliveryID, fromRef, nextRef int64) error {
 	if err := b.txn().QueryRowContext(b.ctx, `SELECT recipient FROM deliveries WHERE id = ?`, deliveryID).Scan(&rcpt); err != nil {
 		return err
 	}
-	b.noteLink(fromRef, nextRef, rcpt)
+	b.noteLink(fromRef, nextRef, deliveryID, rcpt)
 	return nil
 }
 

@@ -96,15 +96,16 @@ type seenMore struct {
 // handedIn is a recipient that a hop of another message of ours handed to
 // a message (message_links), and that message.
 type handedIn struct {
-	rcpt string
-	from int64
+	rcpt      string
+	from, hop int64 // the message, and its attempt (the hop) linked
 }
 
 type deferredPair struct {
 	key     deferredKey // where it is counted now
 	decided bool
-	byHop   bool // its first decision was a hop
-	handed  bool // taken out: the message the hop made deferred it too
+	byHop   bool  // its first decision was a hop
+	handed  bool  // taken out: the message the hop made deferred it too
+	decider int64 // the attempt of its first decision
 }
 
 type deferredRecipient struct {
@@ -281,13 +282,13 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var t, domain, relay, host, sender int64
+		var id, t, domain, relay, host, sender int64
 		var outcome, rcpt string
 		var final bool
-		if err := rows.Scan(&t, &domain, &relay, &host, &outcome, &final, &rcpt, &sender); err != nil {
+		if err := rows.Scan(&id, &t, &domain, &relay, &host, &outcome, &final, &rcpt, &sender); err != nil {
 			return nil, db.wrapErr("read message attempts", err)
 		}
-		s.note(t, domain, relay, host, sender, outcome, final, rcpt)
+		s.note(id, t, domain, relay, host, sender, outcome, final, rcpt)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, db.wrapErr("read message attempts", err)
@@ -300,55 +301,44 @@ func (b *Batch) seenFor(ref, before int64) (*seenMessage, error) {
 	defer links.Close()
 	for links.Next() {
 		var rcpt string
-		var from int64
-		if err := links.Scan(&rcpt, &from); err != nil {
+		var from, hop int64
+		if err := links.Scan(&rcpt, &from, &hop); err != nil {
 			return nil, db.wrapErr("read message links", err)
 		}
-		s.addIncoming(rcpt, from)
+		s.addIncoming(rcpt, from, hop)
 	}
 	return s, db.wrapErr("read message links", links.Err())
 }
 
-// addIncoming records that a hop of message from handed rcpt to s.
-func (s *seenMessage) addIncoming(rcpt string, from int64) {
-	for i := range s.incoming {
-		if s.incoming[i].rcpt == rcpt {
-			s.incoming[i].from = from
+// addIncoming records that attempt hop of message from handed rcpt to s.
+func (s *seenMessage) addIncoming(rcpt string, from, hop int64) {
+	for _, h := range s.incoming {
+		if h.hop == hop {
 			return
 		}
 	}
-	s.incoming = append(s.incoming, handedIn{strings.Clone(rcpt), from})
+	s.incoming = append(s.incoming, handedIn{strings.Clone(rcpt), from, hop})
 }
 
-// handedFrom is the message whose hop handed rcpt to s, or 0.
-func (s *seenMessage) handedFrom(rcpt string) int64 {
-	for _, h := range s.incoming {
-		if h.rcpt == rcpt {
-			return h.from
-		}
-	}
-	return 0
-}
-
-// noteLink records a link stored from a hop of message from (its attempt
-// of rcpt) to message to: a later deferral of rcpt in to takes from's
-// deferral of it out of the rollups (see handedOnSQL).
-func (b *Batch) noteLink(from, to int64, rcpt string) {
+// noteLink records a link stored from attempt hop of message from (of
+// rcpt) to message to: a deferral of rcpt in to takes from's deferral of it
+// out of the rollups (see handedOnSQL), once, whichever comes first.
+func (b *Batch) noteLink(from, to, hop int64, rcpt string) {
 	if from == 0 || to == 0 || from == to {
 		return
 	}
-	b.db.touchSeen(to).addIncoming(rcpt, from)
+	b.db.touchSeen(to).addIncoming(rcpt, from, hop)
 }
 
 // seenReads are seenFor's queries, prepared once after the rollups'
 // upserts (see rollupStatements).
 var seenReads = []string{
 	`SELECT sender_domain_id FROM messages WHERE id = ?`,
-	`SELECT d.time, d.domain_id, ifnull(d.relay_id, 0), ifnull(d.host_id, 0),
+	`SELECT d.id, d.time, d.domain_id, ifnull(d.relay_id, 0), ifnull(d.host_id, 0),
 			d.outcome, d.final, d.recipient, ifnull(m.sender_domain_id, 0)
 		FROM deliveries d LEFT JOIN messages m ON m.id = d.message_ref
 		WHERE d.message_ref = ? AND d.id < ? ORDER BY d.id`,
-	`SELECT h.recipient, h.message_ref FROM message_links l
+	`SELECT h.recipient, h.message_ref, h.id FROM message_links l
 		JOIN deliveries h ON h.id = l.delivery_id AND h.outcome = 'hop'
 		WHERE l.to_ref = ? AND h.message_ref IS NOT NULL`,
 }
@@ -386,7 +376,7 @@ func (s *seenMessage) findDeferred(rcpt string) *deferredPair {
 
 // note records one attempt in s and says which firsts it is, and what it
 // does to deferred_hours.
-func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string, final bool, rcpt string) (c hourCounts, d deferredChange) {
+func (s *seenMessage) note(id, t, domain, relay, host, sender int64, outcome string, final bool, rcpt string) (c hourCounts, d deferredChange) {
 	c.attempts = 1
 	if !s.attempted {
 		s.attempted = true
@@ -425,7 +415,7 @@ func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string,
 		// A hop decides too: the recipient is counted where the message it
 		// became is decided (a content filter that deferred, then took it).
 		p.decided = true
-		p.byHop = outcome == OutcomeHop
+		p.byHop, p.decider = outcome == OutcomeHop, id
 		d.move, d.from = true, p.key
 		p.key.decidedHour = hourOf(t)
 		d.to = p.key
@@ -434,14 +424,15 @@ func (s *seenMessage) note(t, domain, relay, host, sender int64, outcome string,
 }
 
 // handOn takes out of the rollups the deferral of rcpt in message from,
-// whose hop handed rcpt to a message that has just deferred it too.
-func (b *Batch) handOn(from, id int64, rcpt string) error {
-	s, err := b.seenFor(from, id)
+// when attempt hop, its first decision, handed rcpt to a message that
+// deferred it too. The attempts of from before attempt before count.
+func (b *Batch) handOn(from, hop, before int64, rcpt string) error {
+	s, err := b.seenFor(from, before)
 	if err != nil {
 		return err
 	}
 	p := s.findDeferred(rcpt)
-	if p == nil || !p.decided || !p.byHop || p.handed {
+	if p == nil || !p.decided || !p.byHop || p.decider != hop || p.handed {
 		return nil
 	}
 	p.handed = true
@@ -482,14 +473,15 @@ func (b *Batch) rollupDelivery(id, ref, t, domain, relayID, hostID, senderID int
 		if senderID == 0 && s.senderKnown {
 			senderID = s.senderID
 		}
-		c, d = s.note(t, domain, relayID, hostID, senderID, outcome, final, rcpt)
-		if d.add && len(s.incoming) > 0 {
-			if from := s.handedFrom(rcpt); from != 0 {
-				// Deferred again after a hop handed it here: its
-				// deferral in the message before counts here instead
-				// (handedOnSQL).
-				if err := b.handOn(from, id, rcpt); err != nil {
-					return err
+		c, d = s.note(id, t, domain, relayID, hostID, senderID, outcome, final, rcpt)
+		if d.add {
+			// Deferred again after a hop handed it here: its deferral
+			// in the message before counts here instead (handedOnSQL).
+			for _, h := range s.incoming {
+				if h.rcpt == rcpt {
+					if err := b.handOn(h.from, h.hop, id, rcpt); err != nil {
+						return err
+					}
 				}
 			}
 		}
