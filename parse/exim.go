@@ -10,12 +10,14 @@ import (
 // "2026-11-28 07:04:05[.mmm][ +zzzz][ [pid]] [ID] rest", where the
 // timestamp may be missing when Exim logs to syslog.
 func (p *Parser) parseExim(ev *Event, s string) {
-	// Through syslog, Exim writes a message of several lines as numbered
-	// pieces, "[1\23] first line", "[2\23] next line", ...: the first is
-	// the line (a rejectlog entry: its copy of a mainlog line); the others
-	// are the header lines a rejectlog entry adds.
+	// Through syslog, Exim writes a message of several lines, or one too
+	// long for syslog, as numbered pieces: "[1\23] first line", "[2\23]
+	// next line", ..., "[23/23] last" ("/" where a piece was cut for
+	// length, or is the last). The first is the line (a rejectlog entry:
+	// its copy of a mainlog line; a long line: its start); the others are
+	// the header lines a rejectlog entry adds, or the rest of a long line.
 	if len(s) > 6 && s[0] == '[' && isDigit(s[1]) {
-		if bs := strings.IndexByte(s, '\\'); bs > 1 && bs < 8 && isDigit(s[bs+1]) {
+		if bs := strings.IndexAny(s, "\\/"); bs > 1 && bs < 8 && isDigit(s[bs+1]) {
 			if c := strings.IndexByte(s, ']'); c > bs && c < 16 && strings.HasPrefix(s[c:], "] ") {
 				if s[1:bs] != "1" {
 					ev.Kind = KindOther

@@ -515,6 +515,8 @@ func TestRealForms(t *testing.T) {
 		// numbered pieces after the first.
 		{"exim syslog piece", `Nov 29 14:13:52 vm exim[5873]: [2\23] Envelope-from: <dsnbox+s0003@bounces.example>`,
 			KindOther, Exim, OutcomeNone, "", "", nil},
+		{"exim syslog last piece", `Nov 29 14:13:52 vm exim[5873]: [23/23] T To: ok-s0003-1@yahoo-mail.example`,
+			KindOther, Exim, OutcomeNone, "", "", nil},
 		{"exim syslog first piece", `Nov 29 14:13:52 vm exim[5873]: [1\23] 2026-11-29 14:13:52.615 [5873] 1xXff6-0001Wj-1y H=(localhost) [127.0.0.1]:41678 I=[127.0.0.1]:2725 F=<dsnbox+s0003@bounces.example> rejected after DATA: message content rejected`,
 			KindReject, Exim, Rejected, "1xXff6-0001Wj-1y", "", func(t *testing.T, ev Event) {
 				if ev.PID != 5873 || ev.Time.Nanosecond() != 615e6 || ev.Sender != "dsnbox+s0003@bounces.example" {
