@@ -316,7 +316,8 @@ func EximRejectLogs(inputs []Input) (keep, skipped []Input) {
 		}
 		r := newRotated(in)
 		if base := filepath.Base(r.family); strings.Contains(base, "main") {
-			mainlogs[slotOf(r, strings.Replace(base, "main", "reject", 1))] = true
+			i := strings.LastIndex(base, "main") // "mx-main.log" and "domain-mainlog" alike
+			mainlogs[slotOf(r, base[:i]+"reject"+base[i+len("main"):])] = true
 		}
 	}
 	for _, in := range inputs {

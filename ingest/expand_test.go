@@ -215,6 +215,7 @@ func TestEximRejectLogs(t *testing.T) {
 		{"/var/log/exim/main.log /var/log/exim/reject.log /var/log/exim/panic.log /var/log/exim/reject.log-20261128.gz /var/log/exim/main.log-20261128.gz",
 			"/var/log/exim/main.log /var/log/exim/panic.log /var/log/exim/main.log-20261128.gz", "/var/log/exim/reject.log /var/log/exim/reject.log-20261128.gz"},
 		{"/var/log/exim_main.log /var/log/exim_reject.log", "/var/log/exim_main.log", "/var/log/exim_reject.log"},
+		{"/var/log/mainhost/mainhost-mainlog /var/log/mainhost/mainhost-rejectlog", "/var/log/mainhost/mainhost-mainlog", "/var/log/mainhost/mainhost-rejectlog"},
 		{"/srv/a/mainlog /srv/b/rejectlog", "/srv/a/mainlog /srv/b/rejectlog", ""},
 		{"- /var/log/exim4/rejectlog", "- /var/log/exim4/rejectlog", ""},
 	} {
