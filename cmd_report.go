@@ -202,7 +202,7 @@ func buildSummary(ctx context.Context, db *store.DB, win window, loc *time.Locat
 		return nil, err
 	}
 	s := &reportSummary{Summary: report.Summary{Since: win.since, Until: win.until, Location: loc, First: res.First, Last: res.Last,
-		By: by, Filter: strings.ToLower(domain), Totals: group(res.Totals), Failures: reasons(res.Failures), Rejects: reasons(res.Rejects)}}
+		By: by, Filter: store.DomainName(domain), Totals: group(res.Totals), Failures: reasons(res.Failures), Rejects: reasons(res.Rejects)}}
 	for _, g := range res.Groups {
 		s.AllGroups = append(s.AllGroups, group(g))
 	}

@@ -492,3 +492,32 @@ func TestReportNoRelayOneRow(t *testing.T) {
 		t.Errorf("--by relay: %d groups for no relay, want 1", n)
 	}
 }
+
+// An internationalised domain is one domain in either spelling, in the
+// rows and in --domain (a real Postfix 3.7 with smtputf8_enable=yes logged
+// the addresses as submitted).
+func TestReportIDNDomain(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "mail.log")
+	lines := "Nov 29 14:25:19 mx postfix/smtp[1]: 4jcqDv6dXLz5kg0: to=<ok-g1-1@exämple.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=0.05, delays=0.01/0/0.02/0.02, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n" +
+		"Nov 29 14:25:20 mx postfix/smtp[1]: 4jcqDw0fKwz5kg1: to=<ok-g3-1@xn--exmple-cua.example>, relay=127.0.0.1[127.0.0.1]:2601, delay=0.05, delays=0.01/0/0.02/0.02, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n"
+	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "i.db")
+	if _, stderr, status := mailbounce(t, "ingest", "-q", "--year", "2026", "--db", db, log); status != 0 {
+		t.Fatalf("ingest exit %d: %s", status, stderr)
+	}
+	for _, name := range []string{"XN--EXMPLE-CUA.example", "Exämple.Example"} {
+		out, stderr, status := runCommand(t, "report", "--db", db, "--domain", name, "--format", "json")
+		var r struct {
+			Domains []struct {
+				Domain    string `json:"domain"`
+				Delivered int64  `json:"delivered"`
+			} `json:"domains"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || status != 0 || len(r.Domains) != 1 || r.Domains[0].Domain != "exämple.example" || r.Domains[0].Delivered != 2 {
+			t.Errorf("--domain %s: exit %d, %v, %+v %s", name, status, err, r, stderr)
+		}
+	}
+}

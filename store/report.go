@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -160,6 +159,8 @@ func window(since, until time.Time) (lo, hi int64) {
 // few index seeks per reason; delay percentiles read at most DelaySample
 // rows per group.
 func (db *DB) Report(ctx context.Context, q ReportQuery) (*ReportResult, error) {
+	// As stored: "xn--exmple-cua.example" names "exämple.example".
+	q.Domain = DomainName(q.Domain)
 	if q.By == "" {
 		q.By = ByDomain
 	}
@@ -206,7 +207,7 @@ func (r *reportRun) domainFilter() (string, []any) {
 	if r.q.Domain == "" {
 		return `SELECT id FROM domains`, nil
 	}
-	return `SELECT id FROM domains WHERE name = ?`, []any{strings.ToLower(r.q.Domain)}
+	return `SELECT id FROM domains WHERE name = ?`, []any{r.q.Domain}
 }
 
 func (r *reportRun) run() (*ReportResult, error) {
@@ -436,7 +437,6 @@ func (r *reportRun) count() (*reportCounts, error) {
 
 // domainID is the id of a domain name, from the names read at the start.
 func (r *reportRun) domainID(name string) (int64, bool) {
-	name = strings.ToLower(name)
 	for id, n := range r.domainNames {
 		if n == name {
 			return id, true

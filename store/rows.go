@@ -158,7 +158,13 @@ func AddressDomain(addr string) string {
 	if i < 0 || i == len(addr)-1 {
 		return ""
 	}
-	d := lowerASCII(addr[i+1:])
+	return DomainName(addr[i+1:])
+}
+
+// DomainName is a domain as the database stores it: in lower case, and an
+// internationalised one in its Unicode form.
+func DomainName(name string) string {
+	d := lowerASCII(name)
 	if strings.Contains(d, "xn--") {
 		// An internationalised domain written as its ASCII form (an
 		// A-label, as most clients send it) is the same domain as its
